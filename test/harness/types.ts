@@ -1,0 +1,59 @@
+/**
+ * What the harness hands to tests and to `npm start`. Plain data, so vitest's
+ * global setup can `provide` it to test files (which run in other processes).
+ */
+export interface ClusterInfo {
+  /** Directory holding every file of this cluster: certs, logs, state. */
+  dir: string;
+  /** Admin kubeconfig (system:masters). */
+  kubeconfig: string;
+  /** https://127.0.0.1:PORT */
+  server: string;
+  /** Kubernetes version the binaries report, e.g. v1.36.3. */
+  kubernetesVersion: string;
+  /** Directory with kubectl and the other cached binaries. */
+  binDir: string;
+  /** The real node, when started. */
+  node?: RealNodeInfo;
+  /** The password-protected registry, when started. */
+  registry?: RegistryInfo;
+  /** Annotation value kwok manages; fake nodes carry `kwok.x-k8s.io/node: fake`. */
+  kwok: boolean;
+}
+
+export interface RealNodeInfo {
+  /** Node name as the API server knows it: `localhost`. */
+  name: string;
+  /** `containerd2` (built from the Go module proxy) or `containerd16` (Debian). */
+  runtime: 'containerd2' | 'containerd16';
+  /** containerd's socket for this node. */
+  containerdSocket: string;
+  /** Path of a `ctr` binary that matches the runtime. */
+  ctr: string;
+}
+
+export interface RegistryInfo {
+  /** host:port on loopback, e.g. 127.0.0.1:5443 */
+  host: string;
+  username: string;
+  password: string;
+  /** CA that signed the registry's certificate (the node trusts it). */
+  caFile: string;
+  /** Images pushed at start-up, by role. Each is a full reference with its digest. */
+  images: Record<TestImageName, TestImage>;
+}
+
+export type TestImageName =
+  | 'shell'
+  | 'scratch'
+  | 'multilayer'
+  | 'arm64only'
+  | 'noamd64index'
+  | 'movable';
+
+export interface TestImage {
+  /** Reference with tag, e.g. 127.0.0.1:5443/prepull-test/scratch:v1 */
+  ref: string;
+  /** Digest the registry serves for that tag (manifest or index). */
+  digest: string;
+}
