@@ -50,12 +50,11 @@ export interface ImageReference {
 /** Thrown for a string that is not an image reference; the message says why. */
 export class InvalidImageReferenceError extends Error {
   readonly code = 'PREPULL_ERR_INVALID_IMAGE_REFERENCE';
-  constructor(
-    readonly reference: string,
-    reason: string,
-  ) {
+  readonly reference: string;
+  constructor(reference: string, reason: string) {
     super(`invalid image reference ${JSON.stringify(reference)}: ${reason}`);
     this.name = 'InvalidImageReferenceError';
+    this.reference = reference;
   }
 }
 

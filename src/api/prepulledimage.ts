@@ -1,0 +1,156 @@
+/**
+ * PrePulledImage (prepull.dev/v1alpha1, namespaced, short name ppi): images and
+ * the nodes that must hold them.
+ */
+import { z } from 'zod';
+import { IMAGE_REFERENCE_PATTERN } from '../image/reference.ts';
+import {
+  conditionsSchema,
+  dnsLabel,
+  dnsSubdomain,
+  localObjectReferenceSchema,
+  nodeAffinitySchema,
+  patternedString,
+  resourcesSchema,
+  tolerationSchema,
+} from './common.ts';
+
+/** Most images one object may list: each becomes a container of every puller pod. */
+export const MAX_IMAGES = 64;
+
+const sha256Hex = patternedString(/^[a-f0-9]{64}$/, 'must be 64 lower-case hex digits', { max: 64 });
+
+export const tarballSourceSchema = z
+  .strictObject({
+    url: patternedString(/^https?:\/\/\S+$/, 'must be an http:// or https:// URL', { max: 2048 }).optional(),
+    sha256: sha256Hex.optional(),
+    hostPath: patternedString(/^\//, 'must be an absolute path on the node', { max: 4096 }).optional(),
+    persistentVolumeClaim: z
+      .strictObject({
+        claimName: dnsSubdomain,
+        path: patternedString(/^[^/]/, 'must be a path relative to the volume root', { min: 1, max: 4096 }),
+      })
+      .optional(),
+  })
+  .meta({
+    'x-kubernetes-validations': [
+      {
+        rule: '[has(self.url), has(self.hostPath), has(self.persistentVolumeClaim)].filter(x, x).size() == 1',
+        message: 'tarball needs exactly one of url, hostPath or persistentVolumeClaim',
+      },
+      { rule: '!has(self.sha256) || has(self.url)', message: 'tarball.sha256 is only for a url source' },
+    ],
+  });
+export type TarballSource = z.infer<typeof tarballSourceSchema>;
+
+export const imageEntrySchema = z.strictObject({
+  image: patternedString(
+    new RegExp(IMAGE_REFERENCE_PATTERN),
+    'must be an image reference like registry.example.com/team/app:1.2 or app@sha256:<64 hex digits>, with a lower-case repository',
+    { min: 1, max: 512 },
+  ),
+  name: dnsLabel.optional(),
+  tarball: tarballSourceSchema.optional(),
+});
+export type ImageEntry = z.infer<typeof imageEntrySchema>;
+
+export const maxConcurrentPullsSchema = z.union([z.number().int(), z.string().max(8)]).meta({
+  'x-kubernetes-int-or-string': true,
+  'x-kubernetes-validations': [
+    {
+      rule: "type(self) == int ? self >= 1 : self.matches('^([1-9][0-9]?|100)%$')",
+      message: 'maxConcurrentPulls must be a whole number of at least 1 or a percentage from 1% to 100%',
+    },
+  ],
+});
+
+export const prePulledImageSpecSchema = z.strictObject({
+  images: z
+    .array(imageEntrySchema)
+    .min(1, 'list at least one image')
+    .max(MAX_IMAGES)
+    .meta({
+      'x-kubernetes-validations': [
+        {
+          rule: 'self.all(a, self.exists_one(b, b.image == a.image))',
+          message: 'each image may be listed only once',
+        },
+        {
+          rule: 'self.all(a, !has(a.name) || self.exists_one(b, has(b.name) && b.name == a.name))',
+          message: 'image names must be unique',
+        },
+      ],
+    }),
+  pullPolicy: z.enum(['IfNotPresent', 'Always']).optional(),
+  nodeSelector: z.record(z.string().max(317), z.string().max(63)).optional().meta({ maxProperties: 64 }),
+  affinity: z.strictObject({ nodeAffinity: nodeAffinitySchema.optional() }).optional(),
+  tolerations: z.array(tolerationSchema).max(32).optional(),
+  imagePullSecrets: z.array(localObjectReferenceSchema).max(16).optional(),
+  registryCredentials: z.array(localObjectReferenceSchema).max(16).optional(),
+  maxConcurrentPulls: maxConcurrentPullsSchema.optional(),
+  refresh: z
+    .strictObject({
+      interval: patternedString(/^([0-9]+(\.[0-9]+)?(s|m|h))+$/, 'must be a duration like 30m or 1h', {
+        max: 32,
+      }).meta({
+        'x-kubernetes-validations': [
+          {
+            // Guarded so a malformed duration reports the pattern's message, not a CEL error.
+            rule: "!self.matches(r'^([0-9]+(\\.[0-9]+)?(s|m|h))+$') || duration(self) >= duration('1m')",
+            message: 'refresh.interval must be at least 1m',
+          },
+        ],
+      }),
+    })
+    .optional(),
+  priorityClassName: dnsSubdomain.optional(),
+  resources: resourcesSchema.optional(),
+});
+export type PrePulledImageSpec = z.infer<typeof prePulledImageSpecSchema>;
+
+/** Most nodes listed one by one in status; the rest are counted. */
+export const MAX_STATUS_NODES = 50;
+
+export const nodeImageStateSchema = z.strictObject({
+  image: z.string().max(512),
+  state: z.enum(['Ready', 'Pulling', 'Pending', 'Failed']),
+  digest: z.string().max(128).optional(),
+  reason: z.string().max(64).optional(),
+  message: z.string().max(512).optional(),
+});
+
+export const prePulledImageStatusSchema = z.strictObject({
+  observedGeneration: z.number().int().min(0).optional(),
+  conditions: conditionsSchema.optional(),
+  /** `ready/desired`, for the READY printer column. */
+  ready: z.string().max(32).optional(),
+  desiredNodes: z.number().int().min(0).optional(),
+  readyNodes: z.number().int().min(0).optional(),
+  pullingNodes: z.number().int().min(0).optional(),
+  failedNodes: z.number().int().min(0).optional(),
+  images: z
+    .array(
+      z.strictObject({
+        image: z.string().max(512),
+        name: z.string().max(63).optional(),
+        digests: z.array(z.string().max(128)).max(8).optional(),
+        readyNodes: z.number().int().min(0),
+      }),
+    )
+    .max(MAX_IMAGES)
+    .optional(),
+  /** Nodes that are not ready, first; ready nodes only while the list is short. */
+  nodes: z
+    .array(
+      z.strictObject({
+        name: z.string().max(253),
+        ready: z.boolean(),
+        images: z.array(nodeImageStateSchema).max(MAX_IMAGES).optional(),
+      }),
+    )
+    .max(MAX_STATUS_NODES)
+    .optional(),
+  /** Nodes left out of `nodes` to keep the status bounded. */
+  nodesOmitted: z.number().int().min(0).optional(),
+});
+export type PrePulledImageStatus = z.infer<typeof prePulledImageStatusSchema>;

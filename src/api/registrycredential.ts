@@ -1,0 +1,62 @@
+/**
+ * RegistryCredential (prepull.dev/v1alpha1, cluster-scoped, short name regcred):
+ * a pull secret kept in every selected namespace.
+ */
+import { z } from 'zod';
+import { conditionsSchema, dnsLabel, dnsSubdomain, labelSelectorSchema, patternedString } from './common.ts';
+
+/** Most per-namespace failures listed in status; the rest are counted. */
+export const MAX_STATUS_FAILURES = 20;
+
+export const registryCredentialSpecSchema = z.strictObject({
+  source: z.strictObject({
+    secretRef: z.strictObject({ name: dnsSubdomain, namespace: dnsLabel }),
+    /** Registry host the credentials are for; needed when the source is basic-auth. */
+    registry: patternedString(
+      /^[a-zA-Z0-9.-]+(:[0-9]+)?$/,
+      'must be a registry host, optionally with a port',
+      {
+        max: 253,
+      },
+    ).optional(),
+  }),
+  target: z
+    .strictObject({
+      secretName: dnsSubdomain,
+      namespaceSelector: labelSelectorSchema.optional(),
+      namespaces: z.array(dnsLabel).max(1024).optional().meta({ 'x-kubernetes-list-type': 'set' }),
+      excludeNamespaces: z.array(dnsLabel).max(1024).optional().meta({ 'x-kubernetes-list-type': 'set' }),
+    })
+    .meta({
+      'x-kubernetes-validations': [
+        {
+          rule: 'has(self.namespaceSelector) || (has(self.namespaces) && size(self.namespaces) > 0)',
+          message: 'target needs namespaceSelector or a non-empty namespaces list',
+        },
+      ],
+    }),
+  serviceAccounts: z.array(dnsSubdomain).max(64).optional().meta({ 'x-kubernetes-list-type': 'set' }),
+});
+export type RegistryCredentialSpec = z.infer<typeof registryCredentialSpecSchema>;
+
+export const registryCredentialStatusSchema = z.strictObject({
+  observedGeneration: z.number().int().min(0).optional(),
+  conditions: conditionsSchema.optional(),
+  /** `synced/desired`, for the SYNCED printer column. */
+  synced: z.string().max(32).optional(),
+  desiredNamespaces: z.number().int().min(0).optional(),
+  syncedNamespaces: z.number().int().min(0).optional(),
+  failedNamespaces: z.number().int().min(0).optional(),
+  failures: z
+    .array(
+      z.strictObject({
+        namespace: z.string().max(63),
+        reason: z.string().max(64),
+        message: z.string().max(512),
+      }),
+    )
+    .max(MAX_STATUS_FAILURES)
+    .optional(),
+  sourceResourceVersion: z.string().max(64).optional(),
+});
+export type RegistryCredentialStatus = z.infer<typeof registryCredentialStatusSchema>;

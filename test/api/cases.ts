@@ -1,0 +1,263 @@
+/**
+ * Objects the API server must accept, and objects it must reject with a message
+ * a user understands. Shared by the cluster tier and kept as data so each case
+ * reads as the YAML a user would write.
+ */
+
+const digest = `sha256:${'a'.repeat(64)}`;
+
+type Spec = Record<string, unknown>;
+
+export interface Case {
+  name: string;
+  kind: 'PrePulledImage' | 'RegistryCredential';
+  spec: Spec;
+  /** Substring of the API server's error; absent for objects that must be accepted. */
+  rejectedWith?: string;
+}
+
+const ppi = (name: string, spec: Spec, rejectedWith?: string): Case => ({
+  name,
+  kind: 'PrePulledImage',
+  spec,
+  ...(rejectedWith ? { rejectedWith } : {}),
+});
+const regcred = (name: string, spec: Spec, rejectedWith?: string): Case => ({
+  name,
+  kind: 'RegistryCredential',
+  spec,
+  ...(rejectedWith ? { rejectedWith } : {}),
+});
+
+const one = [{ image: 'nginx:1.27' }];
+const source = { secretRef: { name: 'pull', namespace: 'prepull-system' } };
+
+export const goodCases: Case[] = [
+  ppi('minimal', { images: [{ image: 'nginx' }] }),
+  ppi('digest-and-tag', {
+    images: [{ image: `ghcr.io/org/app:v1@${digest}`, name: 'app' }, { image: `busybox@${digest}` }],
+  }),
+  ppi('registry-port', {
+    images: [{ image: '127.0.0.1:5443/prepull-test/scratch:v1' }],
+    pullPolicy: 'Always',
+  }),
+  ppi('targeting', {
+    images: one,
+    nodeSelector: { 'kubernetes.io/os': 'linux' },
+    affinity: {
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [
+            {
+              matchExpressions: [
+                { key: 'node.kubernetes.io/instance-type', operator: 'In', values: ['g5.xlarge'] },
+              ],
+            },
+          ],
+        },
+      },
+    },
+    tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }],
+    maxConcurrentPulls: 5,
+    refresh: { interval: '30m' },
+    imagePullSecrets: [{ name: 'ghcr' }],
+    registryCredentials: [{ name: 'ghcr' }],
+    priorityClassName: 'prepull-low',
+    resources: { requests: { cpu: '1m', memory: '8Mi' }, limits: { memory: '16Mi' } },
+  }),
+  ppi('tarballs', {
+    images: [
+      { image: 'localhost/app:dev', tarball: { hostPath: '/var/lib/images/app.tar' } },
+      {
+        image: 'registry.k8s.io/pause:3.10',
+        tarball: { url: 'https://files.internal/pause.tar', sha256: 'b'.repeat(64) },
+      },
+      {
+        image: 'ml/model:3',
+        tarball: { persistentVolumeClaim: { claimName: 'images', path: 'ml/model.tar' } },
+      },
+    ],
+    maxConcurrentPulls: '25%',
+  }),
+  regcred('selector', {
+    source,
+    target: { secretName: 'ghcr-pull', namespaceSelector: { matchLabels: { team: 'a' } } },
+  }),
+  regcred('list', {
+    source: { ...source, registry: 'registry.internal:5000' },
+    target: { secretName: 'pull', namespaces: ['a', 'b'], excludeNamespaces: ['kube-system'] },
+    serviceAccounts: ['default', 'builder'],
+  }),
+];
+
+export const badCases: Case[] = [
+  ppi('no-images', { images: [] }, 'should have at least 1 items'),
+  ppi('missing-images', {}, 'spec.images: Required value'),
+  ppi('upper-case', { images: [{ image: 'Nginx:1.27' }] }, 'spec.images[0].image'),
+  ppi('upper-case-path', { images: [{ image: 'docker.io/Library/nginx' }] }, 'spec.images[0].image'),
+  ppi('short-digest', { images: [{ image: 'nginx@sha256:abc123' }] }, 'spec.images[0].image'),
+  ppi('bad-digest-algorithm', { images: [{ image: `nginx@md5:${'a'.repeat(32)}` }] }, 'spec.images[0].image'),
+  ppi('empty-tag', { images: [{ image: 'nginx:' }] }, 'spec.images[0].image'),
+  ppi('space', { images: [{ image: 'nginx 1.27' }] }, 'spec.images[0].image'),
+  ppi(
+    'too-many-images',
+    { images: Array.from({ length: 65 }, (_, i) => ({ image: `app-${i}:1` })) },
+    'must have at most 64 items',
+  ),
+  ppi(
+    'duplicate-image',
+    { images: [{ image: 'nginx:1' }, { image: 'nginx:1' }] },
+    'each image may be listed only once',
+  ),
+  ppi(
+    'duplicate-name',
+    {
+      images: [
+        { image: 'a:1', name: 'x' },
+        { image: 'b:1', name: 'x' },
+      ],
+    },
+    'image names must be unique',
+  ),
+  ppi('unknown-field', { images: one, pullSecrets: ['x'] }, 'unknown field "spec.pullSecrets"'),
+  ppi(
+    'unknown-image-field',
+    { images: [{ image: 'nginx:1', tag: 'x' }] },
+    'unknown field "spec.images[0].tag"',
+  ),
+  ppi('bad-pull-policy', { images: one, pullPolicy: 'Never' }, 'supported values: "IfNotPresent", "Always"'),
+  ppi('negative-concurrency', { images: one, maxConcurrentPulls: -1 }, 'maxConcurrentPulls must be'),
+  ppi('zero-concurrency', { images: one, maxConcurrentPulls: 0 }, 'maxConcurrentPulls must be'),
+  ppi('zero-percent', { images: one, maxConcurrentPulls: '0%' }, 'maxConcurrentPulls must be'),
+  ppi('over-percent', { images: one, maxConcurrentPulls: '150%' }, 'maxConcurrentPulls must be'),
+  ppi('word-concurrency', { images: one, maxConcurrentPulls: 'abc' }, 'maxConcurrentPulls must be'),
+  ppi(
+    'empty-tarball',
+    { images: [{ image: 'a:1', tarball: {} }] },
+    'exactly one of url, hostPath or persistentVolumeClaim',
+  ),
+  ppi(
+    'two-tarball-sources',
+    { images: [{ image: 'a:1', tarball: { hostPath: '/x.tar', url: 'https://h/x.tar' } }] },
+    'exactly one of url, hostPath or persistentVolumeClaim',
+  ),
+  ppi('relative-hostpath', { images: [{ image: 'a:1', tarball: { hostPath: 'x.tar' } }] }, 'absolute path'),
+  ppi(
+    'bad-sha256',
+    { images: [{ image: 'a:1', tarball: { url: 'https://h/x.tar', sha256: 'xyz' } }] },
+    'tarball.sha256',
+  ),
+  ppi(
+    'sha256-without-url',
+    { images: [{ image: 'a:1', tarball: { hostPath: '/x.tar', sha256: 'a'.repeat(64) } }] },
+    'only for a url source',
+  ),
+  ppi('ftp-url', { images: [{ image: 'a:1', tarball: { url: 'ftp://h/x.tar' } }] }, 'tarball.url'),
+  ppi(
+    'pvc-without-path',
+    { images: [{ image: 'a:1', tarball: { persistentVolumeClaim: { claimName: 'c' } } }] },
+    'path: Required value',
+  ),
+  ppi('bad-interval', { images: one, refresh: { interval: 'hourly' } }, 'spec.refresh.interval'),
+  ppi(
+    'short-interval',
+    { images: one, refresh: { interval: '10s' } },
+    'refresh.interval must be at least 1m',
+  ),
+  ppi(
+    'bad-selector-operator',
+    {
+      images: one,
+      affinity: {
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [{ matchExpressions: [{ key: 'a', operator: 'Equals', values: ['b'] }] }],
+          },
+        },
+      },
+    },
+    'supported values: "In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"',
+  ),
+  ppi(
+    'in-without-values',
+    {
+      images: one,
+      affinity: {
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [{ matchExpressions: [{ key: 'a', operator: 'In' }] }],
+          },
+        },
+      },
+    },
+    'In, NotIn, Gt and Lt need values',
+  ),
+  ppi(
+    'bad-toleration-effect',
+    { images: one, tolerations: [{ operator: 'Exists', effect: 'Sometimes' }] },
+    'spec.tolerations[0].effect',
+  ),
+  ppi(
+    'bad-quantity',
+    { images: one, resources: { requests: { memory: 'lots' } } },
+    'spec.resources.requests[memory]: Invalid value: "lots": must be a quantity like 10m, 64Mi or 1',
+  ),
+  ppi(
+    'bad-secret-name',
+    { images: one, imagePullSecrets: [{ name: 'Not_A_Name' }] },
+    'spec.imagePullSecrets[0].name',
+  ),
+  regcred(
+    'no-target',
+    { source, target: { secretName: 'pull' } },
+    'target needs namespaceSelector or a non-empty namespaces list',
+  ),
+  regcred(
+    'empty-namespaces',
+    { source, target: { secretName: 'pull', namespaces: [] } },
+    'target needs namespaceSelector or a non-empty namespaces list',
+  ),
+  regcred(
+    'missing-secret-name',
+    { source, target: { namespaces: ['a'] } },
+    'spec.target.secretName: Required value',
+  ),
+  regcred(
+    'bad-secret-name',
+    { source, target: { secretName: 'Pull Secret', namespaces: ['a'] } },
+    'spec.target.secretName',
+  ),
+  regcred(
+    'missing-source',
+    { target: { secretName: 'pull', namespaces: ['a'] } },
+    'spec.source: Required value',
+  ),
+  regcred(
+    'bad-label-selector',
+    {
+      source,
+      target: {
+        secretName: 'pull',
+        namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'In' }] },
+      },
+    },
+    'In and NotIn need values',
+  ),
+  regcred(
+    'bad-namespace',
+    { source, target: { secretName: 'pull', namespaces: ['Team_A'] } },
+    'spec.target.namespaces[0]',
+  ),
+  regcred(
+    'duplicate-service-account',
+    { source, target: { secretName: 'p', namespaces: ['a'] }, serviceAccounts: ['default', 'default'] },
+    'Duplicate value',
+  ),
+];
+
+/** The manifest for a case, in `namespace` when the kind is namespaced. */
+export function manifestOf(c: Case, namespace: string): string {
+  const metadata =
+    c.kind === 'PrePulledImage' ? { name: c.name, namespace } : { name: `${namespace}-${c.name}` };
+  return JSON.stringify({ apiVersion: 'prepull.dev/v1alpha1', kind: c.kind, metadata, spec: c.spec });
+}

@@ -1,0 +1,7 @@
+import type { ClusterInfo } from './types.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    cluster: ClusterInfo;
+  }
+}
