@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+/**
+ * The prepull command.
+ *   prepull run      run the operator (on an embedded local cluster when no kubeconfig is found)
+ *   prepull crds     print the CustomResourceDefinitions
+ *   prepull version  print the version
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { renderCrdsYaml } from '../api/crd.ts';
+import { runOperator } from '../operator/run.ts';
+
+const usage = `usage: prepull <command> [flags]
+
+commands:
+  run       run the operator against $KUBECONFIG, ~/.kube/config or the in-cluster
+            service account; with none of them, build and start an embedded local
+            cluster first
+            --kubeconfig PATH       cluster to use
+            --health-address ADDR   /healthz, /readyz, /metrics (default 127.0.0.1:8081)
+            --log-level LEVEL       pino level (default info)
+  crds      print the CustomResourceDefinitions (prepull crds | kubectl apply -f -)
+  version   print the version
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'run': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          kubeconfig: { type: 'string' },
+          'health-address': { type: 'string', default: '127.0.0.1:8081' },
+          'log-level': { type: 'string', default: 'info' },
+        },
+        strict: true,
+      });
+      return runOperator({
+        kubeconfig: values.kubeconfig,
+        healthAddress: values['health-address'],
+        logLevel: values['log-level'],
+        env: process.env,
+      });
+    }
+    case 'crds':
+      process.stdout.write(renderCrdsYaml());
+      return 0;
+    case 'version': {
+      const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8'));
+      process.stdout.write(`prepull ${pkg.version}\n`);
+      return 0;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(usage);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`prepull: unknown command ${JSON.stringify(command)}\n\n${usage}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`prepull: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
