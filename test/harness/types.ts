@@ -17,6 +17,8 @@ export interface ClusterInfo {
   node?: RealNodeInfo;
   /** The password-protected registry, when started. */
   registry?: RegistryInfo;
+  /** The API server's audit log (metadata level; node heartbeats left out). */
+  auditLog: string;
   /** Annotation value kwok manages; fake nodes carry `kwok.x-k8s.io/node: fake`. */
   kwok: boolean;
 }
@@ -43,13 +45,7 @@ export interface RegistryInfo {
   images: Record<TestImageName, TestImage>;
 }
 
-export type TestImageName =
-  | 'shell'
-  | 'scratch'
-  | 'multilayer'
-  | 'arm64only'
-  | 'noamd64index'
-  | 'movable';
+export type TestImageName = 'shell' | 'scratch' | 'multilayer' | 'arm64only' | 'noamd64index' | 'movable';
 
 export interface TestImage {
   /** Reference with tag, e.g. 127.0.0.1:5443/prepull-test/scratch:v1 */

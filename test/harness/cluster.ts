@@ -1,0 +1,358 @@
+/**
+ * A real Kubernetes cluster on loopback, from binaries that build.sh made:
+ * etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok for fake
+ * nodes, and optionally the real node (kubelet + containerd). Everything lives
+ * under one directory; stop() leaves no process, mount, bridge or cgroup.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { type RealNode, startRealNode } from './node.ts';
+import { ensureCa, ensureServiceAccountKey, issueCertificate, type KeyPair, writeKubeconfig } from './pki.ts';
+import { killMentioning, type Supervised, startProcess, stopProcess, waitUntilReady } from './process.ts';
+import type { ClusterInfo, RealNodeInfo } from './types.ts';
+
+export interface ClusterOptions {
+  /** Names the directory, /tmp/prepull-<name>. Default `test`. */
+  name?: string;
+  /** Start kwok for fake nodes annotated `kwok.x-k8s.io/node: fake`. */
+  kwok?: boolean;
+  /** Start the real node with this runtime. */
+  realNode?: RealNodeInfo['runtime'];
+  /** First of the loopback ports this cluster uses (it takes a block of 10). */
+  basePort?: number;
+  /** Log progress lines here (the run command shows them). */
+  progress?: (line: string) => void;
+}
+
+export interface Cluster {
+  info: ClusterInfo;
+  stop(options?: { keepDir?: boolean }): Promise<void>;
+}
+
+function readVersions(): Record<string, string> {
+  const text = readFileSync(join(import.meta.dirname, 'versions.env'), 'utf8');
+  return Object.fromEntries([...text.matchAll(/^([A-Z_]+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
+}
+
+/** The cache directory build.sh wrote a component into. */
+export function cachedBinDir(component: 'kubernetes' | 'etcd' | 'kwok' | 'containerd'): string {
+  const versions = readVersions();
+  const version = versions[`${component.toUpperCase()}_VERSION`];
+  return join(process.env.PREPULL_CACHE ?? join(homedir(), '.cache', 'prepull'), `${component}-${version}`);
+}
+
+/** GET over TLS with a client certificate; resolves with the status code and body. */
+function httpsGet(url: string, ca: string, client: KeyPair): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      { ca: readFileSync(ca), cert: readFileSync(client.cert), key: readFileSync(client.key), timeout: 5000 },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.end();
+  });
+}
+
+const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  # Heartbeats of the real and fake nodes would drown everything else.
+  - level: None
+    userGroups: ["system:nodes"]
+  - level: None
+    users: ["kwok"]
+  - level: Metadata
+`;
+
+/** Starts the cluster; on failure, stops what it started and throws with the failing component's log. */
+export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
+  const name = options.name ?? 'test';
+  const dir = `/tmp/prepull-${name}`;
+  const port = options.basePort ?? 23790;
+  const ports = {
+    etcdClient: port,
+    etcdPeer: port + 1,
+    apiserver: port + 2,
+    kcm: port + 3,
+    scheduler: port + 4,
+    kwok: port + 5,
+  };
+  const say = options.progress ?? (() => {});
+  const k8sBin = cachedBinDir('kubernetes');
+  const server = `https://127.0.0.1:${ports.apiserver}`;
+
+  // A crashed earlier run of the same cluster may have left processes behind.
+  killMentioning(`${dir}/`);
+  const logDir = join(dir, 'logs');
+  const pki = join(dir, 'pki');
+  rmSync(join(dir, 'etcd'), { recursive: true, force: true });
+  rmSync(logDir, { recursive: true, force: true });
+  rmSync(join(dir, 'audit.log'), { force: true });
+  mkdirSync(logDir, { recursive: true });
+  mkdirSync(pki, { recursive: true });
+
+  const ca = ensureCa(pki);
+  const sa = ensureServiceAccountKey(pki);
+  const serving = issueCertificate(ca, {
+    dir: pki,
+    name: 'apiserver',
+    subject: '/CN=kube-apiserver',
+    sans: [
+      'IP:127.0.0.1',
+      'DNS:localhost',
+      'DNS:kubernetes',
+      'DNS:kubernetes.default',
+      'DNS:kubernetes.default.svc',
+    ],
+    usage: 'server',
+  });
+  const admin = issueCertificate(ca, {
+    dir: pki,
+    name: 'admin',
+    subject: '/O=system:masters/CN=admin',
+    usage: 'client',
+  });
+  const kubeletClient = issueCertificate(ca, {
+    dir: pki,
+    name: 'apiserver-kubelet-client',
+    subject: '/O=system:masters/CN=kube-apiserver-kubelet-client',
+    usage: 'client',
+  });
+  const kcm = issueCertificate(ca, {
+    dir: pki,
+    name: 'kcm',
+    subject: '/CN=system:kube-controller-manager',
+    usage: 'client',
+  });
+  const scheduler = issueCertificate(ca, {
+    dir: pki,
+    name: 'scheduler',
+    subject: '/CN=system:kube-scheduler',
+    usage: 'client',
+  });
+  const kwokCert = issueCertificate(ca, {
+    dir: pki,
+    name: 'kwok',
+    subject: '/O=system:masters/CN=kwok',
+    usage: 'client',
+  });
+  const kubeconfig = join(dir, 'admin.kubeconfig');
+  writeKubeconfig(kubeconfig, server, ca.cert, admin, 'admin');
+  writeKubeconfig(join(dir, 'kcm.kubeconfig'), server, ca.cert, kcm, 'system:kube-controller-manager');
+  writeKubeconfig(join(dir, 'scheduler.kubeconfig'), server, ca.cert, scheduler, 'system:kube-scheduler');
+  writeKubeconfig(join(dir, 'kwok.kubeconfig'), server, ca.cert, kwokCert, 'kwok');
+  writeFileSync(join(dir, 'audit-policy.yaml'), AUDIT_POLICY);
+
+  const started: Supervised[] = [];
+  let realNode: RealNode | undefined;
+  const stop = async (stopOptions?: { keepDir?: boolean }) => {
+    await realNode?.stop();
+    for (const p of [...started].reverse()) await stopProcess(p);
+    killMentioning(`${dir}/`);
+    if (stopOptions?.keepDir === false) rmSync(dir, { recursive: true, force: true });
+  };
+
+  try {
+    say('starting etcd');
+    const etcd = startProcess(
+      'etcd',
+      join(cachedBinDir('etcd'), 'etcd'),
+      [
+        '--name=default',
+        `--data-dir=${join(dir, 'etcd')}`,
+        `--listen-client-urls=http://127.0.0.1:${ports.etcdClient}`,
+        `--advertise-client-urls=http://127.0.0.1:${ports.etcdClient}`,
+        `--listen-peer-urls=http://127.0.0.1:${ports.etcdPeer}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${ports.etcdPeer}`,
+        `--initial-cluster=default=http://127.0.0.1:${ports.etcdPeer}`,
+        // A test cluster need not survive a power cut; fsync dominates its latency.
+        '--unsafe-no-fsync',
+        '--quota-backend-bytes=4294967296',
+      ],
+      logDir,
+    );
+    started.push(etcd);
+    await waitUntilReady(
+      etcd,
+      'etcd',
+      async () => (await fetch(`http://127.0.0.1:${ports.etcdClient}/health`)).ok,
+      60_000,
+    );
+
+    say('starting kube-apiserver');
+    const apiserver = startProcess(
+      'kube-apiserver',
+      join(k8sBin, 'kube-apiserver'),
+      [
+        `--etcd-servers=http://127.0.0.1:${ports.etcdClient}`,
+        '--bind-address=127.0.0.1',
+        '--advertise-address=127.0.0.1',
+        `--secure-port=${ports.apiserver}`,
+        `--tls-cert-file=${serving.cert}`,
+        `--tls-private-key-file=${serving.key}`,
+        `--client-ca-file=${ca.cert}`,
+        '--authorization-mode=Node,RBAC',
+        '--enable-admission-plugins=NodeRestriction',
+        '--allow-privileged=true',
+        '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+        `--service-account-key-file=${sa.pub}`,
+        `--service-account-signing-key-file=${sa.key}`,
+        '--service-cluster-ip-range=10.96.0.0/16',
+        // The kubernetes Service's endpoints cannot be loopback; nothing here needs them.
+        '--endpoint-reconciler-type=none',
+        `--kubelet-client-certificate=${kubeletClient.cert}`,
+        `--kubelet-client-key=${kubeletClient.key}`,
+        `--kubelet-certificate-authority=${ca.cert}`,
+        // The real node is `localhost`: logs and exec reach its kubelet on loopback.
+        '--kubelet-preferred-address-types=Hostname',
+        `--audit-policy-file=${join(dir, 'audit-policy.yaml')}`,
+        `--audit-log-path=${join(dir, 'audit.log')}`,
+        '--audit-log-maxsize=200',
+        '--profiling=false',
+      ],
+      logDir,
+    );
+    started.push(apiserver);
+    await waitUntilReady(
+      apiserver,
+      'kube-apiserver',
+      async () => (await httpsGet(`${server}/readyz`, ca.cert, admin)).status === 200,
+      90_000,
+    );
+
+    say('starting kube-controller-manager and kube-scheduler');
+    const controllerManager = startProcess(
+      'kube-controller-manager',
+      join(k8sBin, 'kube-controller-manager'),
+      [
+        `--kubeconfig=${join(dir, 'kcm.kubeconfig')}`,
+        `--authentication-kubeconfig=${join(dir, 'kcm.kubeconfig')}`,
+        `--authorization-kubeconfig=${join(dir, 'kcm.kubeconfig')}`,
+        '--bind-address=127.0.0.1',
+        `--secure-port=${ports.kcm}`,
+        // Without it the controllers lack RBAC and the node's not-ready taint is never lifted.
+        '--use-service-account-credentials=true',
+        '--controllers=*,-nodeipam',
+        `--root-ca-file=${ca.cert}`,
+        `--service-account-private-key-file=${sa.key}`,
+        `--cluster-signing-cert-file=${ca.cert}`,
+        `--cluster-signing-key-file=${ca.key}`,
+        '--leader-elect=false',
+      ],
+      logDir,
+    );
+    started.push(controllerManager);
+    const kubeScheduler = startProcess(
+      'kube-scheduler',
+      join(k8sBin, 'kube-scheduler'),
+      [
+        `--kubeconfig=${join(dir, 'scheduler.kubeconfig')}`,
+        `--authentication-kubeconfig=${join(dir, 'scheduler.kubeconfig')}`,
+        `--authorization-kubeconfig=${join(dir, 'scheduler.kubeconfig')}`,
+        '--bind-address=127.0.0.1',
+        `--secure-port=${ports.scheduler}`,
+        '--leader-elect=false',
+      ],
+      logDir,
+    );
+    started.push(kubeScheduler);
+    const kubectl = (args: string[]) =>
+      execFileSync(join(k8sBin, 'kubectl'), ['--kubeconfig', kubeconfig, ...args], {
+        encoding: 'utf8',
+        stdio: 'pipe',
+      });
+    // The default ServiceAccount appears once the controllers run.
+    await waitUntilReady(
+      controllerManager,
+      'kube-controller-manager',
+      () => kubectl(['get', 'serviceaccount', 'default', '-o', 'name']).includes('default'),
+      60_000,
+    );
+
+    if (options.kwok) {
+      say('starting kwok');
+      const kwok = startProcess(
+        'kwok',
+        join(cachedBinDir('kwok'), 'kwok'),
+        [
+          `--kubeconfig=${join(dir, 'kwok.kubeconfig')}`,
+          '--manage-all-nodes=false',
+          '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+          // Heartbeats as Lease renewals: at 1000 nodes, status heartbeats fall behind on 2 cores.
+          '--node-lease-duration-seconds=40',
+          `--server-address=127.0.0.1:${ports.kwok}`,
+        ],
+        logDir,
+      );
+      started.push(kwok);
+      await waitUntilReady(
+        kwok,
+        'kwok',
+        async () => (await fetch(`http://127.0.0.1:${ports.kwok}/healthz`)).ok,
+        60_000,
+      );
+    }
+
+    if (options.realNode) {
+      say(`starting the real node (kubelet + ${options.realNode})`);
+      realNode = await startRealNode({
+        dir,
+        runtime: options.realNode,
+        kubernetesBinDir: k8sBin,
+        server,
+        ca,
+      });
+      await waitUntilReady(
+        undefined,
+        'node localhost Ready',
+        () =>
+          kubectl([
+            'get',
+            'node',
+            'localhost',
+            '-o',
+            'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+          ]) === 'True',
+        120_000,
+        join(logDir, 'kubelet.log'),
+      );
+      // The controller manager lifts the not-ready taint shortly after Ready.
+      await waitUntilReady(
+        undefined,
+        'node localhost untainted',
+        () => !kubectl(['get', 'node', 'localhost', '-o', 'jsonpath={.spec.taints}']).includes('not-ready'),
+        60_000,
+        join(logDir, 'kube-controller-manager.log'),
+      );
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  const info: ClusterInfo = {
+    dir,
+    kubeconfig,
+    server,
+    kubernetesVersion: readVersions().KUBERNETES_VERSION!,
+    binDir: k8sBin,
+    kwok: options.kwok ?? false,
+    auditLog: join(dir, 'audit.log'),
+    ...(realNode ? { node: realNode.info } : {}),
+  };
+  say('cluster ready');
+  return { info, stop };
+}

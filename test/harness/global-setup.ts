@@ -1,0 +1,29 @@
+/**
+ * vitest global setup of the cluster tier: one real cluster for every test
+ * file, torn down at the end. PREPULL_TEST_RUNTIME picks the real node's
+ * runtime: containerd2 (default) or containerd16.
+ */
+import type { TestProject } from 'vitest/node';
+import { startCluster } from './cluster.ts';
+import type { RealNodeInfo } from './types.ts';
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const runtime = (process.env.PREPULL_TEST_RUNTIME ?? 'containerd2') as RealNodeInfo['runtime'];
+  if (runtime !== 'containerd2' && runtime !== 'containerd16') {
+    throw new Error(`PREPULL_TEST_RUNTIME must be containerd2 or containerd16, not ${runtime}`);
+  }
+  const started = Date.now();
+  const cluster = await startCluster({
+    name: 'test',
+    kwok: true,
+    realNode: runtime,
+    progress: (line) => process.stderr.write(`[harness] ${line}\n`),
+  });
+  process.stderr.write(
+    `[harness] cluster up in ${((Date.now() - started) / 1000).toFixed(1)}s: KUBECONFIG=${cluster.info.kubeconfig}\n`,
+  );
+  project.provide('cluster', cluster.info);
+  return async () => {
+    await cluster.stop();
+  };
+}

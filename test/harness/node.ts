@@ -1,0 +1,389 @@
+/**
+ * The real node: containerd (2.x built from the Go module proxy, or Debian's
+ * 1.6) with runc and CNI, and a kubelet named `localhost`, all with their own
+ * files under the cluster directory. See HARNESS-NOTES.md for why each setting
+ * is what it is.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { buildDockerArchive } from './images.ts';
+import { issueCertificate, type KeyPair, writeKubeconfig } from './pki.ts';
+import { killMentioning, pidsMentioning, startProcess, stopProcess, waitUntilReady } from './process.ts';
+import type { RealNodeInfo } from './types.ts';
+
+export interface RealNodeOptions {
+  /** The cluster directory; the node keeps everything under `<dir>/node`. */
+  dir: string;
+  runtime: RealNodeInfo['runtime'];
+  /** Directory with the kubelet binary. */
+  kubernetesBinDir: string;
+  /** https://127.0.0.1:PORT */
+  server: string;
+  /** The cluster CA, which signs the kubelet's client and serving certificates. */
+  ca: KeyPair;
+  /** Registries the node trusts, by host:port, with the CA that signed them. */
+  registries?: { host: string; caFile: string }[];
+}
+
+export interface RealNode {
+  info: RealNodeInfo;
+  /** Imports a docker or OCI archive into the node's `k8s.io` namespace. */
+  importArchive(archive: string): void;
+  stop(): Promise<void>;
+}
+
+const NODE_NAME = 'localhost';
+const BRIDGE = 'prepull0';
+const POD_SUBNET = '10.88.0.0/16';
+const KUBELET_PORT = 10250;
+const KUBELET_HEALTHZ_PORT = 10248;
+const PAUSE_REF = 'registry.k8s.io/pause:prepull';
+
+/** Where the binaries of each runtime live. */
+function runtimeBinDir(runtime: RealNodeInfo['runtime']): string {
+  if (runtime === 'containerd16') return '/usr/bin';
+  const versions = readFileSync(join(import.meta.dirname, 'versions.env'), 'utf8');
+  const version = /^CONTAINERD_VERSION=(\S+)/m.exec(versions)?.[1];
+  return join(process.env.PREPULL_CACHE ?? join(homedir(), '.cache', 'prepull'), `containerd-${version}`);
+}
+
+function containerdConfig(
+  root: string,
+  socket: string,
+  registryConfigDir: string,
+  cniConfDir: string,
+): string {
+  // Version 2 is what containerd 1.6 reads; 2.x migrates it on load.
+  return `version = 2
+root = "${root}/root"
+state = "${root}/state"
+
+[grpc]
+  address = "${socket}"
+
+[ttrpc]
+  address = "${socket}.ttrpc"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "${PAUSE_REF}"
+  # The sandbox lacks CAP_SYS_RESOURCE: without this, runc fails to lower oom_score_adj.
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    default_runtime_name = "runc"
+    snapshotter = "overlayfs"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+        BinaryName = "/usr/sbin/runc"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "${cniConfDir}"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "${registryConfigDir}"
+`;
+}
+
+function cniConfig(dataDir: string): string {
+  return JSON.stringify(
+    {
+      cniVersion: '1.0.0',
+      name: 'prepull',
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: BRIDGE,
+          isGateway: true,
+          ipMasq: false,
+          ipam: { type: 'host-local', ranges: [[{ subnet: POD_SUBNET }]], dataDir },
+        },
+        { type: 'loopback' },
+      ],
+    },
+    null,
+    2,
+  );
+}
+
+function kubeletConfig(o: {
+  caCert: string;
+  serving: { cert: string; key: string };
+  socket: string;
+  podLogsDir: string;
+}): string {
+  return JSON.stringify(
+    {
+      apiVersion: 'kubelet.config.k8s.io/v1beta1',
+      kind: 'KubeletConfiguration',
+      address: '127.0.0.1',
+      port: KUBELET_PORT,
+      readOnlyPort: 0,
+      healthzBindAddress: '127.0.0.1',
+      healthzPort: KUBELET_HEALTHZ_PORT,
+      authentication: {
+        anonymous: { enabled: false },
+        webhook: { enabled: true },
+        x509: { clientCAFile: o.caCert },
+      },
+      authorization: { mode: 'Webhook' },
+      tlsCertFile: o.serving.cert,
+      tlsPrivateKeyFile: o.serving.key,
+      cgroupDriver: 'cgroupfs',
+      failSwapOn: false,
+      failCgroupV1: false,
+      containerRuntimeEndpoint: `unix://${o.socket}`,
+      serializeImagePulls: false,
+      // The test machine's disk may be fuller than a real node's; never evict for it.
+      evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '1%', 'imagefs.available': '1%' },
+      imageGCHighThresholdPercent: 100,
+      imageGCLowThresholdPercent: 99,
+      resolvConf: '/etc/resolv.conf',
+      clusterDomain: 'cluster.local',
+      podPidsLimit: 1024,
+      maxPods: 50,
+      registerNode: true,
+      podLogsDir: o.podLogsDir,
+    },
+    null,
+    2,
+  );
+}
+
+/** Starts containerd and the kubelet; resolves once the kubelet answers /healthz. */
+export async function startRealNode(options: RealNodeOptions): Promise<RealNode> {
+  const base = join(options.dir, 'node');
+  const logDir = join(options.dir, 'logs');
+  const pki = join(base, 'pki');
+  const containerdRoot = join(base, 'containerd');
+  const cniConfDir = join(base, 'cni', 'net.d');
+  const cniDataDir = join(base, 'cni', 'ipam');
+  const registryConfigDir = join(base, 'certs.d');
+  const kubeletRoot = join(base, 'kubelet');
+  for (const d of [
+    base,
+    logDir,
+    pki,
+    containerdRoot,
+    cniConfDir,
+    cniDataDir,
+    registryConfigDir,
+    kubeletRoot,
+  ]) {
+    mkdirSync(d, { recursive: true });
+  }
+  // Short: unix socket paths are limited to 108 bytes.
+  const socket = join(options.dir, 'containerd.sock');
+  const binDir = runtimeBinDir(options.runtime);
+  const ctr = join(binDir, 'ctr');
+  const env = { ...process.env, PATH: `${binDir}:/usr/sbin:/usr/bin:/sbin:/bin` };
+
+  await cleanUpNodeLeftovers(options.dir, socket);
+
+  writeFileSync(
+    join(base, 'containerd.toml'),
+    containerdConfig(containerdRoot, socket, registryConfigDir, cniConfDir),
+  );
+  writeFileSync(join(cniConfDir, '10-prepull.conflist'), cniConfig(cniDataDir));
+  for (const registry of options.registries ?? []) {
+    const hostDir = join(registryConfigDir, registry.host.replace(':', '_'));
+    // containerd looks up `host:port` directories; the `_` form is for 1.6's older lookup.
+    for (const d of [join(registryConfigDir, registry.host), hostDir]) {
+      mkdirSync(d, { recursive: true });
+      writeFileSync(
+        join(d, 'hosts.toml'),
+        `server = "https://${registry.host}"\n\n[host."https://${registry.host}"]\n  capabilities = ["pull", "resolve", "push"]\n  ca = "${registry.caFile}"\n`,
+      );
+    }
+  }
+
+  const containerd = startProcess(
+    'containerd',
+    join(binDir, 'containerd'),
+    ['--config', join(base, 'containerd.toml')],
+    logDir,
+    env,
+  );
+  const ctrArgs = (args: string[]) => ['--address', socket, '--namespace', 'k8s.io', ...args];
+  await waitUntilReady(
+    containerd,
+    'containerd',
+    () => {
+      execFileSync(ctr, ['--address', socket, 'version'], { stdio: 'pipe', env });
+      return true;
+    },
+    60_000,
+  );
+
+  const importArchive = (archive: string) => {
+    // --local avoids ctr 2.x's transfer service, which containerd 1.6 lacks.
+    const local = options.runtime === 'containerd2' ? ['--local'] : [];
+    execFileSync(ctr, ctrArgs(['images', 'import', ...local, archive]), { stdio: 'pipe', env });
+  };
+
+  // No image can come from the internet: the sandbox image is our hold binary.
+  const holdDir = execFileSync('bash', [join(import.meta.dirname, '..', '..', 'scripts', 'build-hold.sh')], {
+    encoding: 'utf8',
+  }).trim();
+  const pauseArchive = await buildDockerArchive({
+    workDir: join(base, 'images'),
+    ref: PAUSE_REF,
+    files: [{ path: 'pause', content: readFileSync(join(holdDir, 'hold-amd64')), mode: 0o755 }],
+    entrypoint: ['/pause'],
+  });
+  importArchive(pauseArchive);
+
+  const client = issueCertificate(options.ca, {
+    dir: pki,
+    name: 'kubelet-client',
+    subject: `/O=system:nodes/CN=system:node:${NODE_NAME}`,
+    usage: 'client',
+  });
+  const serving = issueCertificate(options.ca, {
+    dir: pki,
+    name: 'kubelet-serving',
+    subject: `/CN=${NODE_NAME}`,
+    sans: ['DNS:localhost', 'IP:127.0.0.1'],
+    usage: 'server',
+  });
+  writeKubeconfig(
+    join(base, 'kubelet.kubeconfig'),
+    options.server,
+    options.ca.cert,
+    client,
+    `system:node:${NODE_NAME}`,
+  );
+  writeFileSync(
+    join(base, 'kubelet.json'),
+    kubeletConfig({ caCert: options.ca.cert, serving, socket, podLogsDir: join(base, 'pod-logs') }),
+  );
+
+  const kubelet = startProcess(
+    'kubelet',
+    join(options.kubernetesBinDir, 'kubelet'),
+    [
+      `--config=${join(base, 'kubelet.json')}`,
+      `--kubeconfig=${join(base, 'kubelet.kubeconfig')}`,
+      `--root-dir=${kubeletRoot}`,
+      `--cert-dir=${pki}`,
+      `--hostname-override=${NODE_NAME}`,
+      '--node-labels=prepull.dev/test-node=real',
+      '--v=2',
+    ],
+    logDir,
+    env,
+  );
+  await waitUntilReady(
+    kubelet,
+    'kubelet',
+    async () => (await fetch(`http://127.0.0.1:${KUBELET_HEALTHZ_PORT}/healthz`)).ok,
+    90_000,
+  );
+
+  return {
+    info: { name: NODE_NAME, runtime: options.runtime, containerdSocket: socket, ctr },
+    importArchive,
+    async stop() {
+      await stopProcess(kubelet);
+      killPodProcesses();
+      stopShims(socket);
+      await stopProcess(containerd);
+      await cleanUpNodeLeftovers(options.dir, socket);
+    },
+  };
+}
+
+const CGROUP_ROOT = '/sys/fs/cgroup';
+
+/** Every kubepods cgroup directory in every hierarchy, deepest first. */
+function podCgroups(): string[] {
+  const found: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.isDirectory()) walk(join(dir, entry.name));
+    }
+    found.push(dir);
+  };
+  if (!existsSync(CGROUP_ROOT)) return found;
+  for (const hierarchy of readdirSync(CGROUP_ROOT)) {
+    const kubepods = join(CGROUP_ROOT, hierarchy, 'kubepods');
+    if (existsSync(kubepods)) walk(kubepods);
+    const kubepodsSlice = join(CGROUP_ROOT, hierarchy, 'kubepods.slice');
+    if (existsSync(kubepodsSlice)) walk(kubepodsSlice);
+  }
+  return found;
+}
+
+/** SIGKILLs every process in the pods' cgroups: containers outlive their shims otherwise. */
+function killPodProcesses(): void {
+  for (const cgroup of podCgroups()) {
+    const procs = join(cgroup, 'cgroup.procs');
+    if (!existsSync(procs)) continue;
+    for (const pid of readFileSync(procs, 'utf8').split('\n').filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {}
+    }
+  }
+}
+
+function stopShims(socket: string): void {
+  for (const pid of pidsMentioning(socket)) {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (!cmdline.includes('containerd-shim')) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {}
+  }
+}
+
+/**
+ * Leaves nothing behind from this node or a crashed earlier run in the same
+ * directory: processes, mounts, network namespaces, the bridge, cgroups.
+ */
+export async function cleanUpNodeLeftovers(dir: string, socket: string): Promise<void> {
+  killMentioning(socket);
+  killMentioning(join(dir, 'node', 'kubelet'));
+  killPodProcesses();
+  // Mounts under our directory, deepest first; lazy so a busy one still goes.
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter(
+      (mountPoint): mountPoint is string => mountPoint !== undefined && mountPoint.startsWith(`${dir}/`),
+    )
+    .sort((a, b) => b.length - a.length);
+  for (const mountPoint of mounts) {
+    try {
+      execFileSync('umount', ['-l', mountPoint], { stdio: 'pipe' });
+    } catch {}
+  }
+  // Network namespaces the CNI made for our pods (containerd names them cni-*).
+  for (const netnsDir of ['/run/netns', '/var/run/netns']) {
+    if (!existsSync(netnsDir)) continue;
+    for (const ns of readdirSync(netnsDir).filter((n) => n.startsWith('cni-'))) {
+      try {
+        execFileSync('umount', ['-l', join(netnsDir, ns)], { stdio: 'pipe' });
+      } catch {}
+      try {
+        execFileSync('rm', ['-f', join(netnsDir, ns)], { stdio: 'pipe' });
+      } catch {}
+    }
+  }
+  try {
+    execFileSync('ip', ['link', 'del', BRIDGE], { stdio: 'pipe' });
+  } catch {}
+  for (let attempt = 0; attempt < 20; attempt++) {
+    let left = 0;
+    for (const cgroup of podCgroups()) {
+      try {
+        rmdirSync(cgroup);
+      } catch {
+        left++;
+      }
+    }
+    if (left === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
