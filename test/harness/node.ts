@@ -350,9 +350,7 @@ export async function cleanUpNodeLeftovers(dir: string, socket: string): Promise
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .map((line) => line.split(' ')[4])
-    .filter(
-      (mountPoint): mountPoint is string => mountPoint !== undefined && mountPoint.startsWith(`${dir}/`),
-    )
+    .filter((mountPoint): mountPoint is string => mountPoint?.startsWith(`${dir}/`) === true)
     .sort((a, b) => b.length - a.length);
   for (const mountPoint of mounts) {
     try {
