@@ -3,10 +3,13 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-# npm ci again only when package-lock.json changed since the last install.
+# Install again only when package-lock.json changed since the last install.
+# `npm install` rather than `npm ci`: the registry reachable here lacks some of
+# biome's optional per-platform packages, which `npm ci` treats as a lock file
+# out of sync; `npm install` skips them and leaves the lock file as it is.
 if ! cmp -s package-lock.json node_modules/.prepull-lock 2>/dev/null; then
   echo "[setup] installing npm dependencies (Node 24 comes with them)" >&2
-  npm ci --no-audit --no-fund --loglevel=error
+  npm install --no-audit --no-fund --loglevel=error
   cp package-lock.json node_modules/.prepull-lock
 fi
 export PATH="$root/node_modules/.bin:$PATH"
