@@ -80,7 +80,12 @@ async function startEmbeddedCluster(
   log: pino.Logger,
 ): Promise<{ kubeconfig: string; binDir: string; stop: () => Promise<void> }> {
   const { startCluster } = await import('../../test/harness/cluster.ts');
-  const cluster = await startCluster({ name: 'embedded', kwok: true });
+  const cluster = await startCluster({
+    name: 'embedded',
+    kwok: true,
+    realNode: 'containerd2',
+    progress: (line) => log.info(line),
+  });
   try {
     const crds = join(import.meta.dirname, '..', '..', 'crds');
     const applied = spawnSync(

@@ -136,3 +136,93 @@ describe('the harness cluster', () => {
     }, 120_000);
   });
 });
+
+describe('the private registry', () => {
+  const registry = cluster.registry!;
+  const namespace = 'harness-private';
+
+  it('refuses an anonymous pull: ErrImagePull, unauthorized', async () => {
+    kubectl(cluster, ['create', 'namespace', namespace]);
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'anonymous', namespace },
+      spec: {
+        nodeSelector: { 'kubernetes.io/hostname': 'localhost' },
+        containers: [{ name: 'c', image: registry.images.hold.ref, imagePullPolicy: 'Always' }],
+      },
+    };
+    expect(kubectl(cluster, ['apply', '-f', '-'], JSON.stringify(pod)).status).toBe(0);
+    await eventually(() => {
+      const waiting = JSON.parse(
+        kubectl(cluster, [
+          'get',
+          'pod',
+          'anonymous',
+          '-n',
+          namespace,
+          '-o',
+          'jsonpath={.status.containerStatuses[0].state.waiting}',
+        ]).stdout || '{}',
+      );
+      expect(waiting.reason).toMatch(/^(ErrImagePull|ImagePullBackOff)$/);
+      expect(waiting.message).toMatch(/no basic auth credentials|unauthorized|401/i);
+    }, 120_000);
+  });
+
+  it('pulls a private image with an imagePullSecret, runs it, and reports the registry digest', async () => {
+    const secret = kubectl(cluster, [
+      'create',
+      'secret',
+      'docker-registry',
+      'pull',
+      '-n',
+      namespace,
+      `--docker-server=${registry.host}`,
+      `--docker-username=${registry.username}`,
+      `--docker-password=${registry.password}`,
+    ]);
+    expect(secret.status, secret.stderr).toBe(0);
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'private', namespace },
+      spec: {
+        nodeSelector: { 'kubernetes.io/hostname': 'localhost' },
+        imagePullSecrets: [{ name: 'pull' }],
+        containers: [{ name: 'c', image: registry.images.hold.ref, imagePullPolicy: 'Always' }],
+      },
+    };
+    expect(kubectl(cluster, ['apply', '-f', '-'], JSON.stringify(pod)).status).toBe(0);
+    await eventually(() => {
+      expect(
+        kubectl(cluster, [
+          'get',
+          'pod',
+          'private',
+          '-n',
+          namespace,
+          '-o',
+          'jsonpath={.status.containerStatuses[0].ready}',
+        ]).stdout,
+      ).toBe('true');
+    }, 120_000);
+    const imageID = kubectl(cluster, [
+      'get',
+      'pod',
+      'private',
+      '-n',
+      namespace,
+      '-o',
+      'jsonpath={.status.containerStatuses[0].imageID}',
+    ]).stdout;
+    expect(imageID).toBe(`${registry.host}/prepull-test/hold@${registry.images.hold.digest}`);
+    // And the image is now in containerd's k8s.io namespace on the node.
+    const images = execFileSync(
+      cluster.node!.ctr,
+      ['--address', cluster.node!.containerdSocket, '-n', 'k8s.io', 'images', 'ls', '-q'],
+      { encoding: 'utf8' },
+    );
+    expect(images).toContain(registry.images.hold.ref);
+  });
+});

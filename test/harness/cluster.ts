@@ -9,16 +9,20 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { buildDockerArchive, holdBinary } from './images.ts';
 import { type RealNode, startRealNode } from './node.ts';
 import { ensureCa, ensureServiceAccountKey, issueCertificate, type KeyPair, writeKubeconfig } from './pki.ts';
 import { killMentioning, type Supervised, startProcess, stopProcess, waitUntilReady } from './process.ts';
-import type { ClusterInfo, RealNodeInfo } from './types.ts';
+import { pushArchive, type Registry, startRegistry } from './registry.ts';
+import type { ClusterInfo, RealNodeInfo, RegistryInfo, TestImage, TestImageName } from './types.ts';
 
 export interface ClusterOptions {
   /** Names the directory, /tmp/prepull-<name>. Default `test`. */
   name?: string;
   /** Start kwok for fake nodes annotated `kwok.x-k8s.io/node: fake`. */
   kwok?: boolean;
+  /** Start the password-protected registry and push the test images. */
+  registry?: boolean;
   /** Start the real node with this runtime. */
   realNode?: RealNodeInfo['runtime'];
   /** First of the loopback ports this cluster uses (it takes a block of 10). */
@@ -89,6 +93,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     kcm: port + 3,
     scheduler: port + 4,
     kwok: port + 5,
+    registry: port + 6,
   };
   const say = options.progress ?? (() => {});
   const k8sBin = cachedBinDir('kubernetes');
@@ -158,8 +163,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
 
   const started: Supervised[] = [];
   let realNode: RealNode | undefined;
+  let registry: Registry | undefined;
+  let registryInfo: RegistryInfo | undefined;
   const stop = async (stopOptions?: { keepDir?: boolean }) => {
     await realNode?.stop();
+    await registry?.stop();
     for (const p of [...started].reverse()) await stopProcess(p);
     killMentioning(`${dir}/`);
     if (stopOptions?.keepDir === false) rmSync(dir, { recursive: true, force: true });
@@ -306,6 +314,13 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       );
     }
 
+    if (options.registry) {
+      say('starting the registry and pushing the test images');
+      registry = await startRegistry({ dir, port: ports.registry, ca });
+      const { stop: _, ...reachable } = registry;
+      registryInfo = { ...reachable, images: await pushTestImages(dir, registry) };
+    }
+
     if (options.realNode) {
       say(`starting the real node (kubelet + ${options.realNode})`);
       realNode = await startRealNode({
@@ -314,6 +329,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         kubernetesBinDir: k8sBin,
         server,
         ca,
+        registries: registry ? [{ host: registry.host, caFile: registry.caFile }] : [],
       });
       await waitUntilReady(
         undefined,
@@ -352,7 +368,48 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     kwok: options.kwok ?? false,
     auditLog: join(dir, 'audit.log'),
     ...(realNode ? { node: realNode.info } : {}),
+    ...(registryInfo ? { registry: registryInfo } : {}),
+    ...(registryInfo ? { registry: registryInfo } : {}),
   };
   say('cluster ready');
   return { info, stop };
+}
+
+/** Builds and pushes the test images; each comes back with the digest the registry serves. */
+async function pushTestImages(dir: string, registry: Registry): Promise<Record<TestImageName, TestImage>> {
+  const workDir = join(dir, 'images');
+  const certDir = join(dir, 'registry', 'skopeo-certs');
+  const hold = holdBinary('amd64');
+  const specs: Record<
+    TestImageName,
+    {
+      files: { path: string; content: Buffer | string; mode: number }[];
+      entrypoint?: string[];
+      arch?: string;
+    }
+  > = {
+    hold: { files: [{ path: 'hold', content: hold, mode: 0o755 }], entrypoint: ['/hold'] },
+    scratch: {
+      files: [{ path: 'data/readme.txt', content: 'an image with no binary and no shell\n', mode: 0o644 }],
+    },
+    arm64only: {
+      files: [{ path: 'hold', content: holdBinary('arm64'), mode: 0o755 }],
+      entrypoint: ['/hold'],
+      arch: 'arm64',
+    },
+    movable: {
+      files: [
+        { path: 'hold', content: hold, mode: 0o755 },
+        { path: 'generation', content: '1\n', mode: 0o644 },
+      ],
+      entrypoint: ['/hold'],
+    },
+  };
+  const images = {} as Record<TestImageName, TestImage>;
+  for (const [name, spec] of Object.entries(specs) as [TestImageName, (typeof specs)[TestImageName]][]) {
+    const ref = `${registry.host}/prepull-test/${name}:v1`;
+    const archive = await buildDockerArchive({ workDir, ref, ...spec });
+    images[name] = { ref, digest: pushArchive(registry, archive, ref, certDir) };
+  }
+  return images;
 }

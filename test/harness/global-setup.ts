@@ -16,6 +16,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const cluster = await startCluster({
     name: 'test',
     kwok: true,
+    registry: true,
     realNode: runtime,
     progress: (line) => process.stderr.write(`[harness] ${line}\n`),
   });

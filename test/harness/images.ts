@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export interface ImageFile {
@@ -85,6 +85,14 @@ export async function buildDockerArchive(o: {
   } finally {
     rmSync(bundle, { recursive: true, force: true });
   }
+}
+
+/** The static hold binary for `arch`, built (or taken from the cache) by scripts/build-hold.sh. */
+export function holdBinary(arch: 'amd64' | 'arm64'): Buffer {
+  const dir = execFileSync('bash', [join(import.meta.dirname, '..', '..', 'scripts', 'build-hold.sh')], {
+    encoding: 'utf8',
+  }).trim();
+  return readFileSync(join(dir, `hold-${arch}`));
 }
 
 /** The image config digest inside a docker archive, as `sha256:<hex>`: the image ID after import. */

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { buildDockerArchive } from './images.ts';
+import { buildDockerArchive, holdBinary } from './images.ts';
 import { issueCertificate, type KeyPair, writeKubeconfig } from './pki.ts';
 import { killMentioning, pidsMentioning, startProcess, stopProcess, waitUntilReady } from './process.ts';
 import type { RealNodeInfo } from './types.ts';
@@ -223,13 +223,10 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
   };
 
   // No image can come from the internet: the sandbox image is our hold binary.
-  const holdDir = execFileSync('bash', [join(import.meta.dirname, '..', '..', 'scripts', 'build-hold.sh')], {
-    encoding: 'utf8',
-  }).trim();
   const pauseArchive = await buildDockerArchive({
     workDir: join(base, 'images'),
     ref: PAUSE_REF,
-    files: [{ path: 'pause', content: readFileSync(join(holdDir, 'hold-amd64')), mode: 0o755 }],
+    files: [{ path: 'pause', content: holdBinary('amd64'), mode: 0o755 }],
     entrypoint: ['/pause'],
   });
   importArchive(pauseArchive);

@@ -45,7 +45,12 @@ export interface RegistryInfo {
   images: Record<TestImageName, TestImage>;
 }
 
-export type TestImageName = 'shell' | 'scratch' | 'multilayer' | 'arm64only' | 'noamd64index' | 'movable';
+/**
+ * Images the harness pushes at start-up. `hold` runs (its entrypoint is the
+ * hold binary); `scratch` has no binary at all; `arm64only` is a single
+ * arm64 manifest; `movable` is a tag tests may move to new content.
+ */
+export type TestImageName = 'hold' | 'scratch' | 'arm64only' | 'movable';
 
 export interface TestImage {
   /** Reference with tag, e.g. 127.0.0.1:5443/prepull-test/scratch:v1 */
