@@ -82,6 +82,8 @@ async function startEmbeddedCluster(
   const { startCluster } = await import('../../test/harness/cluster.ts');
   const cluster = await startCluster({
     name: 'embedded',
+    // Apart from the test cluster's ports, so `npm start` and `npm test` can run side by side.
+    basePort: 23890,
     kwok: true,
     realNode: 'containerd2',
     progress: (line) => log.info(line),

@@ -12,6 +12,9 @@ packages=(
   iproute2                     # removing the CNI bridge on teardown
   iptables                     # the bridge plugin
   tar                          # image layers and archives
+  docker-registry              # the password-protected test registry
+  apache2-utils                # htpasswd (bcrypt) for it
+  skopeo                       # pushing test images to it
   musl-tools                   # the static amd64 hold binary
   gcc-aarch64-linux-gnu        # the static arm64 hold binary
   libc6-dev-arm64-cross
