@@ -3,6 +3,7 @@
  * the nodes that must hold them.
  */
 import { z } from 'zod';
+import type { Resource } from '../kube/objects.ts';
 import { IMAGE_REFERENCE_PATTERN } from '../image/reference.ts';
 import {
   conditionsSchema,
@@ -154,3 +155,6 @@ export const prePulledImageStatusSchema = z.strictObject({
   nodesOmitted: z.number().int().min(0).optional(),
 });
 export type PrePulledImageStatus = z.infer<typeof prePulledImageStatusSchema>;
+
+/** A PrePulledImage as the API server returns it. */
+export type PrePulledImage = Resource<PrePulledImageSpec, PrePulledImageStatus>;

@@ -3,6 +3,7 @@
  * a pull secret kept in every selected namespace.
  */
 import { z } from 'zod';
+import type { Resource } from '../kube/objects.ts';
 import { conditionsSchema, dnsLabel, dnsSubdomain, labelSelectorSchema, patternedString } from './common.ts';
 
 /** Most per-namespace failures listed in status; the rest are counted. */
@@ -60,3 +61,6 @@ export const registryCredentialStatusSchema = z.strictObject({
   sourceResourceVersion: z.string().max(64).optional(),
 });
 export type RegistryCredentialStatus = z.infer<typeof registryCredentialStatusSchema>;
+
+/** A RegistryCredential as the API server returns it. */
+export type RegistryCredential = Resource<RegistryCredentialSpec, RegistryCredentialStatus>;

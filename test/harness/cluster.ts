@@ -34,6 +34,8 @@ export interface ClusterOptions {
 export interface Cluster {
   info: ClusterInfo;
   stop(options?: { keepDir?: boolean }): Promise<void>;
+  /** Stops kube-apiserver and starts it again on the same etcd, port and flags. */
+  restartApiServer(): Promise<void>;
 }
 
 function readVersions(): Record<string, string> {
@@ -162,6 +164,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   writeFileSync(join(dir, 'audit-policy.yaml'), AUDIT_POLICY);
 
   const started: Supervised[] = [];
+  let restartApiServer = async (): Promise<void> => {
+    throw new Error('kube-apiserver is not running');
+  };
   let realNode: RealNode | undefined;
   let registry: Registry | undefined;
   let registryInfo: RegistryInfo | undefined;
@@ -201,45 +206,53 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     );
 
     say('starting kube-apiserver');
-    const apiserver = startProcess(
-      'kube-apiserver',
-      join(k8sBin, 'kube-apiserver'),
-      [
-        `--etcd-servers=http://127.0.0.1:${ports.etcdClient}`,
-        '--bind-address=127.0.0.1',
-        '--advertise-address=127.0.0.1',
-        `--secure-port=${ports.apiserver}`,
-        `--tls-cert-file=${serving.cert}`,
-        `--tls-private-key-file=${serving.key}`,
-        `--client-ca-file=${ca.cert}`,
-        '--authorization-mode=Node,RBAC',
-        '--enable-admission-plugins=NodeRestriction',
-        '--allow-privileged=true',
-        '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-        `--service-account-key-file=${sa.pub}`,
-        `--service-account-signing-key-file=${sa.key}`,
-        '--service-cluster-ip-range=10.96.0.0/16',
-        // The kubernetes Service's endpoints cannot be loopback; nothing here needs them.
-        '--endpoint-reconciler-type=none',
-        `--kubelet-client-certificate=${kubeletClient.cert}`,
-        `--kubelet-client-key=${kubeletClient.key}`,
-        `--kubelet-certificate-authority=${ca.cert}`,
-        // The real node is `localhost`: logs and exec reach its kubelet on loopback.
-        '--kubelet-preferred-address-types=Hostname',
-        `--audit-policy-file=${join(dir, 'audit-policy.yaml')}`,
-        `--audit-log-path=${join(dir, 'audit.log')}`,
-        '--audit-log-maxsize=200',
-        '--profiling=false',
-      ],
-      logDir,
-    );
-    started.push(apiserver);
-    await waitUntilReady(
-      apiserver,
-      'kube-apiserver',
-      async () => (await httpsGet(`${server}/readyz`, ca.cert, admin)).status === 200,
-      90_000,
-    );
+    const apiserverArgs = [
+      `--etcd-servers=http://127.0.0.1:${ports.etcdClient}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${ports.apiserver}`,
+      `--tls-cert-file=${serving.cert}`,
+      `--tls-private-key-file=${serving.key}`,
+      `--client-ca-file=${ca.cert}`,
+      '--authorization-mode=Node,RBAC',
+      '--enable-admission-plugins=NodeRestriction',
+      '--allow-privileged=true',
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-account-key-file=${sa.pub}`,
+      `--service-account-signing-key-file=${sa.key}`,
+      '--service-cluster-ip-range=10.96.0.0/16',
+      // The kubernetes Service's endpoints cannot be loopback; nothing here needs them.
+      '--endpoint-reconciler-type=none',
+      `--kubelet-client-certificate=${kubeletClient.cert}`,
+      `--kubelet-client-key=${kubeletClient.key}`,
+      `--kubelet-certificate-authority=${ca.cert}`,
+      // The real node is `localhost`: logs and exec reach its kubelet on loopback.
+      '--kubelet-preferred-address-types=Hostname',
+      `--audit-policy-file=${join(dir, 'audit-policy.yaml')}`,
+      `--audit-log-path=${join(dir, 'audit.log')}`,
+      '--audit-log-maxsize=200',
+      '--profiling=false',
+      // No watch cache for ConfigMaps: their watches go to etcd itself, so a test
+      // can compact etcd and see a real 410 Gone (the runtime tier does).
+      '--watch-cache-sizes=configmaps#0',
+    ];
+    const startApiServer = async (): Promise<Supervised> => {
+      const p = startProcess('kube-apiserver', join(k8sBin, 'kube-apiserver'), apiserverArgs, logDir);
+      started.push(p);
+      await waitUntilReady(
+        p,
+        'kube-apiserver',
+        async () => (await httpsGet(`${server}/readyz`, ca.cert, admin)).status === 200,
+        90_000,
+      );
+      return p;
+    };
+    let apiserver = await startApiServer();
+    restartApiServer = async () => {
+      await stopProcess(apiserver);
+      started.splice(started.indexOf(apiserver), 1);
+      apiserver = await startApiServer();
+    };
 
     say('starting kube-controller-manager and kube-scheduler');
     const controllerManager = startProcess(
@@ -367,12 +380,12 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     binDir: k8sBin,
     kwok: options.kwok ?? false,
     auditLog: join(dir, 'audit.log'),
+    etcdUrl: `http://127.0.0.1:${ports.etcdClient}`,
     ...(realNode ? { node: realNode.info } : {}),
-    ...(registryInfo ? { registry: registryInfo } : {}),
     ...(registryInfo ? { registry: registryInfo } : {}),
   };
   say('cluster ready');
-  return { info, stop };
+  return { info, stop, restartApiServer: () => restartApiServer() };
 }
 
 /** Builds and pushes the test images; each comes back with the digest the registry serves. */

@@ -2,7 +2,13 @@
  * vitest global setup of the cluster tier: one real cluster for every test
  * file, torn down at the end. PREPULL_TEST_RUNTIME picks the real node's
  * runtime: containerd2 (default) or containerd16.
+ *
+ * Test files run in other processes, so what they may do to the cluster itself
+ * (restart the API server) goes through a small HTTP control endpoint on
+ * loopback, announced as `controlUrl`.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { TestProject } from 'vitest/node';
 import { startCluster } from './cluster.ts';
 import type { RealNodeInfo } from './types.ts';
@@ -23,8 +29,23 @@ export default async function setup(project: TestProject): Promise<() => Promise
   process.stderr.write(
     `[harness] cluster up in ${((Date.now() - started) / 1000).toFixed(1)}s: KUBECONFIG=${cluster.info.kubeconfig}\n`,
   );
-  project.provide('cluster', cluster.info);
+
+  const control = createServer((req, res) => {
+    if (req.method === 'POST' && req.url === '/restart/kube-apiserver') {
+      cluster.restartApiServer().then(
+        () => res.writeHead(204).end(),
+        (err: unknown) => res.writeHead(500).end(String(err)),
+      );
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => control.listen(0, '127.0.0.1', resolve));
+  const { port } = control.address() as AddressInfo;
+  project.provide('cluster', { ...cluster.info, controlUrl: `http://127.0.0.1:${port}` });
+
   return async () => {
+    await new Promise<void>((resolve) => control.close(() => resolve()));
     await cluster.stop();
   };
 }

@@ -19,6 +19,10 @@ export interface ClusterInfo {
   registry?: RegistryInfo;
   /** The API server's audit log (metadata level; node heartbeats left out). */
   auditLog: string;
+  /** etcd's client URL (plain HTTP on loopback), for tests that compact it. */
+  etcdUrl: string;
+  /** The global setup's control endpoint: `POST /restart/kube-apiserver` restarts the API server. */
+  controlUrl?: string;
   /** Annotation value kwok manages; fake nodes carry `kwok.x-k8s.io/node: fake`. */
   kwok: boolean;
 }

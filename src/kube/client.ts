@@ -1,0 +1,304 @@
+/**
+ * A small REST client over client-node's authentication: list, watch, get,
+ * create, server-side apply, patch and delete for any resource type, with
+ * every request counted by verb and code. Objects stay plain JSON.
+ */
+import { type HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
+import { fetch } from 'undici';
+import { ApiError } from './errors.ts';
+import type { KubeObject } from './objects.ts';
+import { apiVersionOf, type ResourceType, resourcePath } from './resources.ts';
+
+/** Told about every request once its answer (or failure) is known. */
+export type RequestObserver = (verb: string, code: string, resource: string) => void;
+
+export interface ListOptions {
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  limit?: number;
+  continue?: string;
+  resourceVersion?: string;
+}
+
+export interface ListResult<T> {
+  items: T[];
+  resourceVersion: string;
+  continue?: string;
+}
+
+export interface WatchOptions {
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  resourceVersion: string;
+  /** The server closes the watch after this long; the informer then re-watches. */
+  timeoutSeconds?: number;
+}
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+
+export interface WatchEvent<T> {
+  type: WatchEventType;
+  object: T;
+}
+
+export interface ApplyOptions {
+  fieldManager: string;
+  /** Take ownership of fields another manager set (controllers own what they apply). */
+  force?: boolean;
+  subresource?: 'status';
+}
+
+export type PatchType = 'merge' | 'json' | 'strategic';
+
+const PATCH_CONTENT_TYPES: Record<PatchType | 'apply', string> = {
+  merge: 'application/merge-patch+json',
+  json: 'application/json-patch+json',
+  strategic: 'application/strategic-merge-patch+json',
+  apply: 'application/apply-patch+yaml',
+};
+
+export interface KubeClientOptions {
+  observe?: RequestObserver;
+  userAgent?: string;
+}
+
+export class KubeClient {
+  readonly #kc: KubeConfig;
+  readonly #server: string;
+  readonly #observe: RequestObserver;
+  readonly #userAgent: string;
+
+  constructor(kc: KubeConfig, options: KubeClientOptions = {}) {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new Error('the kubeconfig has no current cluster');
+    this.#kc = kc;
+    this.#server = cluster.server.replace(/\/+$/, '');
+    this.#observe = options.observe ?? (() => {});
+    this.#userAgent = options.userAgent ?? 'prepull';
+  }
+
+  async list<T extends KubeObject>(type: ResourceType, options: ListOptions = {}): Promise<ListResult<T>> {
+    const query = new URLSearchParams();
+    if (options.labelSelector) query.set('labelSelector', options.labelSelector);
+    if (options.fieldSelector) query.set('fieldSelector', options.fieldSelector);
+    if (options.limit) query.set('limit', String(options.limit));
+    if (options.continue) query.set('continue', options.continue);
+    if (options.resourceVersion !== undefined) query.set('resourceVersion', options.resourceVersion);
+    const body = (await this.#request('list', type, 'GET', resourcePath(type, options.namespace), query)) as {
+      items: T[];
+      metadata: { resourceVersion: string; continue?: string };
+    };
+    const kind = type.kind;
+    const apiVersion = apiVersionOf(type);
+    // Items of a list carry no apiVersion/kind; put them back so objects look alike everywhere.
+    for (const item of body.items) {
+      item.apiVersion ??= apiVersion;
+      item.kind ??= kind;
+    }
+    return {
+      items: body.items,
+      resourceVersion: body.metadata.resourceVersion,
+      ...(body.metadata.continue ? { continue: body.metadata.continue } : {}),
+    };
+  }
+
+  /**
+   * Watches from `resourceVersion`; yields events until the server closes the
+   * stream or `signal` aborts. Bookmarks are always asked for.
+   */
+  async *watch<T extends KubeObject>(
+    type: ResourceType,
+    options: WatchOptions,
+    signal: AbortSignal,
+  ): AsyncGenerator<WatchEvent<T>> {
+    const query = new URLSearchParams({
+      watch: 'true',
+      allowWatchBookmarks: 'true',
+      resourceVersion: options.resourceVersion,
+    });
+    if (options.labelSelector) query.set('labelSelector', options.labelSelector);
+    if (options.fieldSelector) query.set('fieldSelector', options.fieldSelector);
+    if (options.timeoutSeconds) query.set('timeoutSeconds', String(options.timeoutSeconds));
+    const response = await this.#send('watch', type, 'GET', resourcePath(type, options.namespace), query, {
+      signal,
+    });
+    if (!response.body) return;
+    const decoder = new TextDecoder();
+    let buffered = '';
+    for await (const chunk of response.body) {
+      buffered += decoder.decode(chunk as Uint8Array, { stream: true });
+      let newline = buffered.indexOf('\n');
+      while (newline >= 0) {
+        const line = buffered.slice(0, newline).trim();
+        buffered = buffered.slice(newline + 1);
+        if (line) yield JSON.parse(line) as WatchEvent<T>;
+        newline = buffered.indexOf('\n');
+      }
+    }
+  }
+
+  /** The object, or undefined when it does not exist. */
+  async get<T extends KubeObject>(
+    type: ResourceType,
+    name: string,
+    namespace?: string,
+  ): Promise<T | undefined> {
+    try {
+      return (await this.#request('get', type, 'GET', resourcePath(type, namespace, name))) as T;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async create<T extends KubeObject>(type: ResourceType, object: T): Promise<T> {
+    return (await this.#request(
+      'create',
+      type,
+      'POST',
+      resourcePath(type, object.metadata.namespace),
+      undefined,
+      {
+        body: JSON.stringify({ apiVersion: apiVersionOf(type), kind: type.kind, ...object }),
+        contentType: 'application/json',
+      },
+    )) as T;
+  }
+
+  /** PUT: a full replace guarded by metadata.resourceVersion (409 when it moved). */
+  async replace<T extends KubeObject>(type: ResourceType, object: T): Promise<T> {
+    const { name, namespace } = object.metadata;
+    return (await this.#request('update', type, 'PUT', resourcePath(type, namespace, name), undefined, {
+      body: JSON.stringify({ apiVersion: apiVersionOf(type), kind: type.kind, ...object }),
+      contentType: 'application/json',
+    })) as T;
+  }
+
+  /** Server-side apply of `object` (only the fields this manager owns) under a stable field manager. */
+  async apply<T extends KubeObject>(type: ResourceType, object: T, options: ApplyOptions): Promise<T> {
+    const { name, namespace } = object.metadata;
+    if (!name) throw new Error('server-side apply needs metadata.name');
+    const query = new URLSearchParams({ fieldManager: options.fieldManager });
+    if (options.force) query.set('force', 'true');
+    const verb = options.subresource ? `apply-${options.subresource}` : 'apply';
+    return (await this.#request(
+      verb,
+      type,
+      'PATCH',
+      resourcePath(type, namespace, name, options.subresource),
+      query,
+      {
+        body: JSON.stringify({ apiVersion: apiVersionOf(type), kind: type.kind, ...object }),
+        contentType: PATCH_CONTENT_TYPES.apply,
+      },
+    )) as T;
+  }
+
+  async patch<T extends KubeObject>(
+    type: ResourceType,
+    name: string,
+    namespace: string | undefined,
+    patch: unknown,
+    patchType: PatchType,
+    options: { fieldManager?: string; subresource?: 'status' } = {},
+  ): Promise<T> {
+    const query = new URLSearchParams();
+    if (options.fieldManager) query.set('fieldManager', options.fieldManager);
+    return (await this.#request(
+      'patch',
+      type,
+      'PATCH',
+      resourcePath(type, namespace, name, options.subresource),
+      query,
+      { body: JSON.stringify(patch), contentType: PATCH_CONTENT_TYPES[patchType] },
+    )) as T;
+  }
+
+  /** Deletes; true when it existed. */
+  async delete(
+    type: ResourceType,
+    name: string,
+    namespace?: string,
+    options: { propagationPolicy?: 'Background' | 'Foreground' | 'Orphan'; uid?: string } = {},
+  ): Promise<boolean> {
+    const body = {
+      apiVersion: 'v1',
+      kind: 'DeleteOptions',
+      ...(options.propagationPolicy ? { propagationPolicy: options.propagationPolicy } : {}),
+      ...(options.uid ? { preconditions: { uid: options.uid } } : {}),
+    };
+    try {
+      await this.#request('delete', type, 'DELETE', resourcePath(type, namespace, name), undefined, {
+        body: JSON.stringify(body),
+        contentType: 'application/json',
+      });
+      return true;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return false;
+      throw err;
+    }
+  }
+
+  /** A raw GET of an API path (e.g. /version), counted like any other request. */
+  async getPath(path: string): Promise<unknown> {
+    const response = await this.#send('get', undefined, 'GET', path);
+    return response.json();
+  }
+
+  async #request(
+    verb: string,
+    type: ResourceType,
+    method: HttpMethod | keyof typeof HttpMethod,
+    path: string,
+    query?: URLSearchParams,
+    init: { body?: string; contentType?: string } = {},
+  ): Promise<unknown> {
+    const response = await this.#send(verb, type, method, path, query, init);
+    return response.json();
+  }
+
+  async #send(
+    verb: string,
+    type: ResourceType | undefined,
+    method: HttpMethod | keyof typeof HttpMethod,
+    path: string,
+    query?: URLSearchParams,
+    init: { body?: string; contentType?: string; signal?: AbortSignal } = {},
+  ) {
+    const url = `${this.#server}${path}${query?.size ? `?${query}` : ''}`;
+    const context = new RequestContext(url, method as HttpMethod);
+    await this.#kc.applySecurityAuthentication(context);
+    const headers: Record<string, string> = { ...context.getHeaders(), 'user-agent': this.#userAgent };
+    headers.accept = 'application/json';
+    if (init.contentType) headers['content-type'] = init.contentType;
+    const resource = type?.plural ?? path;
+    let response: Awaited<ReturnType<typeof fetch>>;
+    try {
+      response = await fetch(url, {
+        method,
+        headers,
+        dispatcher: context.getDispatcher(),
+        ...(init.body !== undefined ? { body: init.body } : {}),
+        ...(init.signal ? { signal: init.signal } : {}),
+      });
+    } catch (err) {
+      this.#observe(verb, 'error', resource);
+      throw err;
+    }
+    this.#observe(verb, String(response.status), resource);
+    if (response.ok) return response;
+    const text = await response.text();
+    let reason = response.statusText;
+    let message = text;
+    try {
+      const status = JSON.parse(text) as { reason?: string; message?: string };
+      reason = status.reason ?? reason;
+      message = status.message ?? message;
+    } catch {
+      // Not a metav1.Status: keep the raw text.
+    }
+    throw new ApiError(response.status, reason, `${verb} ${path}: ${message}`, verb);
+  }
+}

@@ -1,0 +1,353 @@
+/**
+ * An informer: list, then watch from the list's resourceVersion, keeping an
+ * in-memory cache that reconcilers read instead of GETting. It relists on 410
+ * Gone, re-watches when the server closes the stream, restarts with jittered
+ * exponential backoff on any error, and restarts a watch that went silent (no
+ * event and no bookmark for too long). `synced` resolves after the first list.
+ */
+import type { Logger } from 'pino';
+import type { Clock, TimerHandle } from '../runtime/clock.ts';
+import type { KubeClient, ListOptions, ListResult, WatchEvent } from './client.ts';
+import { ApiError, isGone } from './errors.ts';
+import { type KubeObject, keyOf } from './objects.ts';
+import type { ResourceType } from './resources.ts';
+
+/** Where an informer's objects come from: a list and a watch of the same selection. */
+export interface ListWatchSource<T extends KubeObject> {
+  list(options: Pick<ListOptions, 'limit' | 'continue'>): Promise<ListResult<T>>;
+  watch(
+    options: { resourceVersion: string; timeoutSeconds: number },
+    signal: AbortSignal,
+  ): AsyncIterable<WatchEvent<T>>;
+}
+
+/** The selection an informer watches: a type, optionally one namespace and selectors. */
+export interface Selection {
+  type: ResourceType;
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+}
+
+/** A {@link ListWatchSource} over the API server. */
+export function apiSource<T extends KubeObject>(
+  client: KubeClient,
+  selection: Selection,
+): ListWatchSource<T> {
+  const { type, ...filter } = selection;
+  return {
+    list: (options) => client.list<T>(type, { ...filter, ...options }),
+    watch: (options, signal) => client.watch<T>(type, { ...filter, ...options }, signal),
+  };
+}
+
+export interface InformerHandler<T> {
+  add?(obj: T): void;
+  update?(previous: T, obj: T): void;
+  delete?(obj: T): void;
+}
+
+/** Why a watch was restarted, for the watch-restart metric. */
+export type RestartReason = 'gone' | 'error' | 'stall' | 'closed';
+
+export interface InformerOptions<T extends KubeObject> {
+  /** For logs and metrics, e.g. `pods`. */
+  name: string;
+  source: ListWatchSource<T>;
+  clock: Clock;
+  log: Logger;
+  /** Applied to every object before it is cached; by default strips managedFields. */
+  transform?: (obj: T) => T;
+  /** A watch with no event and no bookmark for this long is restarted. */
+  stallTimeoutMs?: number;
+  /** Backoff between failed attempts: base and cap, jittered by up to +50%. */
+  backoff?: { baseMs: number; maxMs: number };
+  /** Page size of the list. */
+  pageSize?: number;
+  random?: () => number;
+  onRestart?: (reason: RestartReason) => void;
+  onEvent?: (type: string) => void;
+}
+
+/** Drops what the operator never reads and what costs the most memory. */
+export function stripManagedFields<T extends KubeObject>(obj: T): T {
+  if (obj.metadata.managedFields) delete obj.metadata.managedFields;
+  return obj;
+}
+
+type IndexFn<T> = (obj: T) => string[];
+
+export class Informer<T extends KubeObject> {
+  readonly name: string;
+  readonly #options: InformerOptions<T>;
+  readonly #transform: (obj: T) => T;
+  readonly #store = new Map<string, T>();
+  readonly #handlers: InformerHandler<T>[] = [];
+  readonly #indexers = new Map<string, IndexFn<T>>();
+  readonly #indices = new Map<string, Map<string, Set<string>>>();
+  #synced = false;
+  #resolveSynced!: () => void;
+  readonly #syncedPromise: Promise<void>;
+  #stopped = true;
+  #abort: AbortController | undefined;
+  #sleeping: { timer: TimerHandle; wake: () => void } | undefined;
+  #running: Promise<void> | undefined;
+
+  constructor(options: InformerOptions<T>) {
+    this.name = options.name;
+    this.#options = options;
+    this.#transform = options.transform ?? stripManagedFields;
+    this.#syncedPromise = new Promise((resolve) => {
+      this.#resolveSynced = resolve;
+    });
+  }
+
+  /** Handlers run synchronously on every change; they should only enqueue keys. */
+  addHandler(handler: InformerHandler<T>): void {
+    this.#handlers.push(handler);
+  }
+
+  /** Adds an index; {@link Informer.byIndex} then finds objects by one of the values `fn` returns. */
+  addIndex(name: string, fn: IndexFn<T>): void {
+    this.#indexers.set(name, fn);
+    const index = new Map<string, Set<string>>();
+    this.#indices.set(name, index);
+    for (const [key, obj] of this.#store) this.#indexAdd(name, index, key, obj);
+  }
+
+  get hasSynced(): boolean {
+    return this.#synced;
+  }
+
+  /** Resolves once the first list is in the cache. */
+  waitForSync(): Promise<void> {
+    return this.#syncedPromise;
+  }
+
+  get(key: string): T | undefined {
+    return this.#store.get(key);
+  }
+
+  list(): T[] {
+    return [...this.#store.values()];
+  }
+
+  get size(): number {
+    return this.#store.size;
+  }
+
+  byIndex(name: string, value: string): T[] {
+    const keys = this.#indices.get(name)?.get(value);
+    if (!keys) return [];
+    const out: T[] = [];
+    for (const key of keys) {
+      const obj = this.#store.get(key);
+      if (obj) out.push(obj);
+    }
+    return out;
+  }
+
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#running = this.#run();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#abort?.abort();
+    if (this.#sleeping) {
+      this.#sleeping.timer.cancel();
+      this.#sleeping.wake();
+    }
+    await this.#running;
+  }
+
+  async #run(): Promise<void> {
+    const { log } = this.#options;
+    let resourceVersion: string | undefined;
+    let failures = 0;
+    while (!this.#stopped) {
+      try {
+        if (resourceVersion === undefined) resourceVersion = await this.#relist();
+        const outcome = await this.#watch(resourceVersion, (rv) => {
+          resourceVersion = rv;
+          failures = 0;
+        });
+        if (this.#stopped) break;
+        // The server ended the watch (its timeout): carry on from where it stopped.
+        this.#options.onRestart?.(outcome);
+        if (outcome === 'stall') {
+          log.warn({ informer: this.name }, 'watch went silent; restarting it');
+          await this.#sleep(this.#delay(failures++));
+        }
+      } catch (err) {
+        if (this.#stopped) break;
+        if (isGone(err)) {
+          log.info(
+            { informer: this.name, resourceVersion },
+            'resourceVersion too old (410 Gone); listing again',
+          );
+          resourceVersion = undefined;
+          this.#options.onRestart?.('gone');
+          continue;
+        }
+        const delay = this.#delay(failures++);
+        this.#options.onRestart?.('error');
+        log.warn(
+          { informer: this.name, err: describe(err), retryInMs: delay },
+          'list or watch failed; retrying',
+        );
+        await this.#sleep(delay);
+      }
+    }
+  }
+
+  /** Lists every page, replaces the cache, tells handlers what changed, and returns the list's resourceVersion. */
+  async #relist(): Promise<string> {
+    const fresh = new Map<string, T>();
+    let page: ListResult<T> | undefined;
+    do {
+      page = await this.#options.source.list({
+        limit: this.#options.pageSize ?? 500,
+        ...(page?.continue ? { continue: page.continue } : {}),
+      });
+      for (const item of page.items) {
+        const obj = this.#transform(item);
+        fresh.set(keyOf(obj), obj);
+      }
+    } while (page.continue && !this.#stopped);
+    const resourceVersion = page.resourceVersion;
+    for (const [key, previous] of this.#store) {
+      if (!fresh.has(key)) this.#remove(key, previous);
+    }
+    for (const [key, obj] of fresh) this.#put(key, obj);
+    if (!this.#synced) {
+      this.#synced = true;
+      this.#options.log.debug({ informer: this.name, objects: this.#store.size }, 'informer synced');
+      this.#resolveSynced();
+    }
+    return resourceVersion;
+  }
+
+  /** Runs one watch until it ends; returns why it ended, throws on errors (ApiError 410 for Gone). */
+  async #watch(resourceVersion: string, progressed: (rv: string) => void): Promise<RestartReason> {
+    const { clock, source } = this.#options;
+    const abort = new AbortController();
+    this.#abort = abort;
+    let stalled = false;
+    const stallMs = this.#options.stallTimeoutMs ?? 180_000;
+    let stallTimer = clock.schedule(stallMs, () => {
+      stalled = true;
+      abort.abort();
+    });
+    const random = this.#options.random ?? Math.random;
+    // Spread the server-side timeouts so that watches do not all restart together.
+    const timeoutSeconds = Math.floor(300 + random() * 300);
+    try {
+      for await (const event of source.watch({ resourceVersion, timeoutSeconds }, abort.signal)) {
+        stallTimer.cancel();
+        stallTimer = clock.schedule(stallMs, () => {
+          stalled = true;
+          abort.abort();
+        });
+        this.#options.onEvent?.(event.type);
+        if (event.type === 'ERROR') {
+          const status = event.object as unknown as { code?: number; reason?: string; message?: string };
+          throw new ApiError(
+            status.code ?? 500,
+            status.reason ?? 'Unknown',
+            status.message ?? 'watch error',
+            'watch',
+          );
+        }
+        const rv = event.object.metadata?.resourceVersion;
+        if (event.type !== 'BOOKMARK') {
+          const obj = this.#transform(event.object);
+          const key = keyOf(obj);
+          if (event.type === 'DELETED') {
+            const previous = this.#store.get(key);
+            if (previous) this.#remove(key, previous);
+          } else {
+            this.#put(key, obj);
+          }
+        }
+        if (rv) progressed(rv);
+      }
+      return 'closed';
+    } catch (err) {
+      if (stalled) return 'stall';
+      if (this.#stopped) return 'closed';
+      throw err;
+    } finally {
+      stallTimer.cancel();
+      if (this.#abort === abort) this.#abort = undefined;
+    }
+  }
+
+  #put(key: string, obj: T): void {
+    const previous = this.#store.get(key);
+    if (previous?.metadata.resourceVersion === obj.metadata.resourceVersion && previous) return;
+    if (previous) this.#unindex(key, previous);
+    this.#store.set(key, obj);
+    for (const [name, index] of this.#indices) this.#indexAdd(name, index, key, obj);
+    for (const handler of this.#handlers) {
+      if (previous) handler.update?.(previous, obj);
+      else handler.add?.(obj);
+    }
+  }
+
+  #remove(key: string, previous: T): void {
+    this.#store.delete(key);
+    this.#unindex(key, previous);
+    for (const handler of this.#handlers) handler.delete?.(previous);
+  }
+
+  #indexAdd(name: string, index: Map<string, Set<string>>, key: string, obj: T): void {
+    const fn = this.#indexers.get(name);
+    if (!fn) return;
+    for (const value of fn(obj)) {
+      let keys = index.get(value);
+      if (!keys) {
+        keys = new Set();
+        index.set(value, keys);
+      }
+      keys.add(key);
+    }
+  }
+
+  #unindex(key: string, obj: T): void {
+    for (const [name, index] of this.#indices) {
+      const fn = this.#indexers.get(name);
+      if (!fn) continue;
+      for (const value of fn(obj)) {
+        const keys = index.get(value);
+        keys?.delete(key);
+        if (keys?.size === 0) index.delete(value);
+      }
+    }
+  }
+
+  #delay(failures: number): number {
+    const { baseMs, maxMs } = this.#options.backoff ?? { baseMs: 500, maxMs: 30_000 };
+    const random = this.#options.random ?? Math.random;
+    const base = Math.min(maxMs, baseMs * 2 ** failures);
+    return Math.round(base * (1 + random() * 0.5));
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        this.#sleeping = undefined;
+        resolve();
+      };
+      this.#sleeping = { timer: this.#options.clock.schedule(ms, wake), wake };
+    });
+  }
+}
+
+/** An error for logs: message and code only (never a request body). */
+function describe(err: unknown): { message: string; status?: number; reason?: string } {
+  if (err instanceof ApiError) return { message: err.message, status: err.status, reason: err.reason };
+  return { message: err instanceof Error ? err.message : String(err) };
+}

@@ -1,0 +1,182 @@
+/**
+ * The Kubernetes objects the operator reads and writes, as plain JSON (the REST
+ * client does no date conversion: timestamps stay RFC 3339 strings). Only the
+ * fields Prepull uses are typed; the rest pass through untouched.
+ */
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+export interface ObjectMeta {
+  name?: string;
+  generateName?: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: OwnerReference[];
+  finalizers?: string[];
+  managedFields?: unknown[];
+}
+
+/** Any object: apiVersion, kind, metadata, and whatever else it carries. */
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  [field: string]: unknown;
+}
+
+/** An object with a `spec` and a `status` of known shapes. */
+export interface Resource<Spec, Status> extends KubeObject {
+  spec: Spec;
+  status?: Status;
+}
+
+export interface ContainerStateWaiting {
+  reason?: string;
+  message?: string;
+}
+
+export interface ContainerState {
+  waiting?: ContainerStateWaiting;
+  running?: { startedAt?: string };
+  terminated?: { exitCode: number; reason?: string; message?: string };
+}
+
+export interface ContainerStatus {
+  name: string;
+  image: string;
+  imageID: string;
+  ready: boolean;
+  started?: boolean;
+  restartCount: number;
+  state?: ContainerState;
+  lastState?: ContainerState;
+}
+
+export interface PodCondition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+}
+
+export interface Container {
+  name: string;
+  image?: string;
+  command?: string[];
+  args?: string[];
+  imagePullPolicy?: string;
+  [field: string]: unknown;
+}
+
+export interface NodeSelectorRequirement {
+  key: string;
+  operator: string;
+  values?: string[];
+}
+
+export interface NodeSelectorTerm {
+  matchExpressions?: NodeSelectorRequirement[];
+  matchFields?: NodeSelectorRequirement[];
+}
+
+export interface PodSpec {
+  nodeName?: string;
+  containers: Container[];
+  initContainers?: Container[];
+  schedulingGates?: Array<{ name: string }>;
+  affinity?: {
+    nodeAffinity?: {
+      requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms: NodeSelectorTerm[] };
+      preferredDuringSchedulingIgnoredDuringExecution?: unknown[];
+    };
+  };
+  [field: string]: unknown;
+}
+
+export interface PodStatus {
+  phase?: string;
+  reason?: string;
+  message?: string;
+  conditions?: PodCondition[];
+  containerStatuses?: ContainerStatus[];
+  initContainerStatuses?: ContainerStatus[];
+}
+
+export interface Pod extends KubeObject {
+  spec: PodSpec;
+  status?: PodStatus;
+}
+
+export interface NodeCondition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+}
+
+export interface Node extends KubeObject {
+  spec?: { unschedulable?: boolean; taints?: Array<{ key: string; value?: string; effect: string }> };
+  status?: {
+    conditions?: NodeCondition[];
+    nodeInfo?: { architecture?: string; operatingSystem?: string; containerRuntimeVersion?: string };
+  };
+}
+
+export interface DaemonSet extends KubeObject {
+  spec: {
+    selector: { matchLabels?: Record<string, string> };
+    template: { metadata: ObjectMeta; spec: PodSpec };
+    updateStrategy?: {
+      type: string;
+      rollingUpdate?: { maxUnavailable?: number | string; maxSurge?: number | string };
+    };
+    revisionHistoryLimit?: number;
+  };
+  status?: {
+    observedGeneration?: number;
+    desiredNumberScheduled: number;
+    currentNumberScheduled: number;
+    numberReady: number;
+    updatedNumberScheduled?: number;
+    numberAvailable?: number;
+  };
+}
+
+export interface Secret extends KubeObject {
+  type?: string;
+  data?: Record<string, string>;
+  stringData?: Record<string, string>;
+}
+
+export interface Namespace extends KubeObject {
+  status?: { phase?: string };
+}
+
+export interface ServiceAccount extends KubeObject {
+  imagePullSecrets?: Array<{ name: string }>;
+}
+
+/** `namespace/name`, or `name` for a cluster-scoped object: the work queue's key. */
+export function keyOf(obj: { metadata: ObjectMeta }): string {
+  const { namespace, name } = obj.metadata;
+  return namespace ? `${namespace}/${name}` : `${name}`;
+}
+
+/** Splits a key made by {@link keyOf}. */
+export function splitKey(key: string): { namespace?: string; name: string } {
+  const slash = key.indexOf('/');
+  return slash < 0 ? { name: key } : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}

@@ -1,0 +1,65 @@
+/** The resource types the operator talks to, and how their REST paths are built. */
+
+export interface ResourceType {
+  /** '' for the core group. */
+  group: string;
+  version: string;
+  /** Lower-case plural, as in the URL. */
+  plural: string;
+  kind: string;
+  namespaced: boolean;
+}
+
+export const Resources = {
+  namespaces: { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false },
+  nodes: { group: '', version: 'v1', plural: 'nodes', kind: 'Node', namespaced: false },
+  pods: { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true },
+  secrets: { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true },
+  configMaps: { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true },
+  serviceAccounts: {
+    group: '',
+    version: 'v1',
+    plural: 'serviceaccounts',
+    kind: 'ServiceAccount',
+    namespaced: true,
+  },
+  events: { group: 'events.k8s.io', version: 'v1', plural: 'events', kind: 'Event', namespaced: true },
+  daemonSets: { group: 'apps', version: 'v1', plural: 'daemonsets', kind: 'DaemonSet', namespaced: true },
+  leases: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
+  prePulledImages: {
+    group: 'prepull.dev',
+    version: 'v1alpha1',
+    plural: 'prepulledimages',
+    kind: 'PrePulledImage',
+    namespaced: true,
+  },
+  registryCredentials: {
+    group: 'prepull.dev',
+    version: 'v1alpha1',
+    plural: 'registrycredentials',
+    kind: 'RegistryCredential',
+    namespaced: false,
+  },
+} as const satisfies Record<string, ResourceType>;
+
+/** `v1` or `apps/v1`. */
+export function apiVersionOf(type: ResourceType): string {
+  return type.group ? `${type.group}/${type.version}` : type.version;
+}
+
+/**
+ * The collection or object path: `/api/v1/namespaces/ns/pods[/name[/status]]`.
+ * A namespaced type without a namespace gives the all-namespaces collection.
+ */
+export function resourcePath(
+  type: ResourceType,
+  namespace?: string,
+  name?: string,
+  subresource?: string,
+): string {
+  const base = type.group ? `/apis/${type.group}/${type.version}` : `/api/${type.version}`;
+  const ns = type.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+  const object = name ? `/${encodeURIComponent(name)}` : '';
+  const sub = name && subresource ? `/${subresource}` : '';
+  return `${base}${ns}/${type.plural}${object}${sub}`;
+}
