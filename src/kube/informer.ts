@@ -170,6 +170,8 @@ export class Informer<T extends KubeObject> {
     while (!this.#stopped) {
       try {
         if (resourceVersion === undefined) resourceVersion = await this.#relist();
+        // stop() may have come while the list was in flight.
+        if (this.#stopped) break;
         const outcome = await this.#watch(resourceVersion, (rv) => {
           resourceVersion = rv;
           failures = 0;
