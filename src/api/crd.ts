@@ -6,12 +6,11 @@
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import { MESSAGE_KEY } from './common.ts';
+import { API_VERSION, GROUP, VERSION } from './group.ts';
 import { prePulledImageSpecSchema, prePulledImageStatusSchema } from './prepulledimage.ts';
 import { registryCredentialSpecSchema, registryCredentialStatusSchema } from './registrycredential.ts';
 
-export const GROUP = 'prepull.dev';
-export const VERSION = 'v1alpha1';
-export const API_VERSION = `${GROUP}/${VERSION}`;
+export { API_VERSION, GROUP, VERSION };
 
 type JsonSchema = { [key: string]: unknown };
 

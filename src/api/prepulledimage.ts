@@ -3,8 +3,8 @@
  * the nodes that must hold them.
  */
 import { z } from 'zod';
-import type { Resource } from '../kube/objects.ts';
 import { IMAGE_REFERENCE_PATTERN } from '../image/reference.ts';
+import type { Resource } from '../kube/objects.ts';
 import {
   conditionsSchema,
   dnsLabel,

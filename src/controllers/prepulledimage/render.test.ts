@@ -1,0 +1,306 @@
+import { describe, expect, it } from 'vitest';
+import type { PrePulledImage, PrePulledImageSpec } from '../../api/prepulledimage.ts';
+import type { Container, NodeSelectorTerm } from '../../kube/objects.ts';
+import { OWNER_ANNOTATION, OWNER_UID_LABEL, PULL_SLOT_GATE } from './labels.ts';
+import { daemonSetName, type RenderOptions, renderPullDaemonSet } from './render.ts';
+
+const uid = '0b9c3f4e-1111-4222-8333-944455556666';
+
+function ppi(spec: Partial<PrePulledImageSpec> = {}, name = 'web'): PrePulledImage {
+  return {
+    apiVersion: 'prepull.dev/v1alpha1',
+    kind: 'PrePulledImage',
+    metadata: { name, namespace: 'team-a', uid, generation: 3 },
+    spec: { images: [{ image: 'nginx:1.27' }, { image: 'ghcr.io/org/app' }], ...spec },
+  };
+}
+
+const options: RenderOptions = {
+  agent: { image: 'ghcr.io/prepull/agent:v0.1.0', pullPolicy: 'IfNotPresent', holdPath: '/hold' },
+  extraPullSecrets: [],
+};
+
+function allContainers(spec: { containers: Container[]; initContainers?: Container[] }): Container[] {
+  return [...(spec.initContainers ?? []), ...spec.containers];
+}
+
+function hasUndefined(value: unknown): boolean {
+  if (value === undefined) return true;
+  if (Array.isArray(value)) return value.some(hasUndefined);
+  if (value !== null && typeof value === 'object') return Object.values(value).some(hasUndefined);
+  return false;
+}
+
+describe('daemonSetName', () => {
+  it('prefixes short names', () => {
+    expect(daemonSetName('web')).toBe('ppi-web');
+    expect(daemonSetName('a'.repeat(53))).toBe(`ppi-${'a'.repeat(53)}`);
+  });
+
+  it('shortens long names to 57 characters with a stable hash suffix', () => {
+    const long = 'a'.repeat(54);
+    const name = daemonSetName(long);
+    expect(name).toHaveLength(57);
+    expect(name).toMatch(/^ppi-a+-[0-9a-f]{8}$/);
+    expect(daemonSetName(long)).toBe(name);
+    expect(daemonSetName(`${'a'.repeat(53)}b`)).not.toBe(name);
+  });
+
+  it('never leaves a separator before the suffix', () => {
+    const name = daemonSetName(`${'a'.repeat(43)}.${'b'.repeat(100)}`);
+    expect(name).toMatch(/^ppi-a{43}-[0-9a-f]{8}$/);
+  });
+});
+
+describe('renderPullDaemonSet', () => {
+  it('names, labels and owns the DaemonSet', () => {
+    const ds = renderPullDaemonSet(ppi(), options);
+    expect(ds.metadata).toMatchObject({
+      name: 'ppi-web',
+      namespace: 'team-a',
+      labels: {
+        'app.kubernetes.io/name': 'prepull-puller',
+        'app.kubernetes.io/managed-by': 'prepull',
+        [OWNER_UID_LABEL]: uid,
+      },
+      annotations: { [OWNER_ANNOTATION]: 'team-a/web' },
+      ownerReferences: [
+        {
+          apiVersion: 'prepull.dev/v1alpha1',
+          kind: 'PrePulledImage',
+          name: 'web',
+          uid,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+    });
+    expect(ds.spec.selector).toEqual({ matchLabels: { [OWNER_UID_LABEL]: uid } });
+    expect(ds.spec.template.metadata.labels).toEqual(ds.metadata.labels);
+    expect(ds.spec.template.metadata.annotations).toEqual({
+      [OWNER_ANNOTATION]: 'team-a/web',
+      'cluster-autoscaler.kubernetes.io/safe-to-evict': 'true',
+      'cluster-autoscaler.kubernetes.io/enable-ds-eviction': 'true',
+    });
+    expect(ds.spec.revisionHistoryLimit).toBe(2);
+  });
+
+  it('installs hold and runs it in one container per image', () => {
+    const pod = renderPullDaemonSet(ppi(), options).spec.template.spec;
+    expect(pod.initContainers).toEqual([
+      expect.objectContaining({
+        name: 'install-hold',
+        image: 'ghcr.io/prepull/agent:v0.1.0',
+        imagePullPolicy: 'IfNotPresent',
+        command: ['/hold', 'install', '/prepull'],
+        volumeMounts: [{ name: 'prepull', mountPath: '/prepull' }],
+        resources: { requests: { cpu: '1m', memory: '4Mi' }, limits: { memory: '16Mi' } },
+      }),
+    ]);
+    expect(pod.containers.map((c) => [c.name, c.image, c.command])).toEqual([
+      ['image-0', 'docker.io/library/nginx:1.27', ['/prepull/hold']],
+      ['image-1', 'ghcr.io/org/app:latest', ['/prepull/hold']],
+    ]);
+    for (const c of pod.containers) {
+      expect(c.volumeMounts).toEqual([{ name: 'prepull', mountPath: '/prepull', readOnly: true }]);
+    }
+    expect(pod.volumes).toEqual([{ name: 'prepull', emptyDir: { sizeLimit: '4Mi' } }]);
+    expect(pod).toMatchObject({
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      terminationGracePeriodSeconds: 5,
+    });
+  });
+
+  it('meets PodSecurity restricted on the pod and every container', () => {
+    const pod = renderPullDaemonSet(ppi(), options).spec.template.spec;
+    expect(pod.securityContext).toEqual({
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      runAsGroup: 65532,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    const containers = allContainers(pod);
+    expect(containers).toHaveLength(3);
+    for (const c of containers) {
+      expect(c.securityContext).toEqual({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ['ALL'] },
+      });
+    }
+  });
+
+  it.each([
+    [{ images: [{ image: 'nginx' }] }, 'Always'],
+    [{ images: [{ image: 'nginx:latest' }] }, 'Always'],
+    [{ images: [{ image: 'nginx:1.27' }] }, 'IfNotPresent'],
+    [{ images: [{ image: `nginx@sha256:${'a'.repeat(64)}` }] }, 'IfNotPresent'],
+    [{ images: [{ image: 'nginx' }], pullPolicy: 'IfNotPresent' as const }, 'IfNotPresent'],
+    [{ images: [{ image: 'nginx:1.27' }], pullPolicy: 'Always' as const }, 'Always'],
+    [{ images: [{ image: 'nginx', tarball: { hostPath: '/images/nginx.tar' } }] }, 'Never'],
+    [
+      {
+        images: [{ image: 'nginx', tarball: { hostPath: '/images/nginx.tar' } }],
+        pullPolicy: 'Always' as const,
+      },
+      'Never',
+    ],
+  ])('pull policy for %j is %s', (spec, expected) => {
+    const pod = renderPullDaemonSet(ppi(spec), options).spec.template.spec;
+    expect(pod.containers[0]?.imagePullPolicy).toBe(expected);
+  });
+
+  it('uses spec.resources for image containers but keeps the init container small', () => {
+    const resources = { requests: { cpu: '5m', memory: '8Mi' } };
+    const pod = renderPullDaemonSet(ppi({ resources }), options).spec.template.spec;
+    for (const c of pod.containers) expect(c.resources).toEqual(resources);
+    expect(pod.initContainers?.[0]?.resources).toEqual({
+      requests: { cpu: '1m', memory: '4Mi' },
+      limits: { memory: '16Mi' },
+    });
+  });
+
+  it('merges and deduplicates pull secrets, spec first', () => {
+    const pod = renderPullDaemonSet(
+      ppi({ imagePullSecrets: [{ name: 'b' }, { name: 'a' }, { name: 'b' }] }),
+      {
+        ...options,
+        extraPullSecrets: ['c', 'a'],
+      },
+    ).spec.template.spec;
+    expect(pod.imagePullSecrets).toEqual([{ name: 'b' }, { name: 'a' }, { name: 'c' }]);
+  });
+
+  it('omits pull secrets, node selector, tolerations and priority class when there are none', () => {
+    const pod = renderPullDaemonSet(ppi({ nodeSelector: {}, tolerations: [] }), options).spec.template.spec;
+    for (const key of [
+      'imagePullSecrets',
+      'nodeSelector',
+      'tolerations',
+      'priorityClassName',
+      'schedulingGates',
+    ]) {
+      expect(pod).not.toHaveProperty(key);
+    }
+  });
+
+  it('copies node selector and tolerations', () => {
+    const spec = {
+      nodeSelector: { pool: 'gpu' },
+      tolerations: [{ key: 'gpu', operator: 'Exists' as const }],
+    };
+    const pod = renderPullDaemonSet(ppi(spec), options).spec.template.spec;
+    expect(pod.nodeSelector).toEqual({ pool: 'gpu' });
+    expect(pod.tolerations).toEqual([{ key: 'gpu', operator: 'Exists' }]);
+  });
+
+  it('prefers the spec priority class over the default', () => {
+    const withDefault = { ...options, defaultPriorityClassName: 'prepull-low' };
+    expect(renderPullDaemonSet(ppi(), withDefault).spec.template.spec.priorityClassName).toBe('prepull-low');
+    expect(
+      renderPullDaemonSet(ppi({ priorityClassName: 'mine' }), withDefault).spec.template.spec
+        .priorityClassName,
+    ).toBe('mine');
+  });
+
+  describe('affinity', () => {
+    const linux = { key: 'kubernetes.io/os', operator: 'In' as const, values: ['linux'] };
+    const termsOf = (p: PrePulledImage): NodeSelectorTerm[] | undefined =>
+      renderPullDaemonSet(p, options).spec.template.spec.affinity?.nodeAffinity
+        ?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
+
+    it('requires Linux when the spec has no terms', () => {
+      expect(termsOf(ppi())).toEqual([{ matchExpressions: [linux] }]);
+    });
+
+    it('adds Linux to every required term and copies preferred terms', () => {
+      const zone = { key: 'zone', operator: 'In' as const, values: ['a'] };
+      const byName = { key: 'metadata.name', operator: 'In' as const, values: ['n1'] };
+      const preferred = [{ weight: 10, preference: { matchExpressions: [zone] } }];
+      const input = ppi({
+        affinity: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: {
+              nodeSelectorTerms: [
+                { matchExpressions: [zone] },
+                { matchFields: [byName] },
+                { matchExpressions: [linux] },
+              ],
+            },
+            preferredDuringSchedulingIgnoredDuringExecution: preferred,
+          },
+        },
+      });
+      const frozen = structuredClone(input);
+      const ds = renderPullDaemonSet(input, options);
+      expect(
+        ds.spec.template.spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution,
+      ).toEqual({
+        nodeSelectorTerms: [
+          { matchExpressions: [zone, linux] },
+          { matchFields: [byName], matchExpressions: [linux] },
+          { matchExpressions: [linux] },
+        ],
+      });
+      expect(
+        ds.spec.template.spec.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution,
+      ).toEqual(preferred);
+      expect(input).toEqual(frozen);
+    });
+  });
+
+  describe('throttling', () => {
+    it('gates pods and limits the rollout when maxConcurrentPulls is set', () => {
+      const ds = renderPullDaemonSet(ppi({ maxConcurrentPulls: '10%' }), options);
+      expect(ds.spec.template.spec.schedulingGates).toEqual([{ name: PULL_SLOT_GATE }]);
+      expect(ds.spec.updateStrategy).toEqual({
+        type: 'RollingUpdate',
+        rollingUpdate: { maxUnavailable: '10%', maxSurge: 0 },
+      });
+      expect(
+        renderPullDaemonSet(ppi({ maxConcurrentPulls: 3 }), options).spec.updateStrategy?.rollingUpdate,
+      ).toEqual({ maxUnavailable: 3, maxSurge: 0 });
+    });
+
+    it('neither gates nor limits otherwise', () => {
+      const ds = renderPullDaemonSet(ppi(), options);
+      expect(ds.spec.template.spec).not.toHaveProperty('schedulingGates');
+      expect(ds.spec.updateStrategy).toEqual({
+        type: 'RollingUpdate',
+        rollingUpdate: { maxUnavailable: '100%' },
+      });
+    });
+  });
+
+  it('shortens a long name', () => {
+    const ds = renderPullDaemonSet(ppi({}, 'x'.repeat(200)), options);
+    expect(ds.metadata.name).toHaveLength(57);
+    expect(ds.metadata.ownerReferences?.[0]?.name).toBe('x'.repeat(200));
+    expect(ds.spec.template.metadata.annotations?.[OWNER_ANNOTATION]).toBe(`team-a/${'x'.repeat(200)}`);
+  });
+
+  it('is deterministic and has no undefined values', () => {
+    const full = ppi({
+      pullPolicy: 'IfNotPresent',
+      nodeSelector: { pool: 'a' },
+      tolerations: [{ key: 'k', operator: 'Equal', value: undefined }],
+      imagePullSecrets: [{ name: 's' }],
+      maxConcurrentPulls: 2,
+      priorityClassName: 'p',
+      resources: { requests: { cpu: '1m' }, limits: undefined },
+    });
+    const a = renderPullDaemonSet(full, { ...options, extraPullSecrets: ['t'] });
+    const b = renderPullDaemonSet(structuredClone(full), { ...options, extraPullSecrets: ['t'] });
+    expect(a).toEqual(b);
+    expect(JSON.stringify(a)).toBe(JSON.stringify(b));
+    expect(hasUndefined(a)).toBe(false);
+    expect(hasUndefined(renderPullDaemonSet(ppi(), options))).toBe(false);
+  });
+
+  it('refuses an object without a uid', () => {
+    const p = ppi();
+    delete p.metadata.uid;
+    expect(() => renderPullDaemonSet(p, options)).toThrow(/uid/);
+  });
+});

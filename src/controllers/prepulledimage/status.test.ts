@@ -1,0 +1,554 @@
+import { describe, expect, it } from 'vitest';
+import type { Condition } from '../../api/common.ts';
+import { Reason } from '../../api/conditions.ts';
+import {
+  MAX_STATUS_NODES,
+  type PrePulledImage,
+  prePulledImageStatusSchema,
+} from '../../api/prepulledimage.ts';
+import type { ContainerStatus, DaemonSet, Node, Pod } from '../../kube/objects.ts';
+import { findCondition } from '../conditions.ts';
+import { PULL_SLOT_GATE } from './labels.ts';
+import {
+  classifyPullFailure,
+  computePrePulledImageStatus,
+  digestOf,
+  invalidSpecStatus,
+  podNodeName,
+  type StatusInput,
+} from './status.ts';
+
+const now = new Date('2026-01-01T00:00:00Z');
+const digest = (c: string) => `sha256:${c.repeat(64)}`;
+const NGINX = 'docker.io/library/nginx:1.27';
+const APP = 'ghcr.io/org/app:latest';
+
+function ppi(images = ['nginx:1.27', 'ghcr.io/org/app'], conditions?: Condition[]): PrePulledImage {
+  return {
+    metadata: { name: 'web', namespace: 'team-a', uid: 'u1', generation: 4 },
+    spec: { images: images.map((image) => ({ image })) },
+    ...(conditions && { status: { conditions } }),
+  };
+}
+
+function node(name: string, diskPressure?: string): Node {
+  return {
+    metadata: { name },
+    status: {
+      conditions: [
+        { type: 'Ready', status: 'True' },
+        ...(diskPressure !== undefined
+          ? [{ type: 'DiskPressure', status: 'True', message: diskPressure }]
+          : []),
+      ],
+    },
+  };
+}
+
+function nodeMap(...nodes: Node[]): Map<string, Node> {
+  return new Map(nodes.map((n) => [n.metadata.name ?? '', n]));
+}
+
+type ImageFate = 'ready' | 'creating' | 'none' | { reason: string; message?: string };
+
+interface PodOptions {
+  bound?: boolean;
+  gated?: boolean;
+  created?: string;
+  deleting?: boolean;
+  images?: string[];
+  name?: string;
+  initWaiting?: { reason: string; message?: string };
+}
+
+function pod(nodeName: string, fates: ImageFate[], options: PodOptions = {}): Pod {
+  const images = options.images ?? [NGINX, APP];
+  const statuses: ContainerStatus[] = [];
+  images.forEach((image, i) => {
+    const fate = fates[i] ?? 'none';
+    if (fate === 'none') return;
+    const base = { name: `image-${i}`, image, ready: fate === 'ready', restartCount: 0 };
+    if (fate === 'ready') {
+      statuses.push({
+        ...base,
+        imageID: `${image.split(':')[0]}@${digest(String(i))}`,
+        state: { running: {} },
+      });
+    } else if (fate === 'creating') {
+      statuses.push({ ...base, imageID: '', state: { waiting: { reason: 'ContainerCreating' } } });
+    } else {
+      statuses.push({ ...base, imageID: '', state: { waiting: fate } });
+    }
+  });
+  const bound = options.bound ?? true;
+  return {
+    metadata: {
+      name: options.name ?? `ppi-web-${nodeName}`,
+      creationTimestamp: options.created ?? '2026-01-01T00:00:00Z',
+      ...(options.deleting && { deletionTimestamp: '2026-01-01T00:00:01Z' }),
+    },
+    spec: {
+      ...(bound && { nodeName }),
+      affinity: {
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [
+              { matchFields: [{ key: 'metadata.name', operator: 'In', values: [nodeName] }] },
+            ],
+          },
+        },
+      },
+      containers: images.map((image, i) => ({ name: `image-${i}`, image })),
+      ...(options.gated && { schedulingGates: [{ name: PULL_SLOT_GATE }] }),
+    },
+    status: {
+      containerStatuses: statuses,
+      ...(options.initWaiting && {
+        initContainerStatuses: [
+          {
+            name: 'install-hold',
+            image: 'agent',
+            imageID: '',
+            ready: false,
+            restartCount: 0,
+            state: { waiting: options.initWaiting },
+          },
+        ],
+      }),
+    },
+  };
+}
+
+function daemonSet(desired: number, observed = true): DaemonSet {
+  return {
+    metadata: { name: 'ppi-web', generation: 2 },
+    spec: { selector: {}, template: { metadata: {}, spec: { containers: [] } } },
+    status: {
+      observedGeneration: observed ? 2 : 1,
+      desiredNumberScheduled: desired,
+      currentNumberScheduled: desired,
+      numberReady: 0,
+    },
+  };
+}
+
+function compute(input: Partial<StatusInput> & Pick<StatusInput, 'pods' | 'nodes'>) {
+  const ds = 'daemonSet' in input ? input.daemonSet : daemonSet(input.nodes.size);
+  return computePrePulledImageStatus({ ppi: ppi(), now, ...input, daemonSet: ds });
+}
+
+describe('classifyPullFailure', () => {
+  it.each([
+    ['ErrImagePull', 'no match for platform in manifest: not found', Reason.PlatformMismatch],
+    [
+      'ErrImagePull',
+      'no matching manifest for linux/arm64 in the manifest list entries',
+      Reason.PlatformMismatch,
+    ],
+    ['ErrImagePull', 'unexpected status from HEAD request: 401 Unauthorized', Reason.Unauthorized],
+    [
+      'ErrImagePull',
+      'failed to authorize: failed to fetch anonymous token: unauthorized',
+      Reason.Unauthorized,
+    ],
+    [
+      'ErrImagePull',
+      'pull access denied, repository does not exist or may require authorization',
+      Reason.Unauthorized,
+    ],
+    ['ErrImagePull', 'no basic auth credentials', Reason.Unauthorized],
+    ['ErrImagePull', 'unexpected status: 403 Forbidden', Reason.Unauthorized],
+    ['ErrImagePull', 'insufficient_scope: authorization failed', Reason.Unauthorized],
+    ['ErrImagePull', 'docker.io/library/nope:1: not found', Reason.NotFound],
+    ['ErrImagePull', 'manifest unknown', Reason.NotFound],
+    ['ErrImagePull', 'unexpected status code 404', Reason.NotFound],
+    ['InvalidImageName', 'Failed to apply default image tag', Reason.InvalidImageName],
+    [
+      'ErrImageNeverPull',
+      'Container image "x" is not present with pull policy of Never',
+      Reason.ErrImageNeverPull,
+    ],
+    ['ImagePullBackOff', 'Back-off pulling image "x"', Reason.ImagePullBackOff],
+    ['ErrImagePull', 'connection refused', Reason.ErrImagePull],
+    ['CreateContainerConfigError', 'something', Reason.ErrImagePull],
+    [undefined, undefined, Reason.ErrImagePull],
+  ])('%s %j → %s', (reason, message, expected) => {
+    expect(classifyPullFailure(reason, message)).toBe(expected);
+  });
+
+  it('does not read a status code into a digest', () => {
+    const message = `Back-off pulling image "nginx@sha256:${'a401'.repeat(16)}"`;
+    expect(classifyPullFailure('ImagePullBackOff', message)).toBe(Reason.ImagePullBackOff);
+  });
+});
+
+describe('digestOf', () => {
+  it.each([
+    [`docker-pullable://nginx@${digest('a')}`, digest('a')],
+    [`docker.io/library/nginx@${digest('b')}`, digest('b')],
+    [digest('c'), digest('c')],
+    ['docker.io/library/nginx:1.27', 'docker.io/library/nginx:1.27'],
+  ])('%s → %s', (id, expected) => {
+    expect(digestOf(id)).toBe(expected);
+  });
+});
+
+describe('podNodeName', () => {
+  it('uses the binding, then the DaemonSet affinity', () => {
+    expect(podNodeName(pod('n1', []))).toBe('n1');
+    expect(podNodeName(pod('n2', [], { bound: false }))).toBe('n2');
+    expect(podNodeName({ metadata: {}, spec: { containers: [] } })).toBeUndefined();
+  });
+});
+
+describe('computePrePulledImageStatus: per image', () => {
+  const stateOf = (p: Pod, nodes = nodeMap(node('n1'))) => compute({ pods: [p], nodes }).nodes?.[0]?.images;
+
+  it('is Ready with the digest from the image ID', () => {
+    expect(stateOf(pod('n1', ['ready', 'ready']))).toEqual([
+      { image: NGINX, state: 'Ready', digest: digest('0') },
+      { image: APP, state: 'Ready', digest: digest('1') },
+    ]);
+  });
+
+  it('is Pending while gated, unbound, or on an older template', () => {
+    expect(stateOf(pod('n1', [], { gated: true, bound: false }))?.[0]).toEqual({
+      image: NGINX,
+      state: 'Pending',
+      reason: 'Pending',
+      message: 'waiting for a pull slot (maxConcurrentPulls)',
+    });
+    expect(stateOf(pod('n1', [], { bound: false }))?.[0]).toMatchObject({
+      state: 'Pending',
+      reason: 'Pending',
+    });
+    expect(stateOf(pod('n1', ['ready'], { images: [NGINX] }))).toEqual([
+      { image: NGINX, state: 'Ready', digest: digest('0') },
+      {
+        image: APP,
+        state: 'Pending',
+        reason: 'Pending',
+        message: 'waiting for the DaemonSet to roll out the new spec',
+      },
+    ]);
+  });
+
+  it('is Pulling while the container is being created or has no status yet', () => {
+    expect(stateOf(pod('n1', ['creating', 'none']))).toEqual([
+      { image: NGINX, state: 'Pulling', reason: 'Pulling' },
+      { image: APP, state: 'Pulling', reason: 'Pulling' },
+    ]);
+  });
+
+  it('is Failed with a classified reason and a bounded message', () => {
+    const long = `401 Unauthorized ${'x'.repeat(1000)}`;
+    const states = stateOf(
+      pod('n1', [{ reason: 'ErrImagePull', message: long }, { reason: 'InvalidImageName' }]),
+    );
+    expect(states?.[0]).toMatchObject({ state: 'Failed', reason: 'Unauthorized' });
+    expect(states?.[0]?.message).toHaveLength(512);
+    expect(states?.[1]).toEqual({
+      image: APP,
+      state: 'Failed',
+      reason: 'InvalidImageName',
+      message: 'InvalidImageName',
+    });
+  });
+
+  it('blames an agent image that cannot be pulled for every missing image', () => {
+    const p = pod('n1', ['ready'], { initWaiting: { reason: 'ErrImagePull', message: 'manifest unknown' } });
+    expect(stateOf(p)?.[1]).toEqual({
+      image: APP,
+      state: 'Failed',
+      reason: 'NotFound',
+      message: 'agent image: manifest unknown',
+    });
+  });
+
+  it('is Failed with DiskPressure when the node has it, unless the image is there', () => {
+    const states = stateOf(pod('n1', ['ready', 'creating']), nodeMap(node('n1', 'disk is full')));
+    expect(states).toEqual([
+      { image: NGINX, state: 'Ready', digest: digest('0') },
+      { image: APP, state: 'Failed', reason: 'DiskPressure', message: 'disk is full' },
+    ]);
+  });
+});
+
+describe('computePrePulledImageStatus: pods and nodes', () => {
+  it('ignores pods on unknown nodes and pods being deleted', () => {
+    const status = compute({
+      pods: [pod('gone', ['ready', 'ready']), pod('n1', ['ready', 'ready'], { deleting: true })],
+      nodes: nodeMap(node('n1')),
+      daemonSet: daemonSet(0),
+    });
+    expect(status.desiredNodes).toBe(0);
+    expect(status.nodes).toEqual([]);
+  });
+
+  it('takes the newest pod of a node, whatever the list order', () => {
+    const old = pod('n1', ['ready', 'ready'], { name: 'a', created: '2026-01-01T00:00:00Z' });
+    const fresh = pod('n1', ['creating', 'creating'], { name: 'b', created: '2026-01-01T00:05:00Z' });
+    for (const pods of [
+      [old, fresh],
+      [fresh, old],
+    ]) {
+      expect(compute({ pods, nodes: nodeMap(node('n1')) }).nodes?.[0]?.ready).toBe(false);
+    }
+  });
+
+  it('counts nodes the DaemonSet has not yet given a pod as pending', () => {
+    const status = compute({
+      pods: [pod('n1', ['ready', 'ready'])],
+      nodes: nodeMap(node('n1')),
+      daemonSet: daemonSet(3),
+    });
+    expect(status).toMatchObject({
+      desiredNodes: 3,
+      readyNodes: 1,
+      pullingNodes: 0,
+      failedNodes: 0,
+      ready: '1/3',
+    });
+    expect(findCondition(status.conditions, 'Progressing')?.message).toBe(
+      '1/3 nodes ready, 0 pulling, 2 pending',
+    );
+  });
+
+  it('lists failed, pulling, pending then ready nodes, each by name', () => {
+    const nodes = nodeMap(...['r2', 'r1', 'f', 'p', 'w'].map((n) => node(n)));
+    const status = compute({
+      pods: [
+        pod('r2', ['ready', 'ready']),
+        pod('w', [], { gated: true, bound: false }),
+        pod('r1', ['ready', 'ready']),
+        pod('p', ['ready', 'creating']),
+        pod('f', ['ready', { reason: 'ImagePullBackOff' }]),
+      ],
+      nodes,
+    });
+    expect(status.nodes?.map((n) => [n.name, n.ready])).toEqual([
+      ['f', false],
+      ['p', false],
+      ['w', false],
+      ['r1', true],
+      ['r2', true],
+    ]);
+    expect(status).toMatchObject({ desiredNodes: 5, readyNodes: 2, pullingNodes: 1, failedNodes: 1 });
+    expect(status).not.toHaveProperty('nodesOmitted');
+  });
+
+  it('reports distinct sorted digests and ready counts per image', () => {
+    const other = pod('n2', ['ready', 'ready']);
+    const statuses = other.status?.containerStatuses ?? [];
+    if (statuses[0]) statuses[0].imageID = `docker.io/library/nginx@${digest('9')}`;
+    const status = computePrePulledImageStatus({
+      ppi: {
+        ...ppi(),
+        spec: { images: [{ image: 'nginx:1.27', name: 'web' }, { image: 'ghcr.io/org/app' }] },
+      },
+      pods: [pod('n1', ['ready', 'creating']), other, pod('n3', ['ready', 'ready'])],
+      nodes: nodeMap(node('n1'), node('n2'), node('n3')),
+      daemonSet: daemonSet(3),
+      now,
+    });
+    expect(status.images).toEqual([
+      { image: NGINX, name: 'web', digests: [digest('0'), digest('9')], readyNodes: 3 },
+      { image: APP, digests: [digest('1')], readyNodes: 2 },
+    ]);
+  });
+});
+
+describe('computePrePulledImageStatus: conditions', () => {
+  const conditionsOf = (status: { conditions?: Condition[] }) =>
+    status.conditions?.map((c) => [c.type, c.status, c.reason, c.observedGeneration]);
+
+  it('says no node matches when the DaemonSet wants none', () => {
+    const status = compute({ pods: [], nodes: nodeMap(node('n1')), daemonSet: daemonSet(0) });
+    expect(conditionsOf(status)).toEqual([
+      ['Ready', 'True', 'NoMatchingNodes', 4],
+      ['Progressing', 'False', 'NoMatchingNodes', 4],
+      ['Degraded', 'False', 'NoMatchingNodes', 4],
+    ]);
+    expect(status.observedGeneration).toBe(4);
+    expect(status.ready).toBe('0/0');
+  });
+
+  it('does not claim no matching nodes before the DaemonSet exists or is observed', () => {
+    for (const ds of [undefined, daemonSet(0, false)]) {
+      const status = compute({ pods: [], nodes: nodeMap(node('n1')), daemonSet: ds });
+      expect(findCondition(status.conditions, 'Ready')).toMatchObject({
+        status: 'False',
+        reason: 'Progressing',
+      });
+    }
+    const missing = compute({ pods: [], nodes: nodeMap(), daemonSet: undefined });
+    expect(findCondition(missing.conditions, 'Progressing')?.message).toBe(
+      'waiting for the puller DaemonSet to be created',
+    );
+  });
+
+  it('is Ready when every node holds every image and the DaemonSet is observed', () => {
+    const pods = [
+      pod('n1', ['ready', 'ready']),
+      pod('n2', ['ready', 'ready']),
+      pod('n3', ['ready', 'ready']),
+    ];
+    const nodes = nodeMap(node('n1'), node('n2'), node('n3'));
+    const status = compute({ pods, nodes });
+    expect(conditionsOf(status)).toEqual([
+      ['Ready', 'True', 'AllNodesReady', 4],
+      ['Progressing', 'False', 'AllNodesReady', 4],
+      ['Degraded', 'False', 'AllNodesReady', 4],
+    ]);
+    expect(findCondition(status.conditions, 'Ready')?.message).toBe('3/3 nodes hold every image');
+
+    const stale = compute({ pods, nodes, daemonSet: daemonSet(3, false) });
+    expect(findCondition(stale.conditions, 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'Progressing',
+    });
+  });
+
+  it('is Progressing while nodes pull', () => {
+    const status = compute({
+      pods: [pod('n1', ['ready', 'ready']), pod('n2', ['creating', 'ready'])],
+      nodes: nodeMap(node('n1'), node('n2')),
+    });
+    expect(conditionsOf(status)).toEqual([
+      ['Ready', 'False', 'Progressing', 4],
+      ['Progressing', 'True', 'Progressing', 4],
+      ['Degraded', 'False', 'Progressing', 4],
+    ]);
+    expect(findCondition(status.conditions, 'Progressing')?.message).toBe('1/2 nodes ready, 1 pulling');
+  });
+
+  it('is Degraded when a node fails, naming the first failure', () => {
+    const nodes = nodeMap(...['a', 'b', 'c', 'd', 'e'].map((n) => node(`node-${n}`)));
+    const unauthorized = { reason: 'ErrImagePull', message: `401 Unauthorized ${'y'.repeat(2000)}` };
+    const pods = [
+      pod('node-b', [{ reason: 'ErrImagePull', message: 'manifest unknown' }, 'ready']),
+      pod('node-a', [unauthorized, 'ready']),
+      pod('node-c', ['ready', 'ready']),
+      pod('node-d', ['ready', 'ready']),
+      pod('node-e', ['ready', 'ready']),
+    ];
+    const status = compute({ pods, nodes });
+    expect(conditionsOf(status)).toEqual([
+      ['Ready', 'False', 'NodesFailing', 4],
+      ['Progressing', 'False', 'NodesFailing', 4],
+      ['Degraded', 'True', 'NodesFailing', 4],
+    ]);
+    const message = findCondition(status.conditions, 'Degraded')?.message ?? '';
+    expect(message).toMatch(
+      /^2 of 5 nodes failed: node-a docker\.io\/library\/nginx:1\.27 Unauthorized: 401 Unauthorized y+…$/,
+    );
+    expect(message.length).toBeLessThanOrEqual(1024);
+
+    const moving = compute({
+      pods: [...pods, pod('node-f', ['creating', 'ready'])],
+      nodes: nodeMap(...nodes.values(), node('node-f')),
+    });
+    expect(findCondition(moving.conditions, 'Progressing')).toMatchObject({
+      status: 'True',
+      reason: 'Progressing',
+    });
+  });
+
+  it('keeps transition times and other conditions from the previous status', () => {
+    const previous: Condition[] = [
+      {
+        type: 'Reconciling',
+        status: 'False',
+        lastTransitionTime: '2025-01-01T00:00:00Z',
+        reason: 'Reconciled',
+        message: '',
+      },
+      {
+        type: 'Ready',
+        status: 'False',
+        lastTransitionTime: '2025-06-01T00:00:00Z',
+        reason: 'Progressing',
+        message: '',
+      },
+    ];
+    const status = computePrePulledImageStatus({
+      ppi: ppi(undefined, previous),
+      pods: [pod('n1', ['creating', 'ready'])],
+      nodes: nodeMap(node('n1')),
+      daemonSet: daemonSet(1),
+      now,
+    });
+    expect(status.conditions?.map((c) => [c.type, c.lastTransitionTime])).toEqual([
+      ['Reconciling', '2025-01-01T00:00:00Z'],
+      ['Ready', '2025-06-01T00:00:00Z'],
+      ['Progressing', '2026-01-01T00:00:00Z'],
+      ['Degraded', '2026-01-01T00:00:00Z'],
+    ]);
+  });
+});
+
+describe('invalidSpecStatus', () => {
+  it('stalls with InvalidSpec and keeps the rest of the status', () => {
+    const before = computePrePulledImageStatus({
+      ppi: ppi(),
+      pods: [pod('n1', ['ready', 'ready'])],
+      nodes: nodeMap(node('n1')),
+      daemonSet: daemonSet(1),
+      now,
+    });
+    const p = { ...ppi(), metadata: { ...ppi().metadata, generation: 5 }, status: before };
+    const status = invalidSpecStatus(p, 'images[0].image: bad', new Date('2026-01-02T00:00:00Z'));
+    expect(status).toMatchObject({ observedGeneration: 5, readyNodes: 1, desiredNodes: 1, ready: '1/1' });
+    expect(
+      status.conditions?.map((c) => [c.type, c.status, c.reason, c.observedGeneration, c.message]),
+    ).toEqual([
+      ['Ready', 'False', 'InvalidSpec', 5, 'images[0].image: bad'],
+      ['Progressing', 'False', 'InvalidSpec', 5, 'images[0].image: bad'],
+      ['Degraded', 'True', 'InvalidSpec', 5, 'images[0].image: bad'],
+    ]);
+    expect(findCondition(status.conditions, 'Ready')?.lastTransitionTime).toBe('2026-01-02T00:00:00Z');
+    expect(findCondition(status.conditions, 'Progressing')?.lastTransitionTime).toBe('2026-01-01T00:00:00Z');
+  });
+});
+
+describe('computePrePulledImageStatus: bounds', () => {
+  it('stays small for 1000 nodes × 10 images with half of them failing', () => {
+    const images = Array.from({ length: 10 }, (_, i) => `registry.example.com/team/image-${i}:v1.2.3`);
+    const normalized = images;
+    const nodes = nodeMap(
+      ...Array.from({ length: 1000 }, (_, i) => node(`node-${String(i).padStart(4, '0')}`)),
+    );
+    const pods = [...nodes.keys()].map((name, i) =>
+      pod(
+        name,
+        images.map((_, j) =>
+          i % 2 === 0 && j % 2 === 0
+            ? {
+                reason: 'ErrImagePull',
+                message: `failed to pull ${images[j]}: 401 Unauthorized ${'z'.repeat(600)}`,
+              }
+            : 'ready',
+        ),
+        { images: normalized },
+      ),
+    );
+    const status = computePrePulledImageStatus({
+      ppi: ppi(images),
+      pods,
+      nodes,
+      daemonSet: daemonSet(1000),
+      now,
+    });
+    expect(status).toMatchObject({
+      desiredNodes: 1000,
+      readyNodes: 500,
+      failedNodes: 500,
+      ready: '500/1000',
+    });
+    expect(JSON.stringify(status).length).toBeLessThan(200_000);
+    expect(status.nodes?.length).toBeLessThanOrEqual(MAX_STATUS_NODES);
+    expect(status.nodes?.every((n) => !n.ready)).toBe(true);
+    expect((status.nodes?.length ?? 0) + (status.nodesOmitted ?? 0)).toBe(1000);
+    expect(prePulledImageStatusSchema.safeParse(status).success).toBe(true);
+  });
+});

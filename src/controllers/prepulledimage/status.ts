@@ -1,0 +1,407 @@
+/**
+ * PrePulledImage status from what the kubelets report on the puller pods: per
+ * node and image a state, counts, digests, and the Ready / Progressing /
+ * Degraded conditions. Pure, and bounded in size however large the cluster.
+ */
+import type { z } from 'zod';
+import { ConditionType, Reason } from '../../api/conditions.ts';
+import {
+  MAX_STATUS_NODES,
+  type nodeImageStateSchema,
+  type PrePulledImage,
+  type PrePulledImageStatus,
+} from '../../api/prepulledimage.ts';
+import { normalizeImageReference } from '../../image/reference.ts';
+import type { ContainerStateWaiting, ContainerStatus, DaemonSet, Node, Pod } from '../../kube/objects.ts';
+import { type NewCondition, setCondition, shortenMessage } from '../conditions.ts';
+import { PULL_SLOT_GATE } from './labels.ts';
+
+/** One image on one node. */
+export type NodeImageState = z.infer<typeof nodeImageStateSchema>;
+
+/** What the status is computed from; the controller reads it from its caches. */
+export interface StatusInput {
+  /** Spec and metadata.generation; previous conditions keep their transition times. */
+  ppi: PrePulledImage;
+  /** Pods of its DaemonSet, of any template revision. */
+  pods: Pod[];
+  /** Every node that exists now, by name. */
+  nodes: Map<string, Node>;
+  /** Undefined before it is created. */
+  daemonSet?: DaemonSet;
+  now: Date;
+}
+
+const IMAGE_MESSAGE_MAX = 512;
+const CONDITION_MESSAGE_MAX = 1024;
+const FIRST_FAILURE_MESSAGE_MAX = 256;
+const DIGEST_MAX = 128;
+const MAX_DIGESTS = 8;
+/**
+ * JSON budget for `status.nodes`. MAX_STATUS_NODES alone is not enough: 50
+ * nodes × 64 images × 512-character messages would be megabytes, past what
+ * etcd stores in one object.
+ */
+const NODES_JSON_BUDGET = 128 * 1024;
+
+/**
+ * Waiting reasons with which the kubelet says a container cannot get or use its
+ * image. It keeps retrying with back-off, so these are states, not verdicts.
+ */
+const PULL_FAILURE_REASONS: ReadonlySet<string> = new Set([
+  'ErrImagePull',
+  'ImagePullBackOff',
+  'ImageInspectError',
+  'ErrImageNeverPull',
+  'RegistryUnavailable',
+  'InvalidImageName',
+  'SignatureValidationFailed',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+]);
+
+/** Whether the kubelet has the container's image: it reports an image ID once pulled. */
+export function hasImage(status: ContainerStatus | undefined): boolean {
+  return Boolean(status?.imageID);
+}
+
+/** Whether the kubelet reports that the container cannot get or use its image. */
+export function isPullFailure(status: ContainerStatus | undefined): boolean {
+  const reason = status?.state?.waiting?.reason;
+  return reason !== undefined && PULL_FAILURE_REASONS.has(reason);
+}
+
+/** Whether the pod still waits for the controller to give it a pull slot. */
+export function isWaitingForPullSlot(pod: Pod): boolean {
+  return pod.spec.schedulingGates?.some((gate) => gate.name === PULL_SLOT_GATE) ?? false;
+}
+
+const PLATFORM_MISMATCH = /no match for platform|no matching manifest for/i;
+// Word boundaries keep a digest's hex digits from reading as a status code.
+const UNAUTHORIZED =
+  /\b401\b|unauthori[sz]ed|authorization failed|no basic auth credentials|403 forbidden|denied|insufficient_scope/i;
+const NOT_FOUND = /not found|manifest unknown|\b404\b/i;
+
+/**
+ * The condition reason for a failed pull. The kubelet's message carries the
+ * registry's answer, which says more than its waiting reason does.
+ */
+export function classifyPullFailure(waitingReason: string | undefined, message: string | undefined): Reason {
+  const text = message ?? '';
+  if (PLATFORM_MISMATCH.test(text)) return Reason.PlatformMismatch;
+  if (UNAUTHORIZED.test(text)) return Reason.Unauthorized;
+  if (NOT_FOUND.test(text)) return Reason.NotFound;
+  if (waitingReason === 'InvalidImageName') return Reason.InvalidImageName;
+  if (waitingReason === 'ErrImageNeverPull') return Reason.ErrImageNeverPull;
+  if (waitingReason === 'ImagePullBackOff') return Reason.ImagePullBackOff;
+  return Reason.ErrImagePull;
+}
+
+/** `docker-pullable://nginx@sha256:…` → `sha256:…`; an ID without a digest is returned as is. */
+export function digestOf(imageID: string): string {
+  const id = imageID.replace(/^docker-pullable:\/\//, '');
+  const at = id.lastIndexOf('@');
+  return shortenMessage(at >= 0 ? id.slice(at + 1) : id, DIGEST_MAX);
+}
+
+/**
+ * The node a puller pod is for: where it is bound, or else the node the
+ * DaemonSet controller pinned it to with a `metadata.name` field affinity.
+ */
+export function podNodeName(pod: Pod): string | undefined {
+  if (pod.spec.nodeName) return pod.spec.nodeName;
+  const terms =
+    pod.spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
+  for (const term of terms ?? []) {
+    for (const field of term.matchFields ?? []) {
+      if (field.key === 'metadata.name' && field.operator === 'In' && field.values?.[0])
+        return field.values[0];
+    }
+  }
+  return undefined;
+}
+
+type NodeGroup = 'failed' | 'pulling' | 'pending' | 'ready';
+const GROUP_ORDER: Record<NodeGroup, number> = { failed: 0, pulling: 1, pending: 2, ready: 3 };
+
+interface NodeReport {
+  name: string;
+  group: NodeGroup;
+  images: NodeImageState[];
+}
+
+interface Counts {
+  desired: number;
+  ready: number;
+  pulling: number;
+  failed: number;
+  pending: number;
+}
+
+/** Aggregates the puller pods into the PrePulledImage's status. */
+export function computePrePulledImageStatus(input: StatusInput): PrePulledImageStatus {
+  const { ppi, nodes, daemonSet, now } = input;
+  const refs = ppi.spec.images.map((entry) => normalizeOrKeep(entry.image));
+  const reports: NodeReport[] = [];
+  for (const [name, pod] of choosePods(input.pods, nodes)) {
+    const node = nodes.get(name)!;
+    const images = refs.map((ref) => imageStateOnNode(pod, node, ref));
+    reports.push({ name, group: groupOf(images), images });
+  }
+  reports.sort((a, b) => GROUP_ORDER[a.group] - GROUP_ORDER[b.group] || compareStrings(a.name, b.name));
+
+  const count = (group: NodeGroup) => reports.filter((r) => r.group === group).length;
+  // Nodes the DaemonSet controller wants but has not yet made a pod for.
+  const unscheduled = Math.max(0, (daemonSet?.status?.desiredNumberScheduled ?? 0) - reports.length);
+  const counts: Counts = {
+    desired: reports.length + unscheduled,
+    ready: count('ready'),
+    pulling: count('pulling'),
+    failed: count('failed'),
+    pending: count('pending') + unscheduled,
+  };
+
+  const images = ppi.spec.images.map((entry, index) => {
+    const ready = reports.map((r) => r.images[index]).filter((s) => s?.state === 'Ready');
+    const digests = [...new Set(ready.flatMap((s) => (s?.digest ? [s.digest] : [])))].sort(compareStrings);
+    return {
+      image: refs[index] ?? entry.image,
+      ...(entry.name !== undefined && { name: entry.name }),
+      digests: digests.slice(0, MAX_DIGESTS),
+      readyNodes: ready.length,
+    };
+  });
+
+  const listed = listNodes(reports);
+  const generation = ppi.metadata.generation;
+  const decided = decideConditions(ppi, counts, reports, daemonSet);
+  return {
+    ...(generation !== undefined && { observedGeneration: generation }),
+    conditions: applyConditions(ppi, decided, now),
+    ready: `${counts.ready}/${counts.desired}`,
+    desiredNodes: counts.desired,
+    readyNodes: counts.ready,
+    pullingNodes: counts.pulling,
+    failedNodes: counts.failed,
+    images,
+    nodes: listed,
+    ...(reports.length > listed.length && { nodesOmitted: reports.length - listed.length }),
+  };
+}
+
+/**
+ * Status for a spec the controller cannot act on: terminal until the user
+ * edits it, so Progressing is False and nothing requeues. Counts and lists from
+ * the last good pass are kept, since the pods are still there.
+ */
+export function invalidSpecStatus(ppi: PrePulledImage, message: string, now: Date): PrePulledImageStatus {
+  const text = shortenMessage(message, CONDITION_MESSAGE_MAX);
+  const decided: NewCondition[] = [
+    { type: ConditionType.Ready, status: 'False', reason: Reason.InvalidSpec, message: text },
+    { type: ConditionType.Progressing, status: 'False', reason: Reason.InvalidSpec, message: text },
+    { type: ConditionType.Degraded, status: 'True', reason: Reason.InvalidSpec, message: text },
+  ];
+  const generation = ppi.metadata.generation;
+  return {
+    ...ppi.status,
+    ...(generation !== undefined && { observedGeneration: generation }),
+    conditions: applyConditions(ppi, decided, now),
+  };
+}
+
+/**
+ * One pod per existing node. Pods being deleted are already gone as far as the
+ * node's images are concerned; a replacement, if any, is newer.
+ */
+function choosePods(pods: Pod[], nodes: Map<string, Node>): Map<string, Pod> {
+  const chosen = new Map<string, Pod>();
+  for (const pod of pods) {
+    if (pod.metadata.deletionTimestamp) continue;
+    const name = podNodeName(pod);
+    if (name === undefined || !nodes.has(name)) continue;
+    const other = chosen.get(name);
+    if (other === undefined || isNewer(pod, other)) chosen.set(name, pod);
+  }
+  return chosen;
+}
+
+function isNewer(a: Pod, b: Pod): boolean {
+  const delta = creationTime(a) - creationTime(b);
+  // Ties fall back to the name so the choice does not depend on list order.
+  return delta !== 0 ? delta > 0 : compareStrings(a.metadata.name ?? '', b.metadata.name ?? '') > 0;
+}
+
+function creationTime(pod: Pod): number {
+  const time = Date.parse(pod.metadata.creationTimestamp ?? '');
+  return Number.isNaN(time) ? 0 : time;
+}
+
+function imageStateOnNode(pod: Pod, node: Node, image: string): NodeImageState {
+  const state = imageStateInPod(pod, image);
+  if (state.state === 'Ready') return state;
+  // The kubelet garbage-collects images and refuses new pods under disk
+  // pressure; that, not the pod's own state, is what the user must fix.
+  const pressure = node.status?.conditions?.find((c) => c.type === 'DiskPressure' && c.status === 'True');
+  if (pressure)
+    return failed(image, Reason.DiskPressure, pressure.message || 'the node is under disk pressure');
+  return state;
+}
+
+function imageStateInPod(pod: Pod, image: string): NodeImageState {
+  const container = pod.spec.containers.find((c) => c.image === image);
+  if (!container) return pending(image, 'waiting for the DaemonSet to roll out the new spec');
+  const status = pod.status?.containerStatuses?.find((s) => s.name === container.name);
+  if (status && hasImage(status)) return { image, state: 'Ready', digest: digestOf(status.imageID) };
+  if (isWaitingForPullSlot(pod)) return pending(image, 'waiting for a pull slot (maxConcurrentPulls)');
+  if (!pod.spec.nodeName) return pending(image, 'waiting for the pod to be scheduled');
+  if (status?.state?.waiting && isPullFailure(status)) return failedPull(image, status.state.waiting, '');
+  // Until the agent's init container runs, the kubelet pulls none of the
+  // images, so an agent that cannot be pulled blocks every one of them.
+  const agent = pod.status?.initContainerStatuses?.find(isPullFailure)?.state?.waiting;
+  if (agent) return failedPull(image, agent, 'agent image: ');
+  return { image, state: 'Pulling', reason: Reason.Pulling };
+}
+
+function pending(image: string, message: string): NodeImageState {
+  return { image, state: 'Pending', reason: Reason.Pending, message };
+}
+
+function failed(image: string, reason: Reason, message: string | undefined): NodeImageState {
+  const state: NodeImageState = { image, state: 'Failed', reason };
+  if (message) state.message = shortenMessage(message, IMAGE_MESSAGE_MAX);
+  return state;
+}
+
+function failedPull(image: string, waiting: ContainerStateWaiting, prefix: string): NodeImageState {
+  const message = waiting.message || waiting.reason;
+  return failed(
+    image,
+    classifyPullFailure(waiting.reason, waiting.message),
+    message && `${prefix}${message}`,
+  );
+}
+
+function groupOf(images: NodeImageState[]): NodeGroup {
+  if (images.every((s) => s.state === 'Ready')) return 'ready';
+  if (images.some((s) => s.state === 'Failed')) return 'failed';
+  if (images.some((s) => s.state === 'Pulling')) return 'pulling';
+  return 'pending';
+}
+
+/** Reports are sorted most-interesting first, so cutting the tail drops ready nodes first. */
+function listNodes(reports: NodeReport[]): NonNullable<PrePulledImageStatus['nodes']> {
+  const listed: NonNullable<PrePulledImageStatus['nodes']> = [];
+  let size = 0;
+  for (const report of reports) {
+    if (listed.length >= MAX_STATUS_NODES) break;
+    const entry = { name: report.name, ready: report.group === 'ready', images: report.images };
+    size += JSON.stringify(entry).length;
+    if (size > NODES_JSON_BUDGET) break;
+    listed.push(entry);
+  }
+  return listed;
+}
+
+function decideConditions(
+  ppi: PrePulledImage,
+  counts: Counts,
+  reports: NodeReport[],
+  daemonSet: DaemonSet | undefined,
+): NewCondition[] {
+  const verdict = (
+    reason: Reason,
+    ready: boolean,
+    progressing: boolean,
+    degraded: boolean,
+    message: string,
+  ) => [
+    { type: ConditionType.Ready, status: status(ready), reason, message },
+    {
+      type: ConditionType.Progressing,
+      status: status(progressing),
+      reason: progressing ? Reason.Progressing : reason,
+      message: progressing ? progressMessage(counts, daemonSet) : message,
+    },
+    { type: ConditionType.Degraded, status: status(degraded), reason, message },
+  ];
+
+  if (counts.failed > 0) {
+    const stillMoving = counts.pulling + counts.pending > 0;
+    return verdict(Reason.NodesFailing, false, stillMoving, true, failureMessage(ppi, counts, reports));
+  }
+  // The counts mean nothing until the DaemonSet controller has seen the latest template.
+  const settled = daemonSet !== undefined && isObserved(daemonSet);
+  if (settled && counts.desired === 0) {
+    return verdict(
+      Reason.NoMatchingNodes,
+      true,
+      false,
+      false,
+      "no node matches the PrePulledImage's node selection",
+    );
+  }
+  if (settled && counts.ready === counts.desired) {
+    const message = `${counts.ready}/${counts.desired} nodes hold every image`;
+    return verdict(Reason.AllNodesReady, true, false, false, message);
+  }
+  const message = progressMessage(counts, daemonSet);
+  return [
+    { type: ConditionType.Ready, status: 'False', reason: Reason.Progressing, message },
+    { type: ConditionType.Progressing, status: 'True', reason: Reason.Progressing, message },
+    { type: ConditionType.Degraded, status: 'False', reason: Reason.Progressing, message },
+  ];
+}
+
+function status(value: boolean): 'True' | 'False' {
+  return value ? 'True' : 'False';
+}
+
+function isObserved(daemonSet: DaemonSet): boolean {
+  return (daemonSet.status?.observedGeneration ?? -1) >= (daemonSet.metadata.generation ?? 0);
+}
+
+function progressMessage(counts: Counts, daemonSet: DaemonSet | undefined): string {
+  if (daemonSet === undefined) return 'waiting for the puller DaemonSet to be created';
+  let message = `${counts.ready}/${counts.desired} nodes ready, ${counts.pulling} pulling`;
+  if (counts.pending > 0) message += `, ${counts.pending} pending`;
+  if (!isObserved(daemonSet)) message += '; the DaemonSet controller has not yet seen the latest spec';
+  return message;
+}
+
+/** Names the first failure, so `kubectl get` shows what to fix without reading `nodes`. */
+function failureMessage(ppi: PrePulledImage, counts: Counts, reports: NodeReport[]): string {
+  let message = `${counts.failed} of ${counts.desired} nodes failed`;
+  const report = reports.find((r) => r.group === 'failed');
+  const index = report?.images.findIndex((s) => s.state === 'Failed') ?? -1;
+  const state = report?.images[index];
+  if (report && state) {
+    const entry = ppi.spec.images[index];
+    message += `: ${report.name} ${entry?.name ?? state.image} ${state.reason}`;
+    if (state.message) message += `: ${shortenMessage(state.message, FIRST_FAILURE_MESSAGE_MAX)}`;
+  }
+  return shortenMessage(message, CONDITION_MESSAGE_MAX);
+}
+
+function applyConditions(ppi: PrePulledImage, decided: NewCondition[], now: Date) {
+  const observedGeneration = ppi.metadata.generation;
+  let conditions = ppi.status?.conditions ?? [];
+  for (const condition of decided) {
+    const next = observedGeneration === undefined ? condition : { ...condition, observedGeneration };
+    conditions = setCondition(conditions, next, now);
+  }
+  return conditions;
+}
+
+/** The status must still be written for a reference render would reject; show it as given. */
+function normalizeOrKeep(image: string): string {
+  try {
+    return normalizeImageReference(image);
+  } catch {
+    return image;
+  }
+}
+
+/** Code-point order: the same on every machine, unlike localeCompare. */
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
