@@ -40,6 +40,8 @@ const POD_SUBNET = '10.88.0.0/16';
 const KUBELET_PORT = 10250;
 const KUBELET_HEALTHZ_PORT = 10248;
 const PAUSE_REF = 'registry.k8s.io/pause:prepull';
+/** The agent image every real node holds; see {@link RealNodeInfo.agentImage}. */
+export const AGENT_IMAGE = 'prepull.local/agent:dev';
 
 /** Where the binaries of each runtime live. */
 function runtimeBinDir(runtime: RealNodeInfo['runtime']): string {
@@ -230,6 +232,16 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
     entrypoint: ['/pause'],
   });
   importArchive(pauseArchive);
+  // The Prepull agent image (what puller pods copy the hold binary from), as a
+  // release would ship it: the binary at /hold. Imported, so pods use it with
+  // imagePullPolicy Never or IfNotPresent and no registry.
+  const agentArchive = await buildDockerArchive({
+    workDir: join(base, 'images'),
+    ref: AGENT_IMAGE,
+    files: [{ path: 'hold', content: holdBinary('amd64'), mode: 0o755 }],
+    entrypoint: ['/hold'],
+  });
+  importArchive(agentArchive);
 
   const client = issueCertificate(options.ca, {
     dir: pki,
@@ -279,7 +291,7 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
   );
 
   return {
-    info: { name: NODE_NAME, runtime: options.runtime, containerdSocket: socket, ctr },
+    info: { name: NODE_NAME, runtime: options.runtime, containerdSocket: socket, ctr, agentImage: AGENT_IMAGE },
     importArchive,
     async stop() {
       await stopProcess(kubelet);

@@ -36,6 +36,8 @@ export interface RealNodeInfo {
   containerdSocket: string;
   /** Path of a `ctr` binary that matches the runtime. */
   ctr: string;
+  /** The Prepull agent image (hold binary at /hold), imported into the node's containerd. */
+  agentImage: string;
 }
 
 export interface RegistryInfo {
