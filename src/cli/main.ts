@@ -20,9 +20,21 @@ commands:
             --kubeconfig PATH       cluster to use
             --health-address ADDR   /healthz, /readyz, /metrics (default 127.0.0.1:8081)
             --log-level LEVEL       pino level (default info)
+            --leader-elect          run as one of several replicas (Lease leader election)
+            --leader-election-namespace NS  where the Lease lives (default $POD_NAMESPACE or prepull-system)
+            --identity NAME         this replica's name (default $POD_NAME or host-pid)
+            --agent-image IMAGE     image holding the hold binary for puller pods
+            --agent-pull-policy P   IfNotPresent (default), Always or Never
+            --hold-path PATH        path of the hold binary in the agent image (default /hold)
+            --default-priority-class NAME  priority class of puller pods when the spec names none
   crds      print the CustomResourceDefinitions (prepull crds | kubectl apply -f -)
   version   print the version
 `;
+
+function parsePullPolicy(value: string): 'IfNotPresent' | 'Always' | 'Never' {
+  if (value === 'IfNotPresent' || value === 'Always' || value === 'Never') return value;
+  throw new Error(`--agent-pull-policy must be IfNotPresent, Always or Never, not ${JSON.stringify(value)}`);
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -34,6 +46,13 @@ async function main(argv: string[]): Promise<number> {
           kubeconfig: { type: 'string' },
           'health-address': { type: 'string', default: '127.0.0.1:8081' },
           'log-level': { type: 'string', default: 'info' },
+          'leader-elect': { type: 'boolean', default: false },
+          'leader-election-namespace': { type: 'string' },
+          identity: { type: 'string' },
+          'agent-image': { type: 'string' },
+          'agent-pull-policy': { type: 'string', default: 'IfNotPresent' },
+          'hold-path': { type: 'string', default: '/hold' },
+          'default-priority-class': { type: 'string' },
         },
         strict: true,
       });
@@ -42,6 +61,13 @@ async function main(argv: string[]): Promise<number> {
         healthAddress: values['health-address'],
         logLevel: values['log-level'],
         env: process.env,
+        leaderElect: values['leader-elect'],
+        leaderElectionNamespace: values['leader-election-namespace'],
+        identity: values.identity,
+        agentImage: values['agent-image'],
+        agentPullPolicy: parsePullPolicy(values['agent-pull-policy']),
+        holdPath: values['hold-path'],
+        defaultPriorityClass: values['default-priority-class'],
       });
     }
     case 'crds':

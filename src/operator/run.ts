@@ -3,17 +3,34 @@
  * health and metrics, and stop cleanly on SIGINT or SIGTERM.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { collectDefaultMetrics, Registry } from 'prom-client';
 import { findKubeconfig, loadKubeConfig, serverVersion } from '../kube/config.ts';
+import { systemClock } from '../runtime/clock.ts';
 import { startHealthServer } from './health.ts';
+import { startOperator } from './manager.ts';
+import { createOperatorMetrics } from './metrics.ts';
 
 export interface RunOptions {
   kubeconfig: string | undefined;
   healthAddress: string;
   logLevel: string;
   env: NodeJS.ProcessEnv;
+  leaderElect: boolean;
+  leaderElectionNamespace: string | undefined;
+  identity: string | undefined;
+  agentImage: string | undefined;
+  agentPullPolicy: 'IfNotPresent' | 'Always' | 'Never';
+  holdPath: string;
+  defaultPriorityClass: string | undefined;
+}
+
+/** The released Prepull image of this version: it holds the hold binary at /hold. */
+function defaultAgentImage(): string {
+  const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8'));
+  return `ghcr.io/prepull/prepull:v${pkg.version}`;
 }
 
 /** Runs until SIGINT or SIGTERM; resolves with the exit code. */
@@ -26,11 +43,13 @@ export async function runOperator(options: RunOptions): Promise<number> {
 
   try {
     let found = findKubeconfig(options.kubeconfig, options.env);
+    let embeddedAgentImage: string | undefined;
     if (!found) {
       log.info('no kubeconfig found: starting the embedded local cluster (the first run builds it)');
       const embedded = await startEmbeddedCluster(log);
       cleanups.push(embedded.stop);
       found = { source: 'flag', path: embedded.kubeconfig };
+      embeddedAgentImage = embedded.agentImage;
       // Printed plainly, not as JSON: this line is for the person at the terminal.
       process.stderr.write(
         `\nThe embedded cluster is up. Point kubectl at it with:\n  export KUBECONFIG=${embedded.kubeconfig}\n  export PATH=${embedded.binDir}:$PATH\n\n`,
@@ -48,13 +67,44 @@ export async function runOperator(options: RunOptions): Promise<number> {
       'connected to the API server',
     );
 
-    const metrics = new Registry();
-    collectDefaultMetrics({ register: metrics, prefix: 'prepull_' });
-    const health = await startHealthServer({ address: options.healthAddress, ready: () => true, metrics });
+    const metrics = createOperatorMetrics();
+    const identity = options.identity ?? options.env.POD_NAME ?? `${hostname()}-${process.pid}`;
+    const operator = startOperator({
+      kc,
+      log,
+      clock: systemClock,
+      metrics,
+      identity,
+      ...(options.leaderElect
+        ? {
+            leaderElection: {
+              namespace: options.leaderElectionNamespace ?? options.env.POD_NAMESPACE ?? 'prepull-system',
+              name: 'prepull-operator',
+            },
+          }
+        : {}),
+      agent: {
+        image: options.agentImage ?? embeddedAgentImage ?? defaultAgentImage(),
+        pullPolicy: options.agentPullPolicy,
+        holdPath: options.holdPath,
+      },
+      ...(options.defaultPriorityClass ? { defaultPriorityClassName: options.defaultPriorityClass } : {}),
+    });
+    cleanups.push(() => operator.stop());
+    const health = await startHealthServer({
+      address: options.healthAddress,
+      ready: operator.ready,
+      metrics: metrics.registry,
+    });
     cleanups.push(() => new Promise<void>((resolve) => health.server.close(() => resolve())));
     log.info({ address: options.healthAddress, port: health.port }, 'serving /healthz, /readyz and /metrics');
 
-    const signal = await stopped;
+    const outcome = await Promise.race([stopped, operator.ended]);
+    if (outcome === 'lost') {
+      log.error('lost leadership: exiting so that a fresh process campaigns again');
+      return 1;
+    }
+    const signal = outcome;
     log.info({ signal }, 'stopping');
     return 0;
   } catch (err) {
@@ -78,7 +128,12 @@ export async function runOperator(options: RunOptions): Promise<number> {
  */
 async function startEmbeddedCluster(
   log: pino.Logger,
-): Promise<{ kubeconfig: string; binDir: string; stop: () => Promise<void> }> {
+): Promise<{
+  kubeconfig: string;
+  binDir: string;
+  agentImage: string | undefined;
+  stop: () => Promise<void>;
+}> {
   const { startCluster } = await import('../../test/harness/cluster.ts');
   const cluster = await startCluster({
     name: 'embedded',
@@ -101,5 +156,10 @@ async function startEmbeddedCluster(
     await cluster.stop();
     throw err;
   }
-  return { kubeconfig: cluster.info.kubeconfig, binDir: cluster.info.binDir, stop: cluster.stop };
+  return {
+    kubeconfig: cluster.info.kubeconfig,
+    binDir: cluster.info.binDir,
+    agentImage: cluster.info.node?.agentImage,
+    stop: cluster.stop,
+  };
 }

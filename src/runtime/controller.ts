@@ -20,10 +20,7 @@ export interface ReconcileContext {
   reconcileId: string;
 }
 
-export type Reconciler = (
-  key: string,
-  context: ReconcileContext,
-) => Promise<ReconcileResult | undefined>;
+export type Reconciler = (key: string, context: ReconcileContext) => Promise<ReconcileResult | undefined>;
 
 /** A failure that retrying cannot fix, e.g. an invalid spec: logged, not retried. */
 export class TerminalError extends Error {

@@ -291,7 +291,13 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
   );
 
   return {
-    info: { name: NODE_NAME, runtime: options.runtime, containerdSocket: socket, ctr, agentImage: AGENT_IMAGE },
+    info: {
+      name: NODE_NAME,
+      runtime: options.runtime,
+      containerdSocket: socket,
+      ctr,
+      agentImage: AGENT_IMAGE,
+    },
     importArchive,
     async stop() {
       await stopProcess(kubelet);

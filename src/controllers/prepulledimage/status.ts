@@ -60,9 +60,13 @@ const PULL_FAILURE_REASONS: ReadonlySet<string> = new Set([
   'CreateContainerError',
 ]);
 
-/** Whether the kubelet has the container's image: it reports an image ID once pulled. */
+/**
+ * Whether the node has the container's image: the kubelet reports an image ID
+ * once pulled. A running container has its image too; kwok's simulated nodes
+ * report running containers without an image ID.
+ */
 export function hasImage(status: ContainerStatus | undefined): boolean {
-  return Boolean(status?.imageID);
+  return Boolean(status?.imageID) || Boolean(status?.state?.running);
 }
 
 /** Whether the kubelet reports that the container cannot get or use its image. */
@@ -251,7 +255,9 @@ function imageStateInPod(pod: Pod, image: string): NodeImageState {
   const container = pod.spec.containers.find((c) => c.image === image);
   if (!container) return pending(image, 'waiting for the DaemonSet to roll out the new spec');
   const status = pod.status?.containerStatuses?.find((s) => s.name === container.name);
-  if (status && hasImage(status)) return { image, state: 'Ready', digest: digestOf(status.imageID) };
+  if (status && hasImage(status)) {
+    return status.imageID ? { image, state: 'Ready', digest: digestOf(status.imageID) } : { image, state: 'Ready' };
+  }
   if (isWaitingForPullSlot(pod)) return pending(image, 'waiting for a pull slot (maxConcurrentPulls)');
   if (!pod.spec.nodeName) return pending(image, 'waiting for the pod to be scheduled');
   if (status?.state?.waiting && isPullFailure(status)) return failedPull(image, status.state.waiting, '');

@@ -1,0 +1,216 @@
+/**
+ * The PrePulledImage controller: for each object, one puller DaemonSet applied
+ * with server-side apply, pods admitted through the pull-slot gate when
+ * `maxConcurrentPulls` is set, and a status computed from the caches and
+ * written only when it changed. Everything is read from informers; the API
+ * server is written to, never polled.
+ */
+import { createHash } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import { ConditionType, Reason } from '../../api/conditions.ts';
+import {
+  type PrePulledImage,
+  type PrePulledImageStatus,
+  prePulledImageSpecSchema,
+} from '../../api/prepulledimage.ts';
+import type { RegistryCredential } from '../../api/registrycredential.ts';
+import type { KubeClient } from '../../kube/client.ts';
+import type { EventRecorder } from '../../kube/events.ts';
+import type { Informer } from '../../kube/informer.ts';
+import { type DaemonSet, keyOf, type Node, type Pod } from '../../kube/objects.ts';
+import { Resources } from '../../kube/resources.ts';
+import type { Clock } from '../../runtime/clock.ts';
+import type { ReconcileContext, ReconcileResult, Reconciler } from '../../runtime/controller.ts';
+import type { WorkQueue } from '../../runtime/queue.ts';
+import { findCondition } from '../conditions.ts';
+import { OWNER_ANNOTATION, PULL_SLOT_GATE } from './labels.ts';
+import { daemonSetName, type RenderOptions, renderPullDaemonSet } from './render.ts';
+import { computePrePulledImageStatus, invalidSpecStatus, isWaitingForPullSlot } from './status.ts';
+import { podsToAdmit, resolvePullLimit } from './throttle.ts';
+
+/** Field manager of the DaemonSets; status has its own so the two never fight. */
+export const FIELD_MANAGER = 'prepull';
+export const STATUS_FIELD_MANAGER = 'prepull-status';
+/** Hash of the rendered DaemonSet, so an unchanged spec costs no request. */
+export const SPEC_HASH_ANNOTATION = 'prepull.dev/spec-hash';
+
+export interface PrePulledImageInformers {
+  prePulledImages: Informer<PrePulledImage>;
+  daemonSets: Informer<DaemonSet>;
+  pods: Informer<Pod>;
+  nodes: Informer<Node>;
+  registryCredentials?: Informer<RegistryCredential>;
+}
+
+export interface PrePulledImageControllerDeps {
+  client: KubeClient;
+  clock: Clock;
+  events: EventRecorder;
+  informers: PrePulledImageInformers;
+  render: Omit<RenderOptions, 'extraPullSecrets'>;
+}
+
+/** The key of the PrePulledImage that owns a puller DaemonSet or pod. */
+export function ownerKeyOf(obj: { metadata: { annotations?: Record<string, string> } }): string | undefined {
+  return obj.metadata.annotations?.[OWNER_ANNOTATION];
+}
+
+/** Informer events → keys. Nodes joining or leaving touch every PrePulledImage. */
+export function enqueuePrePulledImageEvents(
+  informers: PrePulledImageInformers,
+  queue: WorkQueue<string>,
+): void {
+  const byOwner = (obj: { metadata: { annotations?: Record<string, string> } }) => {
+    const key = ownerKeyOf(obj);
+    if (key) queue.add(key);
+  };
+  informers.prePulledImages.addHandler({
+    add: (ppi) => queue.add(keyOf(ppi)),
+    update: (_, ppi) => queue.add(keyOf(ppi)),
+    delete: (ppi) => queue.add(keyOf(ppi)),
+  });
+  for (const informer of [informers.daemonSets, informers.pods] as Informer<DaemonSet | Pod>[]) {
+    informer.addHandler({ add: byOwner, update: (_, obj) => byOwner(obj), delete: byOwner });
+  }
+  const all = () => {
+    for (const ppi of informers.prePulledImages.list()) queue.add(keyOf(ppi));
+  };
+  informers.nodes.addHandler({
+    add: all,
+    delete: all,
+    update: (previous, node) => {
+      if (diskPressure(previous) !== diskPressure(node)) all();
+    },
+  });
+  informers.registryCredentials?.addHandler({ add: all, update: all, delete: all });
+}
+
+function diskPressure(node: Node): boolean {
+  return node.status?.conditions?.some((c) => c.type === 'DiskPressure' && c.status === 'True') ?? false;
+}
+
+export function prePulledImageReconciler(deps: PrePulledImageControllerDeps): Reconciler {
+  const { informers, client, clock, events } = deps;
+  /** Pods whose gate we removed but whose update the cache has not shown yet: they count as pulling. */
+  const admitted = new Set<string>();
+
+  return async (key: string, { log }: ReconcileContext): Promise<ReconcileResult | undefined> => {
+    const ppi = informers.prePulledImages.get(key);
+    // Gone: its DaemonSet and pods go with it through their owner reference.
+    if (!ppi || ppi.metadata.deletionTimestamp) return undefined;
+    const now = new Date(clock.now());
+
+    const parsed = prePulledImageSpecSchema.safeParse(ppi.spec);
+    if (!parsed.success) {
+      const message = parsed.error.issues
+        .map((i) => `${i.path.join('.') || 'spec'}: ${i.message}`)
+        .join('; ');
+      await writeStatus(ppi, invalidSpecStatus(ppi, message, now), log);
+      await events.record(ppi, 'Warning', Reason.InvalidSpec, 'Validate', message);
+      return undefined;
+    }
+
+    const desired = renderPullDaemonSet(ppi, {
+      ...deps.render,
+      extraPullSecrets: registryCredentialSecrets(ppi),
+    });
+    const hash = createHash('sha256').update(JSON.stringify(desired)).digest('hex').slice(0, 16);
+    desired.metadata.annotations = { ...desired.metadata.annotations, [SPEC_HASH_ANNOTATION]: hash };
+    const dsKey = `${ppi.metadata.namespace}/${daemonSetName(ppi.metadata.name ?? '')}`;
+    let daemonSet = informers.daemonSets.get(dsKey);
+    if (daemonSet?.metadata.annotations?.[SPEC_HASH_ANNOTATION] !== hash) {
+      daemonSet = await client.apply(Resources.daemonSets, desired, {
+        fieldManager: FIELD_MANAGER,
+        force: true,
+      });
+      log.info(
+        { daemonSet: dsKey, generation: daemonSet.metadata.generation },
+        'applied the puller DaemonSet',
+      );
+    }
+
+    const pods = informers.pods.byIndex('owner', key);
+    await admitPods(ppi, pods, daemonSet, log);
+
+    const nodes = new Map(informers.nodes.list().map((n) => [n.metadata.name ?? '', n]));
+    const status = computePrePulledImageStatus({ ppi, pods, nodes, daemonSet, now });
+    await recordTransitions(ppi, status);
+    await writeStatus(ppi, status, log);
+    return undefined;
+  };
+
+  function registryCredentialSecrets(ppi: PrePulledImage): string[] {
+    const names: string[] = [];
+    for (const ref of ppi.spec.registryCredentials ?? []) {
+      const credential = informers.registryCredentials?.get(ref.name);
+      names.push(credential?.spec.target.secretName ?? ref.name);
+    }
+    return names;
+  }
+
+  async function admitPods(
+    ppi: PrePulledImage,
+    pods: Pod[],
+    daemonSet: DaemonSet | undefined,
+    log: ReconcileContext['log'],
+  ): Promise<void> {
+    for (const uid of admitted) {
+      const pod = pods.find((p) => p.metadata.uid === uid);
+      if (!pod || !isWaitingForPullSlot(pod)) admitted.delete(uid);
+    }
+    const gatedPods = pods.filter(isWaitingForPullSlot);
+    if (gatedPods.length === 0) return;
+    const view = pods.map((pod) =>
+      admitted.has(pod.metadata.uid ?? '') ? { ...pod, spec: { ...pod.spec, schedulingGates: [] } } : pod,
+    );
+    const desiredNodes = Math.max(daemonSet?.status?.desiredNumberScheduled ?? 0, pods.length, 1);
+    const limit = resolvePullLimit(ppi.spec.maxConcurrentPulls, desiredNodes);
+    for (const pod of podsToAdmit(view, limit)) {
+      const gates = (pod.spec.schedulingGates ?? []).filter((g) => g.name !== PULL_SLOT_GATE);
+      await client.patch(
+        Resources.pods,
+        pod.metadata.name ?? '',
+        pod.metadata.namespace,
+        [
+          // The test makes the patch fail instead of dropping a gate someone else added meanwhile.
+          { op: 'test', path: '/metadata/uid', value: pod.metadata.uid },
+          { op: 'replace', path: '/spec/schedulingGates', value: gates },
+        ],
+        'json',
+        { fieldManager: FIELD_MANAGER },
+      );
+      admitted.add(pod.metadata.uid ?? '');
+      log.debug({ pod: pod.metadata.name, limit }, 'admitted a puller pod');
+    }
+  }
+
+  async function writeStatus(
+    ppi: PrePulledImage,
+    status: PrePulledImageStatus,
+    log: ReconcileContext['log'],
+  ) {
+    if (isDeepStrictEqual(ppi.status ?? {}, status)) return;
+    await client.apply(
+      Resources.prePulledImages,
+      { metadata: { name: ppi.metadata.name, namespace: ppi.metadata.namespace }, status } as PrePulledImage,
+      { fieldManager: STATUS_FIELD_MANAGER, force: true, subresource: 'status' },
+    );
+    log.debug({ ready: status.ready }, 'wrote status');
+  }
+
+  async function recordTransitions(ppi: PrePulledImage, status: PrePulledImageStatus): Promise<void> {
+    const before = ppi.status?.conditions;
+    const after = status.conditions;
+    const ready = findCondition(after, ConditionType.Ready);
+    const degraded = findCondition(after, ConditionType.Degraded);
+    if (ready?.status === 'True' && findCondition(before, ConditionType.Ready)?.status !== 'True') {
+      await events.record(ppi, 'Normal', ready.reason, 'Pull', ready.message);
+    }
+    if (
+      degraded?.status === 'True' &&
+      findCondition(before, ConditionType.Degraded)?.message !== degraded.message
+    ) {
+      await events.record(ppi, 'Warning', degraded.reason, 'Pull', degraded.message);
+    }
+  }
+}

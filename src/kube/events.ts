@@ -1,0 +1,84 @@
+/**
+ * Kubernetes Events (events.k8s.io/v1) about Prepull's objects, for
+ * `kubectl describe` and `kubectl events`. The same event about the same
+ * object is not repeated within a quiet period, so a flapping node cannot
+ * flood the API server. Notes must never carry secrets: callers pass
+ * kubelet messages and reasons, never credentials.
+ */
+import type { Logger } from 'pino';
+import type { Clock } from '../runtime/clock.ts';
+import { microTime } from '../runtime/leader.ts';
+import type { KubeClient } from './client.ts';
+import type { KubeObject } from './objects.ts';
+import { Resources } from './resources.ts';
+
+export type EventType = 'Normal' | 'Warning';
+
+export interface EventRecorderOptions {
+  client: KubeClient;
+  clock: Clock;
+  log: Logger;
+  /** e.g. prepull.dev/operator */
+  reportingController: string;
+  /** This process, e.g. the pod name. */
+  reportingInstance: string;
+  /** An identical event about one object is sent at most once per this period. */
+  quietPeriodMs?: number;
+}
+
+export class EventRecorder {
+  readonly #options: EventRecorderOptions;
+  readonly #lastSent = new Map<string, number>();
+
+  constructor(options: EventRecorderOptions) {
+    this.#options = options;
+  }
+
+  /** Records an event; never throws (a lost event must not fail a reconcile). */
+  async record(
+    regarding: KubeObject,
+    type: EventType,
+    reason: string,
+    action: string,
+    note: string,
+  ): Promise<void> {
+    const { clock, client, log } = this.#options;
+    const now = clock.now();
+    const dedupe = `${regarding.metadata.uid}|${type}|${reason}|${note}`;
+    const last = this.#lastSent.get(dedupe);
+    if (last !== undefined && now - last < (this.#options.quietPeriodMs ?? 10 * 60_000)) return;
+    this.#lastSent.set(dedupe, now);
+    if (this.#lastSent.size > 10_000) this.#forgetOldest();
+    const namespace = regarding.metadata.namespace || 'default';
+    try {
+      await client.create(Resources.events, {
+        metadata: { generateName: `${regarding.metadata.name}.`, namespace },
+        eventTime: microTime(now),
+        reportingController: this.#options.reportingController,
+        reportingInstance: this.#options.reportingInstance,
+        action,
+        reason,
+        type,
+        note: note.length > 1024 ? `${note.slice(0, 1023)}…` : note,
+        regarding: {
+          apiVersion: regarding.apiVersion,
+          kind: regarding.kind,
+          name: regarding.metadata.name,
+          ...(regarding.metadata.namespace ? { namespace: regarding.metadata.namespace } : {}),
+          uid: regarding.metadata.uid,
+          resourceVersion: regarding.metadata.resourceVersion,
+        },
+      });
+    } catch (err) {
+      log.warn(
+        { reason, err: { message: err instanceof Error ? err.message : String(err) } },
+        'could not record event',
+      );
+    }
+  }
+
+  #forgetOldest(): void {
+    const cutoff = this.#options.clock.now() - (this.#options.quietPeriodMs ?? 10 * 60_000);
+    for (const [key, at] of this.#lastSent) if (at < cutoff) this.#lastSent.delete(key);
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * Puts the operator together: one API client, the informers every controller
+ * reads, the controllers, and leader election. Informers run in every
+ * replica (a standby has a warm cache); controllers run only in the leader and
+ * stop the moment it loses the lease.
+ */
+import type { Logger } from 'pino';
+import type { PrePulledImage } from '../api/prepulledimage.ts';
+import type { RegistryCredential } from '../api/registrycredential.ts';
+import {
+  enqueuePrePulledImageEvents,
+  ownerKeyOf,
+  prePulledImageReconciler,
+} from '../controllers/prepulledimage/controller.ts';
+import {
+  MANAGED_BY_LABEL,
+  MANAGER_NAME,
+  NAME_LABEL,
+  PULLER_NAME,
+} from '../controllers/prepulledimage/labels.ts';
+import type { RenderOptions } from '../controllers/prepulledimage/render.ts';
+import { KubeClient } from '../kube/client.ts';
+import type { KubeConfig } from '../kube/config.ts';
+import { EventRecorder } from '../kube/events.ts';
+import { apiSource, Informer, type Selection, stripManagedFields } from '../kube/informer.ts';
+import { leaseLock } from '../kube/lease.ts';
+import { type DaemonSet, type KubeObject, keyOf, type Node, type Pod } from '../kube/objects.ts';
+import { Resources } from '../kube/resources.ts';
+import type { Clock } from '../runtime/clock.ts';
+import { Controller } from '../runtime/controller.ts';
+import { LeaderElector, type LeadershipEnd } from '../runtime/leader.ts';
+import { WorkQueue } from '../runtime/queue.ts';
+import type { OperatorMetrics } from './metrics.ts';
+
+export interface OperatorOptions {
+  kc: KubeConfig;
+  log: Logger;
+  clock: Clock;
+  metrics: OperatorMetrics;
+  /** This replica, for the lease and for Events. */
+  identity: string;
+  /** Where the leader Lease lives; no leader election when undefined (one replica). */
+  leaderElection?: { namespace: string; name: string };
+  agent: RenderOptions['agent'];
+  defaultPriorityClassName?: string;
+  /** Keys reconciled at once per controller. */
+  concurrency?: number;
+}
+
+export interface RunningOperator {
+  /** Informers synced: the /readyz answer. */
+  ready(): boolean;
+  /** Resolves when leadership ends: `lost` means exit non-zero and let Kubernetes restart us. */
+  ended: Promise<LeadershipEnd>;
+  stop(): Promise<void>;
+  client: KubeClient;
+}
+
+export const USER_AGENT = 'prepull-operator';
+
+export function startOperator(options: OperatorOptions): RunningOperator {
+  const { log, clock, metrics } = options;
+  const client = new KubeClient(options.kc, { observe: metrics.apiRequest, userAgent: USER_AGENT });
+  const informer = <T extends KubeObject>(name: string, selection: Selection, transform?: (obj: T) => T) =>
+    new Informer<T>({
+      name,
+      source: apiSource<T>(client, selection),
+      clock,
+      log,
+      ...(transform ? { transform } : {}),
+      onRestart: (reason) => metrics.watchRestart(name, reason),
+      onEvent: (type) => metrics.watchEvent(name, type),
+    });
+
+  const informers = {
+    prePulledImages: informer<PrePulledImage>('prepulledimages', { type: Resources.prePulledImages }),
+    registryCredentials: informer<RegistryCredential>('registrycredentials', {
+      type: Resources.registryCredentials,
+    }),
+    daemonSets: informer<DaemonSet>('daemonsets', {
+      type: Resources.daemonSets,
+      labelSelector: `${MANAGED_BY_LABEL}=${MANAGER_NAME}`,
+    }),
+    pods: informer<Pod>('pods', { type: Resources.pods, labelSelector: `${NAME_LABEL}=${PULLER_NAME}` }),
+    // Nodes list every image they hold in status.images: the biggest field by far, and unused.
+    nodes: informer<Node>('nodes', { type: Resources.nodes }, (node) => {
+      stripManagedFields(node);
+      if (node.status && 'images' in node.status) delete (node.status as { images?: unknown }).images;
+      return node;
+    }),
+  };
+  informers.pods.addIndex('owner', (pod) => {
+    const key = ownerKeyOf(pod);
+    return key ? [key] : [];
+  });
+  const all = Object.values(informers) as Informer<KubeObject>[];
+  for (const i of all) i.start();
+  const synced = () => all.every((i) => i.hasSynced);
+
+  const events = new EventRecorder({
+    client,
+    clock,
+    log,
+    reportingController: 'prepull.dev/operator',
+    reportingInstance: options.identity,
+  });
+
+  const makeControllers = (): Controller[] => {
+    const queue = new WorkQueue<string>({ clock, observer: metrics.queue('prepulledimage') });
+    enqueuePrePulledImageEvents(informers, queue);
+    for (const ppi of informers.prePulledImages.list()) queue.add(keyOf(ppi));
+    return [
+      new Controller({
+        name: 'prepulledimage',
+        queue,
+        concurrency: options.concurrency ?? 4,
+        clock,
+        log,
+        observer: metrics.controller,
+        reconcile: prePulledImageReconciler({
+          client,
+          clock,
+          events,
+          informers,
+          render: {
+            agent: options.agent,
+            ...(options.defaultPriorityClassName
+              ? { defaultPriorityClassName: options.defaultPriorityClassName }
+              : {}),
+          },
+        }),
+      }),
+    ];
+  };
+
+  let controllers: Controller[] = [];
+  let stopping = false;
+  const lead = async (signal?: AbortSignal) => {
+    await Promise.all(all.map((i) => i.waitForSync()));
+    if (stopping || signal?.aborted) return;
+    controllers = makeControllers();
+    for (const c of controllers) c.start();
+    log.info({ controllers: controllers.map((c) => c.name) }, 'controllers started');
+  };
+  const stopControllers = async () => {
+    const running = controllers;
+    controllers = [];
+    await Promise.all(running.map((c) => c.stop()));
+  };
+
+  let elector: LeaderElector | undefined;
+  let ended: Promise<LeadershipEnd>;
+  if (options.leaderElection) {
+    const { namespace, name } = options.leaderElection;
+    elector = new LeaderElector({
+      lock: leaseLock(client, namespace, name),
+      identity: options.identity,
+      clock,
+      log,
+    });
+    ended = elector.run((signal) => {
+      metrics.setLeader(true);
+      signal.addEventListener('abort', () => {
+        metrics.setLeader(false);
+        void stopControllers();
+      });
+      void lead(signal);
+    });
+  } else {
+    void lead();
+    ended = new Promise<LeadershipEnd>(() => {});
+  }
+
+  return {
+    client,
+    ready: synced,
+    ended,
+    async stop() {
+      stopping = true;
+      elector?.stop();
+      await stopControllers();
+      if (elector) await ended;
+      await Promise.all(all.map((i) => i.stop()));
+    },
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * The operator, started in the test process against the harness's real API
+ * server, exactly as `prepull run` wires it. Its JSON log goes to a file in
+ * the cluster directory (kept for a failing run) and can be read back.
+ */
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { loadKubeConfig } from '../../src/kube/config.ts';
+import { type OperatorOptions, type RunningOperator, startOperator } from '../../src/operator/manager.ts';
+import { createOperatorMetrics, type OperatorMetrics } from '../../src/operator/metrics.ts';
+import { systemClock } from '../../src/runtime/clock.ts';
+import type { ClusterInfo } from '../../test/harness/types.ts';
+
+export interface TestOperator extends RunningOperator {
+  metrics: OperatorMetrics;
+  logFile: string;
+  /** Every log line written so far. */
+  logLines(): string[];
+}
+
+export function startTestOperator(
+  cluster: ClusterInfo,
+  name: string,
+  overrides: Partial<OperatorOptions> = {},
+): TestOperator {
+  const dir = join(cluster.dir, 'operator-logs');
+  mkdirSync(dir, { recursive: true });
+  const logFile = join(dir, `${name}.log`);
+  const log = pino(
+    { level: 'debug', base: { test: name } },
+    { write: (line: string) => appendFileSync(logFile, line) },
+  );
+  const metrics = createOperatorMetrics();
+  const operator = startOperator({
+    kc: loadKubeConfig(cluster.kubeconfig),
+    log,
+    clock: systemClock,
+    metrics,
+    identity: `test-${name}`,
+    agent: {
+      image: cluster.node?.agentImage ?? 'prepull.local/agent:dev',
+      pullPolicy: 'IfNotPresent',
+      holdPath: '/hold',
+    },
+    ...overrides,
+  });
+  return {
+    ...operator,
+    metrics,
+    logFile,
+    logLines: () => {
+      try {
+        return readFileSync(logFile, 'utf8').split('\n').filter(Boolean);
+      } catch {
+        return [];
+      }
+    },
+  };
+}
