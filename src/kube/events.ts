@@ -29,6 +29,7 @@ export interface EventRecorderOptions {
 export class EventRecorder {
   readonly #options: EventRecorderOptions;
   readonly #lastSent = new Map<string, number>();
+  #seq = 0;
 
   constructor(options: EventRecorderOptions) {
     this.#options = options;
@@ -52,7 +53,8 @@ export class EventRecorder {
     const namespace = regarding.metadata.namespace || 'default';
     try {
       await client.create(Resources.events, {
-        metadata: { generateName: `${regarding.metadata.name}.`, namespace },
+        // client-go's naming: the object's name and a unique suffix.
+        metadata: { name: `${regarding.metadata.name}.${now.toString(16)}${this.#seq++}`, namespace },
         eventTime: microTime(now),
         reportingController: this.#options.reportingController,
         reportingInstance: this.#options.reportingInstance,

@@ -5,15 +5,23 @@
  * under one directory; stop() leaves no process, mount, bridge or cgroup.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { buildDockerArchive, holdBinary } from './images.ts';
+import {
+  buildOciImage,
+  buildOciIndex,
+  holdBinary,
+  OCI_INDEX,
+  OCI_MANIFEST,
+  type OciImage,
+} from './images.ts';
 import { type RealNode, startRealNode } from './node.ts';
 import { ensureCa, ensureServiceAccountKey, issueCertificate, type KeyPair, writeKubeconfig } from './pki.ts';
 import { killMentioning, type Supervised, startProcess, stopProcess, waitUntilReady } from './process.ts';
-import { pushArchive, type Registry, startRegistry } from './registry.ts';
+import { pushBlob, pushManifest, type Registry, startRegistry } from './registry.ts';
 import type { ClusterInfo, RealNodeInfo, RegistryInfo, TestImage, TestImageName } from './types.ts';
 
 export interface ClusterOptions {
@@ -391,12 +399,12 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
 /** Builds and pushes the test images; each comes back with the digest the registry serves. */
 async function pushTestImages(dir: string, registry: Registry): Promise<Record<TestImageName, TestImage>> {
   const workDir = join(dir, 'images');
-  const certDir = join(dir, 'registry', 'skopeo-certs');
   const hold = holdBinary('amd64');
   const specs: Record<
-    TestImageName,
+    Exclude<TestImageName, 'noamd64index'>,
     {
       files: { path: string; content: Buffer | string; mode: number }[];
+      moreLayers?: { path: string; content: Buffer | string; mode: number }[][];
       entrypoint?: string[];
       arch?: string;
     }
@@ -410,6 +418,23 @@ async function pushTestImages(dir: string, registry: Registry): Promise<Record<T
       entrypoint: ['/hold'],
       arch: 'arm64',
     },
+    shell: {
+      // A shell image with no network: Debian's static busybox, `sh` linked to it.
+      files: [
+        { path: 'bin/busybox', content: readFileSync('/bin/busybox'), mode: 0o755 },
+        { path: 'bin/sh', content: '#!/bin/busybox sh\n', mode: 0o755 },
+        { path: 'hold', content: hold, mode: 0o755 },
+      ],
+      entrypoint: ['/hold'],
+    },
+    multilayer: {
+      files: [{ path: 'hold', content: hold, mode: 0o755 }],
+      moreLayers: [
+        [{ path: 'data/one.txt', content: 'layer two\n', mode: 0o644 }],
+        [{ path: 'data/two.txt', content: 'layer three\n', mode: 0o644 }],
+      ],
+      entrypoint: ['/hold'],
+    },
     movable: {
       files: [
         { path: 'hold', content: hold, mode: 0o755 },
@@ -419,10 +444,40 @@ async function pushTestImages(dir: string, registry: Registry): Promise<Record<T
     },
   };
   const images = {} as Record<TestImageName, TestImage>;
-  for (const [name, spec] of Object.entries(specs) as [TestImageName, (typeof specs)[TestImageName]][]) {
-    const ref = `${registry.host}/prepull-test/${name}:v1`;
-    const archive = await buildDockerArchive({ workDir, ref, ...spec });
-    images[name] = { ref, digest: pushArchive(registry, archive, ref, certDir) };
+  const push = async (repo: string, image: OciImage, reference: string) => {
+    for (const blob of [...image.layers, image.config]) await pushBlob(registry, repo, blob);
+    return pushManifest(registry, repo, reference, OCI_MANIFEST, image.manifest);
+  };
+  for (const [name, spec] of Object.entries(specs) as [
+    keyof typeof specs,
+    (typeof specs)[keyof typeof specs],
+  ][]) {
+    const repo = `prepull-test/${name}`;
+    images[name] = {
+      ref: `${registry.host}/${repo}:v1`,
+      digest: await push(repo, buildOciImage({ workDir, ...spec }), 'v1'),
+    };
   }
+  // A multi-platform index with no amd64 variant: the kubelet finds no match for an amd64 node.
+  const variants = [
+    buildOciImage({
+      workDir,
+      arch: 'arm64',
+      files: [{ path: 'hold', content: holdBinary('arm64'), mode: 0o755 }],
+      entrypoint: ['/hold'],
+    }),
+    buildOciImage({
+      workDir,
+      arch: 's390x',
+      files: [{ path: 'data/readme.txt', content: 's390x\n', mode: 0o644 }],
+    }),
+  ];
+  const repo = 'prepull-test/noamd64index';
+  for (const variant of variants)
+    await push(repo, variant, `sha256:${createHash('sha256').update(variant.manifest).digest('hex')}`);
+  images.noamd64index = {
+    ref: `${registry.host}/${repo}:v1`,
+    digest: await pushManifest(registry, repo, 'v1', OCI_INDEX, buildOciIndex(variants)),
+  };
   return images;
 }

@@ -54,29 +54,27 @@ export async function buildDockerArchive(o: {
   workDir: string;
   ref: string;
   files: ImageFile[];
+  /** Further layers on top of `files`, for a multi-layer image. */
+  moreLayers?: ImageFile[][];
   entrypoint?: string[];
   arch?: string;
 }): Promise<string> {
   mkdirSync(o.workDir, { recursive: true });
-  const layer = buildLayer(o.workDir, o.files);
-  const diffId = sha256(layer);
-  const config = JSON.stringify({
-    architecture: o.arch ?? 'amd64',
-    os: 'linux',
-    config: { Entrypoint: o.entrypoint ?? null, Env: ['PATH=/'] },
-    rootfs: { type: 'layers', diff_ids: [`sha256:${diffId}`] },
-    history: [{ created_by: 'prepull test harness' }],
-  });
+  const layers = [o.files, ...(o.moreLayers ?? [])].map((files) => buildLayer(o.workDir, files));
+  const diffIds = layers.map(sha256);
+  const config = imageConfig(o.arch ?? 'amd64', o.entrypoint, diffIds);
   const configDigest = sha256(config);
   const bundle = mkdtempSync(join(o.workDir, 'archive-'));
   try {
-    mkdirSync(join(bundle, diffId));
-    writeFileSync(join(bundle, diffId, 'layer.tar'), layer);
+    layers.forEach((layer, i) => {
+      mkdirSync(join(bundle, diffIds[i]!), { recursive: true });
+      writeFileSync(join(bundle, diffIds[i]!, 'layer.tar'), layer);
+    });
     writeFileSync(join(bundle, `${configDigest}.json`), config);
     writeFileSync(
       join(bundle, 'manifest.json'),
       JSON.stringify([
-        { Config: `${configDigest}.json`, RepoTags: [o.ref], Layers: [`${diffId}/layer.tar`] },
+        { Config: `${configDigest}.json`, RepoTags: [o.ref], Layers: diffIds.map((d) => `${d}/layer.tar`) },
       ]),
     );
     const archive = join(o.workDir, `${sha256(o.ref).slice(0, 12)}-${configDigest.slice(0, 12)}.tar`);
@@ -85,6 +83,71 @@ export async function buildDockerArchive(o: {
   } finally {
     rmSync(bundle, { recursive: true, force: true });
   }
+}
+
+function imageConfig(arch: string, entrypoint: string[] | undefined, diffIds: string[]): string {
+  return JSON.stringify({
+    architecture: arch,
+    os: 'linux',
+    config: { Entrypoint: entrypoint ?? null, Env: ['PATH=/'] },
+    rootfs: { type: 'layers', diff_ids: diffIds.map((d) => `sha256:${d}`) },
+    history: diffIds.map(() => ({ created_by: 'prepull test harness' })),
+  });
+}
+
+/** An OCI image in memory: what a registry push needs. */
+export interface OciImage {
+  manifest: Buffer;
+  config: Buffer;
+  layers: Buffer[];
+  arch: string;
+}
+
+export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+
+/** An OCI image of uncompressed layers: `files`, then each of `moreLayers`. */
+export function buildOciImage(o: {
+  workDir: string;
+  files: ImageFile[];
+  moreLayers?: ImageFile[][];
+  entrypoint?: string[];
+  arch?: string;
+}): OciImage {
+  mkdirSync(o.workDir, { recursive: true });
+  const arch = o.arch ?? 'amd64';
+  const layers = [o.files, ...(o.moreLayers ?? [])].map((files) => buildLayer(o.workDir, files));
+  const config = Buffer.from(imageConfig(arch, o.entrypoint, layers.map(sha256)));
+  const descriptor = (mediaType: string, data: Buffer) => ({
+    mediaType,
+    digest: `sha256:${sha256(data)}`,
+    size: data.length,
+  });
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: descriptor('application/vnd.oci.image.config.v1+json', config),
+      layers: layers.map((l) => descriptor('application/vnd.oci.image.layer.v1.tar', l)),
+    }),
+  );
+  return { manifest, config, layers, arch };
+}
+
+/** An OCI image index over `images`, each with its platform. */
+export function buildOciIndex(images: OciImage[]): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: images.map((i) => ({
+        mediaType: OCI_MANIFEST,
+        digest: `sha256:${sha256(i.manifest)}`,
+        size: i.manifest.length,
+        platform: { architecture: i.arch, os: 'linux' },
+      })),
+    }),
+  );
 }
 
 /** The static hold binary for `arch`, built (or taken from the cache) by scripts/build-hold.sh. */

@@ -238,7 +238,14 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
   const agentArchive = await buildDockerArchive({
     workDir: join(base, 'images'),
     ref: AGENT_IMAGE,
-    files: [{ path: 'hold', content: holdBinary('amd64'), mode: 0o755 }],
+    // The marker file keeps its image ID apart from the registry's `hold` test
+    // image: with one ID, the kubelet's credential tracking (1.35+) would tie
+    // the agent image to the secret that pulled `hold` and re-verify it for
+    // every other pod, against a registry that does not exist.
+    files: [
+      { path: 'hold', content: holdBinary('amd64'), mode: 0o755 },
+      { path: 'etc/prepull-agent', content: 'the Prepull agent image of the test harness\n', mode: 0o644 },
+    ],
     entrypoint: ['/hold'],
   });
   importArchive(agentArchive);

@@ -19,6 +19,7 @@ packages=(
   gcc-aarch64-linux-gnu        # the static arm64 hold binary
   libc6-dev-arm64-cross
   qemu-user-static             # runs the arm64 hold binary in its test
+  busybox-static               # the shell of the `shell` test image
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -92,36 +92,90 @@ export function writeHtpasswd(registryDir: string, password: string): void {
   writeFileSync(join(registryDir, 'htpasswd'), line);
 }
 
-/** Pushes a docker archive to `ref` on the registry with skopeo; returns the manifest digest it serves. */
-export function pushArchive(
+/** One request to the registry with basic auth; bounded in time. */
+function registryRequest(
   registry: Omit<Registry, 'stop'>,
-  archive: string,
-  ref: string,
-  certDir: string,
-): string {
-  mkdirSync(certDir, { recursive: true });
-  writeFileSync(join(certDir, 'ca.crt'), readFileSync(registry.caFile));
-  const creds = `${registry.username}:${registry.password}`;
-  // Bounded: a stuck registry call must fail the start-up, not hang it.
-  execFileSync(
-    'skopeo',
-    [
-      'copy',
-      '--quiet',
-      '--dest-creds',
-      creds,
-      '--dest-cert-dir',
-      certDir,
-      `docker-archive:${archive}`,
-      `docker://${ref}`,
-    ],
-    { stdio: 'pipe', timeout: 60_000 },
+  method: string,
+  url: string,
+  headers: Record<string, string> = {},
+  body?: Buffer,
+): Promise<{ status: number; location?: string; text: string }> {
+  const auth = Buffer.from(`${registry.username}:${registry.password}`).toString('base64');
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url.startsWith('https://') ? url : `https://${registry.host}${url}`,
+      {
+        method,
+        ca: readFileSync(registry.caFile),
+        timeout: 30_000,
+        headers: {
+          authorization: `Basic ${auth}`,
+          ...headers,
+          ...(body ? { 'content-length': body.length } : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            ...(res.headers.location ? { location: res.headers.location } : {}),
+            text: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: timed out`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function digestOf(data: Buffer): string {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+/** Uploads a blob (monolithic upload) unless the repository has it. */
+export async function pushBlob(
+  registry: Omit<Registry, 'stop'>,
+  repo: string,
+  data: Buffer,
+): Promise<string> {
+  const digest = digestOf(data);
+  const head = await registryRequest(registry, 'HEAD', `/v2/${repo}/blobs/${digest}`);
+  if (head.status === 200) return digest;
+  const started = await registryRequest(registry, 'POST', `/v2/${repo}/blobs/uploads/`);
+  if (started.status !== 202 || !started.location)
+    throw new Error(`starting an upload to ${repo}: ${started.status} ${started.text}`);
+  const location = new URL(started.location, `https://${registry.host}`);
+  location.searchParams.set('digest', digest);
+  const put = await registryRequest(
+    registry,
+    'PUT',
+    location.toString(),
+    { 'content-type': 'application/octet-stream' },
+    data,
   );
-  // The digest of the manifest bytes the registry serves for the tag: what the kubelet reports as imageID.
-  const manifest = execFileSync(
-    'skopeo',
-    ['inspect', '--raw', '--creds', creds, '--cert-dir', certDir, `docker://${ref}`],
-    { timeout: 60_000 },
+  if (put.status !== 201) throw new Error(`uploading ${digest} to ${repo}: ${put.status} ${put.text}`);
+  return digest;
+}
+
+/** Puts a manifest or index under `reference` (a tag or digest); returns its digest, what the kubelet reports. */
+export async function pushManifest(
+  registry: Omit<Registry, 'stop'>,
+  repo: string,
+  reference: string,
+  mediaType: string,
+  data: Buffer,
+): Promise<string> {
+  const put = await registryRequest(
+    registry,
+    'PUT',
+    `/v2/${repo}/manifests/${reference}`,
+    { 'content-type': mediaType },
+    data,
   );
-  return `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
+  if (put.status !== 201) throw new Error(`putting manifest ${repo}:${reference}: ${put.status} ${put.text}`);
+  return digestOf(data);
 }

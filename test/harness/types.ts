@@ -53,10 +53,19 @@ export interface RegistryInfo {
 
 /**
  * Images the harness pushes at start-up. `hold` runs (its entrypoint is the
- * hold binary); `scratch` has no binary at all; `arm64only` is a single
- * arm64 manifest; `movable` is a tag tests may move to new content.
+ * hold binary); `shell` has busybox's sh; `scratch` has no binary at all;
+ * `multilayer` has three layers; `arm64only` is a single arm64 manifest;
+ * `noamd64index` is a multi-platform index (arm64, s390x) with no amd64
+ * variant; `movable` is a tag tests may move to new content.
  */
-export type TestImageName = 'hold' | 'scratch' | 'arm64only' | 'movable';
+export type TestImageName =
+  | 'hold'
+  | 'shell'
+  | 'scratch'
+  | 'multilayer'
+  | 'arm64only'
+  | 'noamd64index'
+  | 'movable';
 
 export interface TestImage {
   /** Reference with tag, e.g. 127.0.0.1:5443/prepull-test/scratch:v1 */

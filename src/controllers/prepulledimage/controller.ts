@@ -93,11 +93,23 @@ export function prePulledImageReconciler(deps: PrePulledImageControllerDeps): Re
   const { informers, client, clock, events } = deps;
   /** Pods whose gate we removed but whose update the cache has not shown yet: they count as pulling. */
   const admitted = new Set<string>();
+  /**
+   * The status we last wrote per key, and the resourceVersion it was written
+   * over: while the cache still shows that version, our write is not in it yet
+   * and this is the status to compare with (no second write, no second Event).
+   */
+  const written = new Map<string, { over: string | undefined; status: PrePulledImageStatus }>();
 
   return async (key: string, { log }: ReconcileContext): Promise<ReconcileResult | undefined> => {
-    const ppi = informers.prePulledImages.get(key);
+    const cached = informers.prePulledImages.get(key);
     // Gone: its DaemonSet and pods go with it through their owner reference.
-    if (!ppi || ppi.metadata.deletionTimestamp) return undefined;
+    if (!cached || cached.metadata.deletionTimestamp) {
+      written.delete(key);
+      return undefined;
+    }
+    const mine = written.get(key);
+    const ppi: PrePulledImage =
+      mine && mine.over === cached.metadata.resourceVersion ? { ...cached, status: mine.status } : cached;
     const now = new Date(clock.now());
 
     const parsed = prePulledImageSpecSchema.safeParse(ppi.spec);
@@ -195,6 +207,7 @@ export function prePulledImageReconciler(deps: PrePulledImageControllerDeps): Re
       { metadata: { name: ppi.metadata.name, namespace: ppi.metadata.namespace }, status } as PrePulledImage,
       { fieldManager: STATUS_FIELD_MANAGER, force: true, subresource: 'status' },
     );
+    written.set(keyOf(ppi), { over: ppi.metadata.resourceVersion, status });
     log.debug({ ready: status.ready }, 'wrote status');
   }
 

@@ -1,0 +1,231 @@
+/**
+ * PrePulledImage on the real node: a kubelet with containerd pulling from the
+ * password-protected registry. What the status says is checked against
+ * containerd itself.
+ */
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { PrePulledImage } from '../../src/api/prepulledimage.ts';
+import { KubeClient } from '../../src/kube/client.ts';
+import { loadKubeConfig } from '../../src/kube/config.ts';
+import type { Pod } from '../../src/kube/objects.ts';
+import { Resources } from '../../src/kube/resources.ts';
+import { eventually } from '../support/eventually.ts';
+import { kubectl } from '../support/kubectl.ts';
+import { startTestOperator, type TestOperator } from '../support/operator.ts';
+
+const cluster = inject('cluster');
+const registry = cluster.registry!;
+const node = cluster.node!;
+const NS = 'ppi-real';
+const client = new KubeClient(loadKubeConfig(cluster.kubeconfig));
+const onRealNode = { nodeSelector: { 'prepull.dev/test-node': 'real' } };
+const missingTag = `${registry.host}/prepull-test/hold:no-such-tag`;
+
+function applyPpi(name: string, spec: Record<string, unknown>): void {
+  const manifest = {
+    apiVersion: 'prepull.dev/v1alpha1',
+    kind: 'PrePulledImage',
+    metadata: { name, namespace: NS },
+    spec,
+  };
+  const applied = kubectl(
+    cluster,
+    ['apply', '--server-side', '--field-manager=test', '-f', '-'],
+    JSON.stringify(manifest),
+  );
+  expect(applied.status, applied.stderr).toBe(0);
+}
+
+async function getPpi(name: string): Promise<PrePulledImage> {
+  const ppi = await client.get<PrePulledImage>(Resources.prePulledImages, name, NS);
+  if (!ppi) throw new Error(`PrePulledImage ${name} not found`);
+  return ppi;
+}
+
+function nodeImage(ppi: PrePulledImage, image: string) {
+  return ppi.status?.nodes?.find((n) => n.name === node.name)?.images?.find((i) => i.image === image);
+}
+
+function ctrImages(): string {
+  return execFileSync(
+    node.ctr,
+    ['--address', node.containerdSocket, '--namespace', 'k8s.io', 'images', 'ls'],
+    {
+      encoding: 'utf8',
+    },
+  );
+}
+
+function pullSecret(name: string, password: string): void {
+  const created = kubectl(cluster, [
+    'create',
+    'secret',
+    'docker-registry',
+    name,
+    '-n',
+    NS,
+    `--docker-server=${registry.host}`,
+    `--docker-username=${registry.username}`,
+    `--docker-password=${password}`,
+  ]);
+  expect(created.status, created.stderr).toBe(0);
+}
+
+async function reconcileCounts(operator: TestOperator): Promise<{ total: number; errors: number }> {
+  const metric = await operator.metrics.registry.getSingleMetric('prepull_reconcile_total')?.get();
+  let total = 0;
+  let errors = 0;
+  for (const v of metric?.values ?? []) {
+    total += v.value;
+    if (v.labels.result === 'error') errors += v.value;
+  }
+  return { total, errors };
+}
+
+describe('PrePulledImage on the real node', () => {
+  let operator: TestOperator;
+
+  beforeAll(async () => {
+    expect(kubectl(cluster, ['apply', '--server-side', '-f', 'crds/']).status).toBe(0);
+    kubectl(cluster, ['create', 'namespace', NS]);
+    pullSecret('registry', registry.password);
+    pullSecret('wrong-password', `${registry.password}-wrong`);
+    operator = startTestOperator(cluster, 'ppi-real');
+    await eventually(() => expect(operator.ready()).toBe(true));
+  });
+
+  afterAll(async () => {
+    await operator?.stop();
+  });
+
+  it('puts a private, a FROM scratch, a multi-layer and a shell image on the node, with the registry digests', async () => {
+    const images = [
+      registry.images.hold,
+      registry.images.scratch,
+      registry.images.multilayer,
+      registry.images.shell,
+    ];
+    applyPpi('private', {
+      ...onRealNode,
+      images: images.map((i) => ({ image: i.ref })),
+      imagePullSecrets: [{ name: 'registry' }],
+    });
+    let ppi: PrePulledImage | undefined;
+    await eventually(async () => {
+      ppi = await getPpi('private');
+      expect(ppi.status?.ready).toBe('1/1');
+      expect(ppi.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+    }, 180_000);
+    for (const [i, image] of images.entries()) {
+      expect(ppi!.status?.images?.[i]).toMatchObject({
+        image: image.ref,
+        digests: [image.digest],
+        readyNodes: 1,
+      });
+      expect(nodeImage(ppi!, image.ref)).toMatchObject({ state: 'Ready', digest: image.digest });
+    }
+    // containerd itself holds every one of them.
+    const listed = ctrImages();
+    for (const image of images) expect(listed).toContain(image.ref);
+  });
+
+  it('lets a workload start from the pre-pulled private image with pull policy Never when it presents the same credentials', async () => {
+    const pod = (name: string, secret?: string) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: NS },
+      spec: {
+        ...onRealNode,
+        containers: [{ name: 'app', image: registry.images.hold.ref, imagePullPolicy: 'Never' }],
+        ...(secret ? { imagePullSecrets: [{ name: secret }] } : {}),
+        terminationGracePeriodSeconds: 1,
+      },
+    });
+    expect(kubectl(cluster, ['apply', '-f', '-'], JSON.stringify(pod('workload', 'registry'))).status).toBe(
+      0,
+    );
+    // Kubernetes 1.35+ credential tracking: without the credentials that pulled it, the image counts as absent.
+    expect(kubectl(cluster, ['apply', '-f', '-'], JSON.stringify(pod('no-credentials'))).status).toBe(0);
+    await eventually(async () => {
+      const running = await client.get<Pod>(Resources.pods, 'workload', NS);
+      expect(running?.status?.containerStatuses?.[0]?.state?.running).toBeDefined();
+      const refused = await client.get<Pod>(Resources.pods, 'no-credentials', NS);
+      expect(refused?.status?.containerStatuses?.[0]?.state?.waiting?.reason).toBe('ErrImageNeverPull');
+    }, 120_000);
+  });
+
+  it('reports a wrong password as Unauthorized', async () => {
+    applyPpi('unauthorized', {
+      ...onRealNode,
+      images: [{ image: registry.images.movable.ref }],
+      imagePullSecrets: [{ name: 'wrong-password' }],
+      pullPolicy: 'Always',
+    });
+    await eventually(async () => {
+      const ppi = await getPpi('unauthorized');
+      expect(nodeImage(ppi, registry.images.movable.ref)).toMatchObject({
+        state: 'Failed',
+        reason: 'Unauthorized',
+      });
+      expect(ppi.status?.failedNodes).toBe(1);
+      expect(ppi.status?.conditions?.find((c) => c.type === 'Degraded')).toMatchObject({
+        status: 'True',
+        reason: 'NodesFailing',
+      });
+    }, 120_000);
+    // The message the user sees never carries the password.
+    const yaml = kubectl(cluster, ['get', 'ppi', 'unauthorized', '-n', NS, '-o', 'yaml']).stdout;
+    expect(yaml).not.toContain(registry.password);
+  });
+
+  it('reports a missing tag as NotFound and an index without amd64 as PlatformMismatch, while the good image is Ready', async () => {
+    applyPpi('mixed', {
+      ...onRealNode,
+      images: [
+        { image: registry.images.hold.ref },
+        { image: missingTag },
+        { image: registry.images.noamd64index.ref },
+      ],
+      imagePullSecrets: [{ name: 'registry' }],
+    });
+    await eventually(async () => {
+      const ppi = await getPpi('mixed');
+      expect(nodeImage(ppi, registry.images.hold.ref)).toMatchObject({
+        state: 'Ready',
+        digest: registry.images.hold.digest,
+      });
+      expect(nodeImage(ppi, missingTag)).toMatchObject({ state: 'Failed', reason: 'NotFound' });
+      expect(nodeImage(ppi, registry.images.noamd64index.ref)).toMatchObject({
+        state: 'Failed',
+        reason: 'PlatformMismatch',
+      });
+      expect(ppi.status?.images?.[0]?.readyNodes).toBe(1);
+    }, 180_000);
+    const events = kubectl(cluster, [
+      'events',
+      '-n',
+      NS,
+      '--for',
+      'PrePulledImage/mixed',
+      '--types',
+      'Warning',
+    ]);
+    expect(events.stdout).toContain('NodesFailing');
+  });
+
+  it('does not hot-loop on failures, and other objects keep converging', async () => {
+    const before = await reconcileCounts(operator);
+    applyPpi('converges', {
+      ...onRealNode,
+      images: [{ image: registry.images.scratch.ref }],
+      imagePullSecrets: [{ name: 'registry' }],
+    });
+    await eventually(async () => expect((await getPpi('converges')).status?.ready).toBe('1/1'), 120_000);
+    await new Promise((resolve) => setTimeout(resolve, 10_000));
+    const after = await reconcileCounts(operator);
+    // Failing pulls are the kubelet's to retry; the controller only follows pod updates.
+    expect(after.errors - before.errors).toBe(0);
+    expect(after.total - before.total).toBeLessThan(60);
+  });
+});
