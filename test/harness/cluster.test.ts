@@ -2,22 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { describe, expect, inject, it } from 'vitest';
 import { eventually } from '../support/eventually.ts';
 import { kubectl } from '../support/kubectl.ts';
+import { createFakeNodes } from '../support/nodes.ts';
 
 const cluster = inject('cluster');
 const FAKE_NODES = 100;
-
-function fakeNode(i: number): object {
-  return {
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: {
-      name: `kwok-harness-${i}`,
-      annotations: { 'kwok.x-k8s.io/node': 'fake' },
-      labels: { type: 'kwok', 'kubernetes.io/os': 'linux', 'kubernetes.io/hostname': `kwok-harness-${i}` },
-    },
-    spec: { taints: [{ key: 'kwok.x-k8s.io/node', value: 'fake', effect: 'NoSchedule' }] },
-  };
-}
 
 describe('the harness cluster', () => {
   it(`runs Kubernetes ${cluster.kubernetesVersion}`, () => {
@@ -26,19 +14,14 @@ describe('the harness cluster', () => {
   });
 
   it(`gets ${FAKE_NODES} kwok nodes Ready`, async () => {
-    const list = {
-      apiVersion: 'v1',
-      kind: 'List',
-      items: Array.from({ length: FAKE_NODES }, (_, i) => fakeNode(i)),
-    };
-    const applied = kubectl(cluster, ['apply', '-f', '-'], JSON.stringify(list));
-    expect(applied.status, applied.stderr).toBe(0);
+    // Its own pool: other test files add kwok nodes of their own.
+    createFakeNodes(cluster, 'kwok-harness', 0, FAKE_NODES, { 'prepull-test/pool': 'harness' });
     await eventually(() => {
       const out = kubectl(cluster, [
         'get',
         'nodes',
         '-l',
-        'type=kwok',
+        'prepull-test/pool=harness',
         '-o',
         'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}',
       ]).stdout;
@@ -52,7 +35,7 @@ describe('the harness cluster', () => {
       kind: 'Pod',
       metadata: { name: 'on-kwok', namespace: 'default' },
       spec: {
-        nodeSelector: { type: 'kwok' },
+        nodeSelector: { 'prepull-test/pool': 'harness' },
         tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }],
         containers: [{ name: 'c', image: 'fake.invalid/app:v1' }],
       },
