@@ -1,7 +1,9 @@
 /**
  * vitest global setup of the cluster tier: one real cluster for every test
  * file, torn down at the end. PREPULL_TEST_RUNTIME picks the real node's
- * runtime: containerd2 (default) or containerd16.
+ * runtime: containerd2 (default) or containerd16. PREPULL_TEST_CLUSTER_NAME,
+ * PREPULL_TEST_BASE_PORT and PREPULL_TEST_REAL_NODE=0 give a second cluster
+ * (no real node) for work beside a running suite.
  *
  * Test files run in other processes, so what they may do to the cluster itself
  * (restart the API server) goes through a small HTTP control endpoint on
@@ -19,11 +21,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
     throw new Error(`PREPULL_TEST_RUNTIME must be containerd2 or containerd16, not ${runtime}`);
   }
   const started = Date.now();
+  // A second cluster can run beside CI's (another name and ports), but only
+  // one real node fits on a machine: PREPULL_TEST_REAL_NODE=0 leaves it out.
+  const realNode = process.env.PREPULL_TEST_REAL_NODE !== '0';
   const cluster = await startCluster({
-    name: 'test',
+    name: process.env.PREPULL_TEST_CLUSTER_NAME ?? 'test',
+    basePort: Number(process.env.PREPULL_TEST_BASE_PORT ?? 23790),
     kwok: true,
     registry: true,
-    realNode: runtime,
+    ...(realNode ? { realNode: runtime } : {}),
     progress: (line) => process.stderr.write(`[harness] ${line}\n`),
   });
   process.stderr.write(
