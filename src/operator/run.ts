@@ -126,9 +126,7 @@ export async function runOperator(options: RunOptions): Promise<number> {
  * The test harness's cluster, with the CRDs installed. Imported lazily: an
  * operator running in a real cluster never loads it.
  */
-async function startEmbeddedCluster(
-  log: pino.Logger,
-): Promise<{
+async function startEmbeddedCluster(log: pino.Logger): Promise<{
   kubeconfig: string;
   binDir: string;
   agentImage: string | undefined;

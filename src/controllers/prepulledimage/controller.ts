@@ -31,6 +31,8 @@ import { podsToAdmit, resolvePullLimit } from './throttle.ts';
 /** Field manager of the DaemonSets; status has its own so the two never fight. */
 export const FIELD_MANAGER = 'prepull';
 export const STATUS_FIELD_MANAGER = 'prepull-status';
+/** Status writes per object are at least this far apart (the first one is immediate). */
+export const STATUS_WRITE_INTERVAL_MS = 2_000;
 /** Hash of the rendered DaemonSet, so an unchanged spec costs no request. */
 export const SPEC_HASH_ANNOTATION = 'prepull.dev/spec-hash';
 
@@ -99,12 +101,15 @@ export function prePulledImageReconciler(deps: PrePulledImageControllerDeps): Re
    * and this is the status to compare with (no second write, no second Event).
    */
   const written = new Map<string, { over: string | undefined; status: PrePulledImageStatus }>();
+  /** When each object's status was last written, for {@link STATUS_WRITE_INTERVAL_MS}. */
+  const lastWrite = new Map<string, number>();
 
   return async (key: string, { log }: ReconcileContext): Promise<ReconcileResult | undefined> => {
     const cached = informers.prePulledImages.get(key);
     // Gone: its DaemonSet and pods go with it through their owner reference.
     if (!cached || cached.metadata.deletionTimestamp) {
       written.delete(key);
+      lastWrite.delete(key);
       return undefined;
     }
     const mine = written.get(key);
@@ -146,8 +151,14 @@ export function prePulledImageReconciler(deps: PrePulledImageControllerDeps): Re
 
     const nodes = new Map(informers.nodes.list().map((n) => [n.metadata.name ?? '', n]));
     const status = computePrePulledImageStatus({ ppi, pods, nodes, daemonSet, now });
+    if (isDeepStrictEqual(ppi.status ?? {}, status)) return undefined;
+    // While a rollout moves, pods change many times a second: write at most once
+    // per interval per object, and come back for the rest.
+    const wait = (lastWrite.get(key) ?? Number.NEGATIVE_INFINITY) + STATUS_WRITE_INTERVAL_MS - clock.now();
+    if (wait > 0) return { requeueAfterMs: wait };
     await recordTransitions(ppi, status);
     await writeStatus(ppi, status, log);
+    lastWrite.set(key, clock.now());
     return undefined;
   };
 

@@ -256,7 +256,9 @@ function imageStateInPod(pod: Pod, image: string): NodeImageState {
   if (!container) return pending(image, 'waiting for the DaemonSet to roll out the new spec');
   const status = pod.status?.containerStatuses?.find((s) => s.name === container.name);
   if (status && hasImage(status)) {
-    return status.imageID ? { image, state: 'Ready', digest: digestOf(status.imageID) } : { image, state: 'Ready' };
+    return status.imageID
+      ? { image, state: 'Ready', digest: digestOf(status.imageID) }
+      : { image, state: 'Ready' };
   }
   if (isWaitingForPullSlot(pod)) return pending(image, 'waiting for a pull slot (maxConcurrentPulls)');
   if (!pod.spec.nodeName) return pending(image, 'waiting for the pod to be scheduled');
