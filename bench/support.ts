@@ -1,0 +1,96 @@
+/**
+ * What the benchmarks share: a cluster of their own (apart from the test
+ * cluster's name and ports), the CRDs, kwok nodes, and the operator as a child
+ * process whose memory we can read and whose requests the audit log shows.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { KubeClient } from '../src/kube/client.ts';
+import { loadKubeConfig } from '../src/kube/config.ts';
+import type { ClusterInfo } from '../test/harness/types.ts';
+
+export const root = join(import.meta.dirname, '..');
+
+export function say(line: string): void {
+  process.stderr.write(`[bench] ${line}\n`);
+}
+
+/** Starts a cluster for one benchmark and stops it afterwards, whatever happens. */
+export async function withCluster<T>(
+  name: string,
+  basePort: number,
+  options: { kwok: boolean },
+  run: (cluster: ClusterInfo, client: KubeClient) => Promise<T>,
+): Promise<T> {
+  const { startCluster } = await import('../test/harness/cluster.ts');
+  const cluster = await startCluster({ name, basePort, kwok: options.kwok, progress: (l) => say(l) });
+  try {
+    kubectl(cluster, ['apply', '--server-side', '-f', join(root, 'crds')]);
+    return await run(cluster.info, new KubeClient(loadKubeConfig(cluster.info.kubeconfig)));
+  } finally {
+    await cluster.stop();
+  }
+}
+
+export function kubectl(
+  cluster: { info?: ClusterInfo } | ClusterInfo,
+  args: string[],
+  input?: string,
+): string {
+  const info = 'info' in cluster && cluster.info ? cluster.info : (cluster as ClusterInfo);
+  const run = spawnSync(join(info.binDir, 'kubectl'), ['--kubeconfig', info.kubeconfig, ...args], {
+    input,
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+  });
+  if (run.status !== 0) throw new Error(`kubectl ${args.join(' ')}: ${run.stderr}`);
+  return run.stdout;
+}
+
+export async function until(
+  check: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** The operator as `prepull run` starts it, in its own process. */
+export function startOperatorProcess(
+  cluster: ClusterInfo,
+  logFile: string,
+  extra: string[] = [],
+): ChildProcess {
+  const out = openSync(logFile, 'w');
+  return spawn(
+    process.execPath,
+    [
+      join(root, 'src', 'cli', 'main.ts'),
+      'run',
+      '--kubeconfig',
+      cluster.kubeconfig,
+      '--health-address',
+      '127.0.0.1:0',
+      '--agent-image',
+      'prepull.local/agent:dev',
+      ...extra,
+    ],
+    { stdio: ['ignore', out, out] },
+  );
+}
+
+/** Resident memory of a process, in MiB. */
+export function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+export function fmt(n: number, digits = 1): string {
+  return n.toFixed(digits);
+}
