@@ -30,14 +30,23 @@ export const Reason = {
   NotFound: 'NotFound',
   PlatformMismatch: 'PlatformMismatch',
   InvalidImageName: 'InvalidImageName',
+  Importing: 'Importing',
   ImportFailed: 'ImportFailed',
   ChecksumMismatch: 'ChecksumMismatch',
+  DownloadFailed: 'DownloadFailed',
+  ImageNotInArchive: 'ImageNotInArchive',
+  RuntimeNotFound: 'RuntimeNotFound',
   DiskPressure: 'DiskPressure',
   // RegistryCredential.
   AllNamespacesSynced: 'AllNamespacesSynced',
+  /** Event: the secret reached every target namespace. */
+  Synced: 'Synced',
+  /** A secret of the copy's name exists and is not this RegistryCredential's. */
   Conflict: 'Conflict',
   SourceNotFound: 'SourceNotFound',
   SourceInvalid: 'SourceInvalid',
   Forbidden: 'Forbidden',
+  /** A write to one namespace failed for another reason; retried with backoff. */
+  SyncFailed: 'SyncFailed',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];

@@ -42,6 +42,8 @@ export interface OperatorOptions {
   /** Where the leader Lease lives; no leader election when undefined (one replica). */
   leaderElection?: { namespace: string; name: string };
   agent: RenderOptions['agent'];
+  /** containerd's socket on the nodes, when auto-detection does not fit. */
+  runtimeSocket?: string;
   defaultPriorityClassName?: string;
   /** Keys reconciled at once per controller. */
   concurrency?: number;
@@ -124,6 +126,7 @@ export function startOperator(options: OperatorOptions): RunningOperator {
           informers,
           render: {
             agent: options.agent,
+            ...(options.runtimeSocket ? { runtimeSocket: options.runtimeSocket } : {}),
             ...(options.defaultPriorityClassName
               ? { defaultPriorityClassName: options.defaultPriorityClassName }
               : {}),

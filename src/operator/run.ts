@@ -24,6 +24,7 @@ export interface RunOptions {
   agentImage: string | undefined;
   agentPullPolicy: 'IfNotPresent' | 'Always' | 'Never';
   holdPath: string;
+  runtimeSocket: string | undefined;
   defaultPriorityClass: string | undefined;
 }
 
@@ -44,12 +45,14 @@ export async function runOperator(options: RunOptions): Promise<number> {
   try {
     let found = findKubeconfig(options.kubeconfig, options.env);
     let embeddedAgentImage: string | undefined;
+    let embeddedSocket: string | undefined;
     if (!found) {
       log.info('no kubeconfig found: starting the embedded local cluster (the first run builds it)');
       const embedded = await startEmbeddedCluster(log);
       cleanups.push(embedded.stop);
       found = { source: 'flag', path: embedded.kubeconfig };
       embeddedAgentImage = embedded.agentImage;
+      embeddedSocket = embedded.containerdSocket;
       // Printed plainly, not as JSON: this line is for the person at the terminal.
       process.stderr.write(
         `\nThe embedded cluster is up. Point kubectl at it with:\n  export KUBECONFIG=${embedded.kubeconfig}\n  export PATH=${embedded.binDir}:$PATH\n\n`,
@@ -89,6 +92,9 @@ export async function runOperator(options: RunOptions): Promise<number> {
         holdPath: options.holdPath,
       },
       ...(options.defaultPriorityClass ? { defaultPriorityClassName: options.defaultPriorityClass } : {}),
+      ...((options.runtimeSocket ?? embeddedSocket)
+        ? { runtimeSocket: (options.runtimeSocket ?? embeddedSocket) as string }
+        : {}),
     });
     cleanups.push(() => operator.stop());
     const health = await startHealthServer({
@@ -130,6 +136,7 @@ async function startEmbeddedCluster(log: pino.Logger): Promise<{
   kubeconfig: string;
   binDir: string;
   agentImage: string | undefined;
+  containerdSocket: string | undefined;
   stop: () => Promise<void>;
 }> {
   const { startCluster } = await import('../../test/harness/cluster.ts');
@@ -158,6 +165,7 @@ async function startEmbeddedCluster(log: pino.Logger): Promise<{
     kubeconfig: cluster.info.kubeconfig,
     binDir: cluster.info.binDir,
     agentImage: cluster.info.node?.agentImage,
+    containerdSocket: cluster.info.node?.containerdSocket,
     stop: cluster.stop,
   };
 }

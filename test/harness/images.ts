@@ -150,6 +150,14 @@ export function buildOciIndex(images: OciImage[]): Buffer {
   );
 }
 
+/** The static prepull-import binary for `arch`, built (or taken from the cache) by scripts/build-importer.sh. */
+export function importerBinary(arch: 'amd64' | 'arm64'): Buffer {
+  const dir = execFileSync('bash', [join(import.meta.dirname, '..', '..', 'scripts', 'build-importer.sh')], {
+    encoding: 'utf8',
+  }).trim();
+  return readFileSync(join(dir, `prepull-import-${arch}`));
+}
+
 /** The static hold binary for `arch`, built (or taken from the cache) by scripts/build-hold.sh. */
 export function holdBinary(arch: 'amd64' | 'arm64'): Buffer {
   const dir = execFileSync('bash', [join(import.meta.dirname, '..', '..', 'scripts', 'build-hold.sh')], {

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { buildDockerArchive, holdBinary } from './images.ts';
+import { buildDockerArchive, holdBinary, importerBinary } from './images.ts';
 import { issueCertificate, type KeyPair, writeKubeconfig } from './pki.ts';
 import { killMentioning, pidsMentioning, startProcess, stopProcess, waitUntilReady } from './process.ts';
 import type { RealNodeInfo } from './types.ts';
@@ -245,6 +245,7 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
     files: [
       { path: 'hold', content: holdBinary('amd64'), mode: 0o755 },
       { path: 'etc/prepull-agent', content: 'the Prepull agent image of the test harness\n', mode: 0o644 },
+      { path: 'prepull-import', content: importerBinary('amd64'), mode: 0o755 },
     ],
     entrypoint: ['/hold'],
   });

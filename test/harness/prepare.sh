@@ -37,3 +37,6 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 bash "$here/build.sh"
+# The node-side binaries the agent image carries (cached by source hash).
+bash "$here/../../scripts/build-hold.sh" >/dev/null
+bash "$here/../../scripts/build-importer.sh" >/dev/null

@@ -11,6 +11,7 @@ import { type OperatorOptions, type RunningOperator, startOperator } from '../..
 import { createOperatorMetrics, type OperatorMetrics } from '../../src/operator/metrics.ts';
 import { systemClock } from '../../src/runtime/clock.ts';
 import type { ClusterInfo } from '../../test/harness/types.ts';
+import { operatorKubeconfig } from './identity.ts';
 
 export interface TestOperator extends RunningOperator {
   metrics: OperatorMetrics;
@@ -33,7 +34,8 @@ export function startTestOperator(
   );
   const metrics = createOperatorMetrics();
   const operator = startOperator({
-    kc: loadKubeConfig(cluster.kubeconfig),
+    // Under deploy/'s ServiceAccount and RBAC, so every test also proves the RBAC is enough.
+    kc: loadKubeConfig(operatorKubeconfig(cluster)),
     log,
     clock: systemClock,
     metrics,
@@ -43,6 +45,8 @@ export function startTestOperator(
       pullPolicy: 'IfNotPresent',
       holdPath: '/hold',
     },
+    // The real node's containerd listens at a harness path, not a distribution's.
+    ...(cluster.node ? { runtimeSocket: cluster.node.containerdSocket } : {}),
     ...overrides,
   });
   return {

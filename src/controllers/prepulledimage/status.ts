@@ -255,6 +255,8 @@ function imageStateInPod(pod: Pod, image: string): NodeImageState {
   const container = pod.spec.containers.find((c) => c.image === image);
   if (!container) return pending(image, 'waiting for the DaemonSet to roll out the new spec');
   const status = pod.status?.containerStatuses?.find((s) => s.name === container.name);
+  const imported = importOutcome(pod, container.name, image);
+  if (imported && !(status && hasImage(status))) return imported;
   if (status && hasImage(status)) {
     return status.imageID
       ? { image, state: 'Ready', digest: digestOf(status.imageID) }
@@ -268,6 +270,38 @@ function imageStateInPod(pod: Pod, image: string): NodeImageState {
   const agent = pod.status?.initContainerStatuses?.find(isPullFailure)?.state?.waiting;
   if (agent) return failedPull(image, agent, 'agent image: ');
   return { image, state: 'Pulling', reason: Reason.Pulling };
+}
+
+/**
+ * For an image imported from a tarball: its import step's state while it runs
+ * or when it failed (its JSON termination message names the reason), else
+ * undefined and the hold container's state decides.
+ */
+function importOutcome(pod: Pod, containerName: string, image: string): NodeImageState | undefined {
+  const index = containerName.slice('image-'.length);
+  const step = pod.status?.initContainerStatuses?.find((s) => s.name === `import-${index}`);
+  if (!step) return undefined;
+  if (step.state?.running) return { image, state: 'Pulling', reason: Reason.Importing };
+  const terminated = step.state?.terminated;
+  if (!terminated) return undefined;
+  try {
+    const outcome = JSON.parse(terminated.message ?? '') as {
+      ok?: boolean;
+      reason?: string;
+      message?: string;
+    };
+    if (outcome.ok) return undefined;
+    const reason = (Object.values(Reason) as string[]).includes(outcome.reason ?? '')
+      ? (outcome.reason as Reason)
+      : Reason.ImportFailed;
+    return failed(image, reason, outcome.message);
+  } catch {
+    return failed(
+      image,
+      Reason.ImportFailed,
+      terminated.message || `the import step exited with ${terminated.exitCode}`,
+    );
+  }
 }
 
 function pending(image: string, message: string): NodeImageState {
