@@ -150,6 +150,53 @@ export function buildOciIndex(images: OciImage[]): Buffer {
   );
 }
 
+/**
+ * An `oci-archive` tar of OCI images: one image, or several under an index
+ * (a multi-platform image). `refName` sets the `org.opencontainers.image.ref.name`
+ * annotation (what `skopeo copy … oci-archive:FILE:NAME` writes); without it
+ * the archive is unnamed. `omitBlobsOf` leaves out the config and layers of
+ * the images of that architecture, as exports of one platform do.
+ */
+export function buildOciArchive(o: {
+  workDir: string;
+  images: OciImage[];
+  refName?: string;
+  omitBlobsOf?: string;
+}): string {
+  mkdirSync(o.workDir, { recursive: true });
+  const dir = mkdtempSync(join(o.workDir, 'oci-'));
+  const blobs = join(dir, 'blobs', 'sha256');
+  mkdirSync(blobs, { recursive: true });
+  const put = (data: Buffer) => {
+    const digest = sha256(data);
+    writeFileSync(join(blobs, digest), data);
+    return { digest: `sha256:${digest}`, size: data.length };
+  };
+  for (const image of o.images) {
+    put(image.manifest);
+    if (image.arch === o.omitBlobsOf) continue;
+    put(image.config);
+    for (const layer of image.layers) put(layer);
+  }
+  const top =
+    o.images.length === 1
+      ? { mediaType: OCI_MANIFEST, ...put(o.images[0]!.manifest) }
+      : { mediaType: OCI_INDEX, ...put(buildOciIndex(o.images)) };
+  const annotations = o.refName ? { annotations: { 'org.opencontainers.image.ref.name': o.refName } } : {};
+  writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  writeFileSync(
+    join(dir, 'index.json'),
+    JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ ...top, ...annotations }] }),
+  );
+  const archive = `${dir}.tar`;
+  try {
+    execFileSync('tar', ['-C', dir, ...DETERMINISTIC_TAR, '-cf', archive, '.']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return archive;
+}
+
 /** The static prepull-import binary for `arch`, built (or taken from the cache) by scripts/build-importer.sh. */
 export function importerBinary(arch: 'amd64' | 'arm64'): Buffer {
   const dir = execFileSync('bash', [join(import.meta.dirname, '..', '..', 'scripts', 'build-importer.sh')], {

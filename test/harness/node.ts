@@ -37,6 +37,8 @@ export interface RealNode {
 const NODE_NAME = 'localhost';
 const BRIDGE = 'prepull0';
 const POD_SUBNET = '10.88.0.0/16';
+/** The bridge's address: the node as pods see it. */
+const POD_GATEWAY = '10.88.0.1';
 const KUBELET_PORT = 10250;
 const KUBELET_HEALTHZ_PORT = 10248;
 const PAUSE_REF = 'registry.k8s.io/pause:prepull';
@@ -276,6 +278,17 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
     kubeletConfig({ caCert: options.ca.cert, serving, socket, podLogsDir: join(base, 'pod-logs') }),
   );
 
+  // The bridge exists from the start (the CNI plugin adopts it), so the node is
+  // reachable from pods at the gateway address before the first pod runs.
+  try {
+    execFileSync('ip', ['link', 'del', BRIDGE], { stdio: 'pipe' }); // left by a run that was killed
+  } catch {
+    // None: the usual case.
+  }
+  execFileSync('ip', ['link', 'add', BRIDGE, 'type', 'bridge'], { stdio: 'pipe' });
+  execFileSync('ip', ['addr', 'add', `${POD_GATEWAY}/16`, 'dev', BRIDGE], { stdio: 'pipe' });
+  execFileSync('ip', ['link', 'set', BRIDGE, 'up'], { stdio: 'pipe' });
+
   const kubelet = startProcess(
     'kubelet',
     join(options.kubernetesBinDir, 'kubelet'),
@@ -305,6 +318,7 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
       containerdSocket: socket,
       ctr,
       agentImage: AGENT_IMAGE,
+      podGateway: POD_GATEWAY,
     },
     importArchive,
     async stop() {

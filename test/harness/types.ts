@@ -38,6 +38,8 @@ export interface RealNodeInfo {
   ctr: string;
   /** The Prepull agent image (hold binary at /hold), imported into the node's containerd. */
   agentImage: string;
+  /** The node's address on the pod bridge: what a pod reaches the node at (e.g. a test's HTTP server). */
+  podGateway: string;
 }
 
 export interface RegistryInfo {

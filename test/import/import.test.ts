@@ -1,0 +1,212 @@
+/**
+ * Air-gapped import on the real node: tarball sources of a PrePulledImage are
+ * imported into the node's containerd (k8s.io) and then run by a plain pod with
+ * imagePullPolicy Never. Runs on containerd 2.x and, with
+ * PREPULL_TEST_RUNTIME=containerd16, on Debian's containerd 1.6.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { PrePulledImage } from '../../src/api/prepulledimage.ts';
+import { KubeClient } from '../../src/kube/client.ts';
+import { loadKubeConfig } from '../../src/kube/config.ts';
+import type { Pod } from '../../src/kube/objects.ts';
+import { Resources } from '../../src/kube/resources.ts';
+import { buildDockerArchive, buildOciArchive, buildOciImage, holdBinary } from '../harness/images.ts';
+import { eventually } from '../support/eventually.ts';
+import { kubectl } from '../support/kubectl.ts';
+import { startTestOperator, type TestOperator } from '../support/operator.ts';
+
+const cluster = inject('cluster');
+const node = cluster.node!;
+const NS = 'import';
+const client = new KubeClient(loadKubeConfig(cluster.kubeconfig));
+const dir = join(cluster.dir, 'import-archives');
+const onRealNode = { nodeSelector: { 'prepull.dev/test-node': 'real' } };
+/** The pod network's gateway: the node itself, as seen from a pod (the harness's CNI bridge). */
+const NODE_FROM_POD = node.podGateway;
+
+/** Files of a runnable image, with a marker so every case has its own image ID. */
+function files(marker: string) {
+  return [
+    { path: 'hold', content: holdBinary('amd64'), mode: 0o755 },
+    { path: 'etc/case', content: `${marker}\n`, mode: 0o644 },
+  ];
+}
+
+function ctr(args: string[]): string {
+  return execFileSync(node.ctr, ['--address', node.containerdSocket, '--namespace', 'k8s.io', ...args], {
+    encoding: 'utf8',
+  });
+}
+
+async function getPpi(name: string): Promise<PrePulledImage> {
+  const ppi = await client.get<PrePulledImage>(Resources.prePulledImages, name, NS);
+  if (!ppi) throw new Error(`PrePulledImage ${name} not found`);
+  return ppi;
+}
+
+function nodeImage(ppi: PrePulledImage, image: string) {
+  return ppi.status?.nodes?.find((n) => n.name === node.name)?.images?.find((i) => i.image === image);
+}
+
+describe(`tarball import on the real node (${node.runtime})`, () => {
+  let operator: TestOperator;
+  let server: Server;
+  let serverPort = 0;
+  const served = new Map<string, Buffer>();
+  const cases: Record<string, { image: string; tarball: Record<string, unknown> }> = {};
+  const run = randomBytes(3).toString('hex');
+
+  beforeAll(async () => {
+    expect(kubectl(cluster, ['apply', '--server-side', '-f', 'crds/']).status).toBe(0);
+    kubectl(cluster, ['create', 'namespace', NS]);
+    mkdirSync(dir, { recursive: true });
+    const name = (c: string) => `import.test/${c}-${run}:v1`;
+
+    // docker save / skopeo docker-archive: a named docker archive.
+    const dockerArchive = await buildDockerArchive({
+      workDir: dir,
+      ref: name('docker'),
+      files: files(`docker ${run}`),
+    });
+    // skopeo … oci-archive:FILE:NAME — named by the ref.name annotation.
+    const named = buildOciArchive({
+      workDir: dir,
+      images: [buildOciImage({ workDir: dir, files: files(`oci ${run}`), entrypoint: ['/hold'] })],
+      refName: name('oci-named'),
+    });
+    // skopeo … oci-archive:FILE — no name at all (where ctr --base-name imports nothing).
+    const unnamed = buildOciArchive({
+      workDir: dir,
+      images: [buildOciImage({ workDir: dir, files: files(`unnamed ${run}`), entrypoint: ['/hold'] })],
+    });
+    // A multi-platform export whose arm64 blobs were left out.
+    const multi = buildOciArchive({
+      workDir: dir,
+      images: [
+        buildOciImage({ workDir: dir, files: files(`multi ${run}`), entrypoint: ['/hold'] }),
+        buildOciImage({
+          workDir: dir,
+          arch: 'arm64',
+          files: [{ path: 'hold', content: holdBinary('arm64'), mode: 0o755 }],
+        }),
+      ],
+      refName: name('multi'),
+      omitBlobsOf: 'arm64',
+    });
+    const corrupt = join(dir, `corrupt-${run}.tar`);
+    writeFileSync(corrupt, randomBytes(64 * 1024));
+    const download = await buildDockerArchive({
+      workDir: dir,
+      ref: name('download'),
+      files: files(`download ${run}`),
+    });
+    served.set('/download.tar', readFileSync(download));
+    served.set('/tampered.tar', readFileSync(download));
+
+    server = createServer((req, res) => {
+      const body = served.get(req.url ?? '');
+      if (!body) return res.writeHead(404).end();
+      res.writeHead(200, { 'content-length': body.length }).end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, NODE_FROM_POD, resolve));
+    serverPort = (server.address() as { port: number }).port;
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+    Object.assign(cases, {
+      docker: { image: name('docker'), tarball: { hostPath: dockerArchive } },
+      ociNamed: { image: name('oci-named'), tarball: { hostPath: named } },
+      ociUnnamed: { image: name('oci-unnamed'), tarball: { hostPath: unnamed } },
+      multiPlatform: { image: name('multi'), tarball: { hostPath: multi } },
+      url: {
+        image: name('download'),
+        tarball: {
+          url: `http://${NODE_FROM_POD}:${serverPort}/download.tar`,
+          sha256: sha(served.get('/download.tar')!),
+        },
+      },
+      corrupt: { image: name('corrupt'), tarball: { hostPath: corrupt } },
+      badChecksum: {
+        image: name('tampered'),
+        tarball: { url: `http://${NODE_FROM_POD}:${serverPort}/tampered.tar`, sha256: 'f'.repeat(64) },
+      },
+    });
+
+    operator = startTestOperator(cluster, `import-${node.runtime}`);
+    await eventually(() => expect(operator.ready()).toBe(true));
+    const manifest = {
+      apiVersion: 'prepull.dev/v1alpha1',
+      kind: 'PrePulledImage',
+      metadata: { name: 'airgap', namespace: NS },
+      spec: { ...onRealNode, images: Object.values(cases) },
+    };
+    const applied = kubectl(
+      cluster,
+      ['apply', '--server-side', '--field-manager=test', '-f', '-'],
+      JSON.stringify(manifest),
+    );
+    expect(applied.status, applied.stderr).toBe(0);
+    // Every image gets a verdict: the good ones Ready, the bad ones Failed.
+    await eventually(async () => {
+      const ppi = await getPpi('airgap');
+      for (const c of Object.values(cases))
+        expect(['Ready', 'Failed']).toContain(nodeImage(ppi, c.image)?.state);
+    }, 240_000);
+  });
+
+  afterAll(async () => {
+    await operator?.stop();
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  });
+
+  const good = ['docker', 'ociNamed', 'ociUnnamed', 'multiPlatform', 'url'] as const;
+  for (const key of good) {
+    it(`imports ${key} and a plain pod with imagePullPolicy Never then runs it`, async () => {
+      const { image } = cases[key]!;
+      const ppi = await getPpi('airgap');
+      expect(nodeImage(ppi, image)).toMatchObject({ state: 'Ready' });
+      expect(nodeImage(ppi, image)?.digest).toMatch(/^sha256:[a-f0-9]{64}$/);
+      // In containerd, named as asked, and pinned against kubelet image GC.
+      const listed = ctr(['images', 'ls', `name==${image}`]);
+      expect(listed).toContain(image);
+      expect(listed).toContain('io.cri-containerd.pinned=pinned');
+      const pod = `never-${key.toLowerCase()}`;
+      const manifest = {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: pod, namespace: NS },
+        spec: {
+          ...onRealNode,
+          containers: [{ name: 'app', image, imagePullPolicy: 'Never', command: ['/hold'] }],
+          terminationGracePeriodSeconds: 1,
+        },
+      };
+      expect(kubectl(cluster, ['apply', '-f', '-'], JSON.stringify(manifest)).status).toBe(0);
+      await eventually(async () => {
+        const p = await client.get<Pod>(Resources.pods, pod, NS);
+        expect(p?.status?.containerStatuses?.[0]?.state?.running).toBeDefined();
+      }, 120_000);
+    });
+  }
+
+  it('reports a corrupt tarball as ImportFailed and a wrong checksum as ChecksumMismatch, the rest unaffected', async () => {
+    const ppi = await getPpi('airgap');
+    expect(nodeImage(ppi, cases.corrupt!.image)).toMatchObject({ state: 'Failed', reason: 'ImportFailed' });
+    expect(nodeImage(ppi, cases.badChecksum!.image)).toMatchObject({
+      state: 'Failed',
+      reason: 'ChecksumMismatch',
+    });
+    expect(nodeImage(ppi, cases.badChecksum!.image)?.message).toContain('f'.repeat(64));
+    expect(ppi.status?.conditions?.find((c) => c.type === 'Degraded')).toMatchObject({ status: 'True' });
+    // A failed import stays failed without the controller retrying it hot.
+    const reconciles = await operator.metrics.registry.getSingleMetric('prepull_reconcile_total')?.get();
+    const errors = reconciles?.values
+      .filter((v) => v.labels.result === 'error')
+      .reduce((n, v) => n + v.value, 0);
+    expect(errors).toBe(0);
+  });
+});
