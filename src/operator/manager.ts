@@ -19,12 +19,26 @@ import {
   PULLER_NAME,
 } from '../controllers/prepulledimage/labels.ts';
 import type { RenderOptions } from '../controllers/prepulledimage/render.ts';
+import {
+  addRegistryCredentialIndexes,
+  COPIES_SELECTOR,
+  createRegistryCredentialController,
+} from '../controllers/registrycredential/index.ts';
 import { KubeClient } from '../kube/client.ts';
 import type { KubeConfig } from '../kube/config.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { apiSource, Informer, type Selection, stripManagedFields } from '../kube/informer.ts';
 import { leaseLock } from '../kube/lease.ts';
-import { type DaemonSet, type KubeObject, keyOf, type Node, type Pod } from '../kube/objects.ts';
+import {
+  type DaemonSet,
+  type KubeObject,
+  keyOf,
+  type Namespace,
+  type Node,
+  type Pod,
+  type Secret,
+  type ServiceAccount,
+} from '../kube/objects.ts';
 import { Resources } from '../kube/resources.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { Controller } from '../runtime/controller.ts';
@@ -90,11 +104,19 @@ export function startOperator(options: OperatorOptions): RunningOperator {
       if (node.status && 'images' in node.status) delete (node.status as { images?: unknown }).images;
       return node;
     }),
+    // RegistryCredential: only Prepull's copies among the secrets (sources are watched one by one).
+    copies: informer<Secret>('registrycredential-copies', {
+      type: Resources.secrets,
+      labelSelector: COPIES_SELECTOR,
+    }),
+    namespaces: informer<Namespace>('namespaces', { type: Resources.namespaces }),
+    serviceAccounts: informer<ServiceAccount>('serviceaccounts', { type: Resources.serviceAccounts }),
   };
   informers.pods.addIndex('owner', (pod) => {
     const key = ownerKeyOf(pod);
     return key ? [key] : [];
   });
+  addRegistryCredentialIndexes(informers);
   const all = Object.values(informers) as Informer<KubeObject>[];
   for (const i of all) i.start();
   const synced = () => all.every((i) => i.hasSynced);
@@ -132,6 +154,17 @@ export function startOperator(options: OperatorOptions): RunningOperator {
               : {}),
           },
         }),
+      }),
+      createRegistryCredentialController({
+        client,
+        clock,
+        log,
+        events,
+        informers,
+        concurrency: options.concurrency ?? 4,
+        observer: metrics.controller,
+        queueObserver: metrics.queue('registrycredential'),
+        watchObserver: { restart: metrics.watchRestart, event: metrics.watchEvent },
       }),
     ];
   };
