@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { renderCrdsYaml } from '../api/crd.ts';
 import { runOperator } from '../operator/run.ts';
+import { runLoad } from './load.ts';
 
 const usage = `usage: prepull <command> [flags]
 
@@ -29,6 +30,8 @@ commands:
             --containerd-socket PATH  containerd's socket on the nodes, for tarball imports
                                     (default: detected: kubeadm, k3s/rke2, microk8s, k0s paths)
             --default-priority-class NAME  priority class of puller pods when the spec names none
+  load      import an image archive into containerd on every node (kubectl prepull load);
+            prepull load --help for its flags
   crds      print the CustomResourceDefinitions (prepull crds | kubectl apply -f -)
   version   print the version
 `;
@@ -72,6 +75,16 @@ async function main(argv: string[]): Promise<number> {
         holdPath: values['hold-path'],
         runtimeSocket: values['containerd-socket'],
         defaultPriorityClass: values['default-priority-class'],
+      });
+    }
+    case 'load': {
+      const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8'));
+      return runLoad(rest, {
+        stdin: process.stdin,
+        stdout: process.stdout,
+        stderr: process.stderr,
+        env: process.env,
+        defaultAgentImage: `ghcr.io/prepull/prepull:v${pkg.version}`,
       });
     }
     case 'crds':
