@@ -6,7 +6,7 @@
  * event and no bookmark for too long). `synced` resolves after the first list.
  */
 import type { Logger } from 'pino';
-import type { Clock, TimerHandle } from '../runtime/clock.ts';
+import { type Clock, Sleeper } from '../runtime/clock.ts';
 import type { KubeClient, ListOptions, ListResult, WatchEvent } from './client.ts';
 import { ApiError, isGone } from './errors.ts';
 import { type KubeObject, keyOf } from './objects.ts';
@@ -90,12 +90,13 @@ export class Informer<T extends KubeObject> {
   readonly #syncedPromise: Promise<void>;
   #stopped = true;
   #abort: AbortController | undefined;
-  #sleeping: { timer: TimerHandle; wake: () => void } | undefined;
+  readonly #sleeper: Sleeper;
   #running: Promise<void> | undefined;
 
   constructor(options: InformerOptions<T>) {
     this.name = options.name;
     this.#options = options;
+    this.#sleeper = new Sleeper(options.clock);
     this.#transform = options.transform ?? stripManagedFields;
     this.#syncedPromise = new Promise((resolve) => {
       this.#resolveSynced = resolve;
@@ -156,10 +157,7 @@ export class Informer<T extends KubeObject> {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#abort?.abort();
-    if (this.#sleeping) {
-      this.#sleeping.timer.cancel();
-      this.#sleeping.wake();
-    }
+    this.#sleeper.wake();
     await this.#running;
   }
 
@@ -181,7 +179,7 @@ export class Informer<T extends KubeObject> {
         this.#options.onRestart?.(outcome);
         if (outcome === 'stall') {
           log.warn({ informer: this.name }, 'watch went silent; restarting it');
-          await this.#sleep(this.#delay(failures++));
+          await this.#sleeper.sleep(this.#delay(failures++));
         }
       } catch (err) {
         if (this.#stopped) break;
@@ -200,7 +198,7 @@ export class Informer<T extends KubeObject> {
           { informer: this.name, err: describe(err), retryInMs: delay },
           'list or watch failed; retrying',
         );
-        await this.#sleep(delay);
+        await this.#sleeper.sleep(delay);
       }
     }
   }
@@ -335,16 +333,6 @@ export class Informer<T extends KubeObject> {
     const random = this.#options.random ?? Math.random;
     const base = Math.min(maxMs, baseMs * 2 ** failures);
     return Math.round(base * (1 + random() * 0.5));
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = () => {
-        this.#sleeping = undefined;
-        resolve();
-      };
-      this.#sleeping = { timer: this.#options.clock.schedule(ms, wake), wake };
-    });
   }
 }
 

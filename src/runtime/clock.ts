@@ -76,3 +76,34 @@ export class FakeClock implements Clock {
     this.#now = until;
   }
 }
+
+/**
+ * Sleeps on a clock, one sleep at a time, and can be woken early: what a loop
+ * that backs off uses so that stopping it never waits for a timer.
+ */
+export class Sleeper {
+  readonly #clock: Clock;
+  #current: { timer: TimerHandle; wake: () => void } | undefined;
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        this.#current = undefined;
+        resolve();
+      };
+      this.#current = { timer: this.#clock.schedule(ms, wake), wake };
+    });
+  }
+
+  /** Ends the current sleep now, if any. */
+  wake(): void {
+    const current = this.#current;
+    if (!current) return;
+    current.timer.cancel();
+    current.wake();
+  }
+}

@@ -7,7 +7,7 @@
  * renew deadline, which is shorter than the lease, so two never lead at once.
  */
 import type { Logger } from 'pino';
-import type { Clock, TimerHandle } from './clock.ts';
+import { type Clock, Sleeper } from './clock.ts';
 
 export interface LeaseRecord {
   holderIdentity?: string;
@@ -57,10 +57,11 @@ export class LeaderElector {
   #observed: { key: string; at: number } | undefined;
   #leading = false;
   #stopped = false;
-  #sleeping: { timer: TimerHandle; wake: () => void } | undefined;
+  readonly #sleeper: Sleeper;
 
   constructor(options: LeaderElectorOptions) {
     this.#options = { ...defaultLeaseTiming, random: Math.random, ...options };
+    this.#sleeper = new Sleeper(options.clock);
     if (this.#options.renewDeadlineMs >= this.#options.leaseDurationMs) {
       throw new Error('renewDeadlineMs must be shorter than leaseDurationMs');
     }
@@ -79,7 +80,7 @@ export class LeaderElector {
     const { log, lock, identity, retryPeriodMs } = this.#options;
     while (!this.#stopped) {
       if (await this.#tryAcquireOrRenew()) break;
-      await this.#sleep(retryPeriodMs * (1 + this.#options.random() * 0.2));
+      await this.#sleeper.sleep(retryPeriodMs * (1 + this.#options.random() * 0.2));
     }
     if (this.#stopped) return 'stopped';
 
@@ -90,7 +91,7 @@ export class LeaderElector {
     let lastRenewed = this.#options.clock.now();
     let end: LeadershipEnd = 'stopped';
     while (!this.#stopped) {
-      await this.#sleep(retryPeriodMs);
+      await this.#sleeper.sleep(retryPeriodMs);
       if (this.#stopped) break;
       if (await this.#tryAcquireOrRenew()) {
         lastRenewed = this.#options.clock.now();
@@ -111,10 +112,7 @@ export class LeaderElector {
   /** Stops campaigning; a leader releases the lease so that a standby takes over at once. */
   stop(): void {
     this.#stopped = true;
-    if (this.#sleeping) {
-      this.#sleeping.timer.cancel();
-      this.#sleeping.wake();
-    }
+    this.#sleeper.wake();
   }
 
   async #tryAcquireOrRenew(): Promise<boolean> {
@@ -178,15 +176,5 @@ export class LeaderElector {
         'could not release the lease',
       );
     }
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = () => {
-        this.#sleeping = undefined;
-        resolve();
-      };
-      this.#sleeping = { timer: this.#options.clock.schedule(ms, wake), wake };
-    });
   }
 }
