@@ -73,17 +73,23 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
       ref: name('docker'),
       files: files(`docker ${run}`),
     });
-    // skopeo … oci-archive:FILE:NAME — named by the ref.name annotation.
-    const named = buildOciArchive({
-      workDir: dir,
-      images: [buildOciImage({ workDir: dir, files: files(`oci ${run}`), entrypoint: ['/hold'] })],
-      refName: name('oci-named'),
-    });
-    // skopeo … oci-archive:FILE — no name at all (where ctr --base-name imports nothing).
-    const unnamed = buildOciArchive({
-      workDir: dir,
-      images: [buildOciImage({ workDir: dir, files: files(`unnamed ${run}`), entrypoint: ['/hold'] })],
-    });
+    // skopeo itself, from docker archives: oci-archive:FILE:NAME is named by the
+    // ref.name annotation; oci-archive:FILE names nothing (where ctr --base-name imports nothing).
+    const skopeo = async (marker: string, target: string) => {
+      const source = await buildDockerArchive({
+        workDir: dir,
+        ref: `source/${marker}-${run}:1`,
+        files: files(`${marker} ${run}`),
+      });
+      execFileSync('skopeo', ['copy', '--quiet', `docker-archive:${source}`, target], {
+        stdio: 'pipe',
+        timeout: 60_000,
+      });
+    };
+    const named = join(dir, `oci-named-${run}.tar`);
+    await skopeo('oci-named', `oci-archive:${named}:${name('oci-named')}`);
+    const unnamed = join(dir, `oci-unnamed-${run}.tar`);
+    await skopeo('oci-unnamed', `oci-archive:${unnamed}`);
     // A multi-platform export whose arm64 blobs were left out.
     const multi = buildOciArchive({
       workDir: dir,

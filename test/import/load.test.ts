@@ -37,6 +37,9 @@ function load(args: string[], input?: Buffer) {
       node.agentImage,
       '--containerd-socket',
       node.containerdSocket,
+      // Only the real node: other files leave hundreds of kwok nodes in the cluster.
+      '--nodes',
+      'prepull.dev/test-node=real',
     ],
     {
       input,
