@@ -104,6 +104,15 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
       refName: name('multi'),
       omitBlobsOf: 'arm64',
     });
+    // ctr export of an image containerd holds (the agent image), imported under another name.
+    const exported = join(dir, `ctr-export-${run}.tar`);
+    ctr([
+      'images',
+      'export',
+      ...(node.runtime === 'containerd2' ? ['--local'] : []),
+      exported,
+      node.agentImage,
+    ]);
     const corrupt = join(dir, `corrupt-${run}.tar`);
     writeFileSync(corrupt, randomBytes(64 * 1024));
     const download = await buildDockerArchive({
@@ -128,6 +137,7 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
       ociNamed: { image: name('oci-named'), tarball: { hostPath: named } },
       ociUnnamed: { image: name('oci-unnamed'), tarball: { hostPath: unnamed } },
       multiPlatform: { image: name('multi'), tarball: { hostPath: multi } },
+      ctrExport: { image: name('ctr-export'), tarball: { hostPath: exported } },
       url: {
         image: name('download'),
         tarball: {
@@ -169,7 +179,7 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
   });
 
-  const good = ['docker', 'ociNamed', 'ociUnnamed', 'multiPlatform', 'url'] as const;
+  const good = ['docker', 'ociNamed', 'ociUnnamed', 'multiPlatform', 'ctrExport', 'url'] as const;
   for (const key of good) {
     it(`imports ${key} and a plain pod with imagePullPolicy Never then runs it`, async () => {
       const { image } = cases[key]!;
