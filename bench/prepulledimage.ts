@@ -15,7 +15,16 @@ import { Resources } from '../src/kube/resources.ts';
 import { USER_AGENT } from '../src/operator/manager.ts';
 import { auditedRequests } from '../test/support/audit.ts';
 import { createFakeNodes, KWOK_TOLERATION } from '../test/support/nodes.ts';
-import { fmt, kubectl, rssMiB, say, startOperatorProcess, until, withCluster } from './support.ts';
+import {
+  fmt,
+  kubectl,
+  operatorMetric,
+  rssMiB,
+  say,
+  startOperatorProcess,
+  until,
+  withCluster,
+} from './support.ts';
 
 const NODES = Number(process.env.BENCH_NODES ?? 1000);
 const OBJECTS = 100;
@@ -69,27 +78,33 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
   delete bare.metadata.ownerReferences;
   delete bare.metadata.annotations;
   delete bare.spec.template.metadata.annotations?.['prepull.dev/owner'];
-  say('bare DaemonSet: rolling out');
-  const bareStart = Date.now();
-  await client.create(Resources.daemonSets, bare);
-  await until(
-    async () => {
-      const ds = await client.get<DaemonSet>(Resources.daemonSets, bare.metadata.name ?? '', NS);
-      return ds?.status?.desiredNumberScheduled === NODES && ds.status.numberReady === NODES;
-    },
-    900_000,
-    'the bare DaemonSet to be ready',
-  );
-  const bareSeconds = (Date.now() - bareStart) / 1000;
-  say(`bare DaemonSet ready in ${fmt(bareSeconds)} s; deleting it`);
-  await client.delete(Resources.daemonSets, bare.metadata.name ?? '', NS, {
-    propagationPolicy: 'Background',
-  });
-  await until(
-    async () => (await client.list<Pod>(Resources.pods, { namespace: NS, limit: 1 })).items.length === 0,
-    600_000,
-    'the bare pods to go',
-  );
+  // Twice: the first rollout on fresh nodes also pays for the cluster's warm-up.
+  const bareRollout = async (round: number): Promise<number> => {
+    say(`bare DaemonSet, round ${round}: rolling out`);
+    const start = Date.now();
+    await client.create(Resources.daemonSets, bare);
+    await until(
+      async () => {
+        const ds = await client.get<DaemonSet>(Resources.daemonSets, bare.metadata.name ?? '', NS);
+        return ds?.status?.desiredNumberScheduled === NODES && ds.status.numberReady === NODES;
+      },
+      900_000,
+      'the bare DaemonSet to be ready',
+    );
+    const seconds = (Date.now() - start) / 1000;
+    say(`bare DaemonSet ready in ${fmt(seconds)} s; deleting it`);
+    await client.delete(Resources.daemonSets, bare.metadata.name ?? '', NS, {
+      propagationPolicy: 'Background',
+    });
+    await until(
+      async () => (await client.list<Pod>(Resources.pods, { namespace: NS, limit: 1 })).items.length === 0,
+      600_000,
+      'the bare pods to go',
+    );
+    return seconds;
+  };
+  const bareFirst = await bareRollout(1);
+  const bareSeconds = await bareRollout(2);
 
   // 2. The operator, as its own process.
   const operatorLog = `${cluster.dir}/bench-operator.log`;
@@ -155,6 +170,7 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
     await new Promise((resolve) => setTimeout(resolve, 15_000));
     const steady = auditedRequests(cluster.auditLog, USER_AGENT, quietFrom).filter((r) => r.verb !== 'watch');
     const rssOne = rssMiB(operator.pid ?? 0);
+    const heapOne = (await operatorMetric('prepull_nodejs_heap_size_used_bytes')) / 1048576;
 
     // 4. Memory with 100 PrePulledImages (one per slice of nodes).
     say(`memory: ${OBJECTS} PrePulledImages`);
@@ -182,18 +198,19 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
     );
     await new Promise((resolve) => setTimeout(resolve, 5_000));
     const rssMany = rssMiB(operator.pid ?? 0);
+    const heapMany = (await operatorMetric('prepull_nodejs_heap_size_used_bytes')) / 1048576;
 
     const lines = [
       `PrePulledImage benchmark on ${NODES} kwok nodes (Kubernetes ${cluster.kubernetesVersion})`,
-      `  bare DaemonSet, time to ${NODES}/${NODES} ready:        ${fmt(bareSeconds)} s`,
+      `  bare DaemonSet, time to ${NODES}/${NODES} ready:        ${fmt(bareSeconds)} s (first rollout on fresh nodes: ${fmt(bareFirst)} s)`,
       `  PrePulledImage, time to Ready ${NODES}/${NODES}:        ${fmt(ppiSeconds)} s`,
       `  ratio to the bare DaemonSet:                   ${fmt(ppiSeconds / bareSeconds, 2)}x (target <= 1.15x)`,
       `  operator API requests during the rollout:      ${rollout.length}`,
       ...[...byVerb.entries()].sort().map(([k, v]) => `    ${k.padEnd(40)} ${v}`),
       `  status writes during the rollout:              ${statusWrites.length} (at most ${maxPer2s} in any 2 s; target <= 1)`,
       `  operator API requests at steady state (15 s):  ${steady.length} (target 0)`,
-      `  operator RSS, 1000 nodes, 1 PrePulledImage:    ${fmt(rssOne)} MiB`,
-      `  operator RSS, 1000 nodes, ${OBJECTS} PrePulledImages: ${fmt(rssMany)} MiB (target <= 150 MiB)`,
+      `  operator RSS, ${NODES} nodes, 1 PrePulledImage:    ${fmt(rssOne)} MiB (V8 heap in use ${fmt(heapOne)} MiB)`,
+      `  operator RSS, ${NODES} nodes, ${OBJECTS} PrePulledImages: ${fmt(rssMany)} MiB (V8 heap in use ${fmt(heapMany)} MiB; target <= 150 MiB)`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {

@@ -75,13 +75,20 @@ export function startOperatorProcess(
       '--kubeconfig',
       cluster.kubeconfig,
       '--health-address',
-      '127.0.0.1:0',
+      '127.0.0.1:24999',
       '--agent-image',
       'prepull.local/agent:dev',
       ...extra,
     ],
     { stdio: ['ignore', out, out] },
   );
+}
+
+/** The operator process's /metrics (started by {@link startOperatorProcess}). */
+export async function operatorMetric(name: string): Promise<number> {
+  const text = await (await fetch('http://127.0.0.1:24999/metrics')).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return Number(line?.split(' ').at(-1) ?? Number.NaN);
 }
 
 /** Resident memory of a process, in MiB. */

@@ -27,7 +27,7 @@ import {
 import { KubeClient } from '../kube/client.ts';
 import type { KubeConfig } from '../kube/config.ts';
 import { EventRecorder } from '../kube/events.ts';
-import { apiSource, Informer, type Selection, stripManagedFields } from '../kube/informer.ts';
+import { apiSource, Informer, type Selection } from '../kube/informer.ts';
 import { leaseLock } from '../kube/lease.ts';
 import {
   type DaemonSet,
@@ -40,6 +40,7 @@ import {
   type ServiceAccount,
 } from '../kube/objects.ts';
 import { Resources } from '../kube/resources.ts';
+import { slimNode, slimPod } from '../kube/slim.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { Controller } from '../runtime/controller.ts';
 import { LeaderElector, type LeadershipEnd } from '../runtime/leader.ts';
@@ -97,13 +98,13 @@ export function startOperator(options: OperatorOptions): RunningOperator {
       type: Resources.daemonSets,
       labelSelector: `${MANAGED_BY_LABEL}=${MANAGER_NAME}`,
     }),
-    pods: informer<Pod>('pods', { type: Resources.pods, labelSelector: `${NAME_LABEL}=${PULLER_NAME}` }),
-    // Nodes list every image they hold in status.images: the biggest field by far, and unused.
-    nodes: informer<Node>('nodes', { type: Resources.nodes }, (node) => {
-      stripManagedFields(node);
-      if (node.status && 'images' in node.status) delete (node.status as { images?: unknown }).images;
-      return node;
-    }),
+    // Pods and nodes are kept slim: only what the controllers read (see src/kube/slim.ts).
+    pods: informer<Pod>(
+      'pods',
+      { type: Resources.pods, labelSelector: `${NAME_LABEL}=${PULLER_NAME}` },
+      slimPod,
+    ),
+    nodes: informer<Node>('nodes', { type: Resources.nodes }, slimNode),
     // RegistryCredential: only Prepull's copies among the secrets (sources are watched one by one).
     copies: informer<Secret>('registrycredential-copies', {
       type: Resources.secrets,
