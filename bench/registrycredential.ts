@@ -16,7 +16,16 @@ import { Resources } from '../src/kube/resources.ts';
 import { USER_AGENT } from '../src/operator/manager.ts';
 import { systemClock } from '../src/runtime/clock.ts';
 import { auditedRequests } from '../test/support/audit.ts';
-import { fmt, kubectl, rssMiB, say, startOperatorProcess, until, withCluster } from './support.ts';
+import {
+  fmt,
+  kubectl,
+  operatorMetric,
+  rssMiB,
+  say,
+  startOperatorProcess,
+  until,
+  withCluster,
+} from './support.ts';
 
 const NAMESPACES = Number(process.env.BENCH_NAMESPACES ?? 1000);
 const NEW_NAMESPACES = 200;
@@ -141,6 +150,7 @@ await withCluster('bench-rc', 24290, { kwok: false }, async (cluster, client) =>
     await new Promise((resolve) => setTimeout(resolve, 15_000));
     const steady = auditedRequests(cluster.auditLog, USER_AGENT, quietFrom).filter((r) => r.verb !== 'watch');
     const rss = rssMiB(operator.pid ?? 0);
+    const heap = (await operatorMetric('prepull_nodejs_heap_size_used_bytes')) / 1048576;
 
     const creates = syncRequests.filter((r) => r.verb === 'create').length;
     const row = (label: string, value: string) => `  ${label.padEnd(52)} ${value}`;
@@ -154,7 +164,10 @@ await withCluster('bench-rc', 24290, { kwok: false }, async (cluster, client) =>
         `p50 ${fmt(percentile(latencies, 50), 0)} ms, p99 ${fmt(percentile(latencies, 99), 0)} ms, max ${fmt(latencies.at(-1) ?? Number.NaN, 0)} ms`,
       ),
       row('operator API requests at steady state (15 s):', `${steady.length} (target 0)`),
-      row(`operator RSS with ${NAMESPACES + NEW_NAMESPACES} copies:`, `${fmt(rss)} MiB`),
+      row(
+        `operator RSS with ${NAMESPACES + NEW_NAMESPACES} copies:`,
+        `${fmt(rss)} MiB (V8 heap in use ${fmt(heap)} MiB)`,
+      ),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
