@@ -11,6 +11,7 @@ import { type KubeObject, keyOf } from '../src/kube/objects.ts';
 import { Resources } from '../src/kube/resources.ts';
 import { systemClock } from '../src/runtime/clock.ts';
 import { Controller } from '../src/runtime/controller.ts';
+import { mapConcurrently } from '../src/runtime/parallel.ts';
 import { WorkQueue } from '../src/runtime/queue.ts';
 import { fmt, kubectl, say, until, withCluster } from './support.ts';
 
@@ -18,15 +19,6 @@ const OBJECTS = 1000;
 const NS = 'bench-informer';
 const log = pino({ level: 'silent' });
 const mib = (bytes: number) => bytes / 1024 / 1024;
-
-async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
-}
 
 function configMap(i: number, value: string): KubeObject {
   // About 1 KiB of data each, like a small real ConfigMap.
@@ -68,7 +60,7 @@ async function queueAlone(): Promise<number> {
 
 async function againstApiServer(client: KubeClient): Promise<string[]> {
   say(`creating ${OBJECTS} ConfigMaps`);
-  await inParallel(
+  await mapConcurrently(
     Array.from({ length: OBJECTS }, (_, i) => i),
     32,
     (i) => client.create(Resources.configMaps, configMap(i, 'v1')),
@@ -105,7 +97,7 @@ async function againstApiServer(client: KubeClient): Promise<string[]> {
 
   say(`updating ${OBJECTS} ConfigMaps`);
   const updateStart = performance.now();
-  await inParallel(
+  await mapConcurrently(
     Array.from({ length: OBJECTS }, (_, i) => i),
     32,
     (i) => client.apply(Resources.configMaps, configMap(i, 'v2'), { fieldManager: 'bench', force: true }),

@@ -7,7 +7,6 @@
  *   4. the operator's RSS with 1000 nodes and 100 PrePulledImages.
  * Run: node bench/prepulledimage.ts   (prints figures; asserts nothing)
  */
-import { readFileSync } from 'node:fs';
 import type { PrePulledImage } from '../src/api/prepulledimage.ts';
 import { renderPullDaemonSet } from '../src/controllers/prepulledimage/render.ts';
 import type { DaemonSet, Node, Pod } from '../src/kube/objects.ts';
@@ -23,6 +22,7 @@ import {
   say,
   startOperatorProcess,
   until,
+  untilControllersStarted,
   withCluster,
 } from './support.ts';
 
@@ -110,17 +110,7 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
   const operatorLog = `${cluster.dir}/bench-operator.log`;
   const operator = startOperatorProcess(cluster, operatorLog);
   try {
-    await until(
-      () => {
-        try {
-          return readFileSync(operatorLog, 'utf8').includes('controllers started');
-        } catch {
-          return false;
-        }
-      },
-      60_000,
-      'the operator to start its controllers',
-    );
+    await untilControllersStarted(operatorLog);
     say('PrePulledImage: rolling out');
     const ppiStart = Date.now();
     kubectl(

@@ -7,7 +7,6 @@
  *   4. the operator's RSS.
  * Run: node bench/registrycredential.ts   (prints figures; asserts nothing)
  */
-import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import type { RegistryCredential } from '../src/api/registrycredential.ts';
 import { apiSource, Informer } from '../src/kube/informer.ts';
@@ -24,6 +23,7 @@ import {
   say,
   startOperatorProcess,
   until,
+  untilControllersStarted,
   withCluster,
 } from './support.ts';
 
@@ -79,17 +79,7 @@ await withCluster('bench-rc', 24290, { kwok: false }, async (cluster, client) =>
   copies.start();
   await copies.waitForSync();
   try {
-    await until(
-      () => {
-        try {
-          return readFileSync(operatorLog, 'utf8').includes('controllers started');
-        } catch {
-          return false;
-        }
-      },
-      60_000,
-      'the operator to start its controllers',
-    );
+    await untilControllersStarted(operatorLog);
 
     const synced = async (n: number) => {
       const rc = await client.get<RegistryCredential>(Resources.registryCredentials, 'bench');

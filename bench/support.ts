@@ -84,6 +84,21 @@ export function startOperatorProcess(
   );
 }
 
+/** Waits until the operator process logged that its controllers run. */
+export async function untilControllersStarted(logFile: string): Promise<void> {
+  await until(
+    () => {
+      try {
+        return readFileSync(logFile, 'utf8').includes('controllers started');
+      } catch {
+        return false;
+      }
+    },
+    60_000,
+    'the operator to start its controllers',
+  );
+}
+
 /** The operator process's /metrics (started by {@link startOperatorProcess}). */
 export async function operatorMetric(name: string): Promise<number> {
   const text = await (await fetch('http://127.0.0.1:24999/metrics')).text();

@@ -25,6 +25,7 @@ import { isAlreadyExists } from '../kube/errors.ts';
 import { execWithStdin } from '../kube/exec.ts';
 import type { DaemonSet, Pod } from '../kube/objects.ts';
 import { Resources } from '../kube/resources.ts';
+import { mapConcurrently } from '../runtime/parallel.ts';
 
 export const loadUsage = `usage: prepull load [ARCHIVE | -] [flags]
 
@@ -123,7 +124,7 @@ export async function runLoad(args: string[], io: LoadIo): Promise<number> {
         : ['--host-root', '/host'];
       const jobs = names.flatMap((image) => loader.pods.map((pod) => ({ image, pod })));
       const results: NodeResult[] = [];
-      await inParallel(jobs, Number(values.parallel) || 4, async ({ image, pod }) => {
+      await mapConcurrently(jobs, Number(values.parallel) || 4, async ({ image, pod }) => {
         const node = pod.spec.nodeName ?? '?';
         const result = await loadOne(kc, pod, image, archive, socketArgs, progress.add).catch(
           (err: unknown): NodeResult => ({
@@ -285,15 +286,6 @@ function parseSelector(text: string | undefined): Record<string, string> {
     selector[key.trim()] = value.trim();
   }
   return selector;
-}
-
-async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
 }
 
 /** A progress bar on a terminal; a line per finished node otherwise. */
