@@ -8,6 +8,7 @@
  * Run: node bench/registrycredential.ts   (prints figures; asserts nothing)
  */
 import { pino } from 'pino';
+import { buildBundle } from '../scripts/build.ts';
 import type { RegistryCredential } from '../src/api/registrycredential.ts';
 import { apiSource, Informer } from '../src/kube/informer.ts';
 import type { Namespace, Secret } from '../src/kube/objects.ts';
@@ -19,7 +20,7 @@ import {
   fmt,
   kubectl,
   operatorMetric,
-  rssMiB,
+  sampleRssMiB,
   say,
   startOperatorProcess,
   until,
@@ -63,7 +64,7 @@ await withCluster('bench-rc', 24290, { kwok: false }, async (cluster, client) =>
   );
 
   const operatorLog = `${cluster.dir}/bench-operator.log`;
-  const operator = startOperatorProcess(cluster, operatorLog);
+  const operator = startOperatorProcess(await buildBundle(), cluster, operatorLog);
   // Copies as they arrive, timestamped by this process.
   const copies = new Informer<Secret>({
     name: 'bench-copies',
@@ -137,9 +138,8 @@ await withCluster('bench-rc', 24290, { kwok: false }, async (cluster, client) =>
     say('steady state: 15 s quiet window');
     await new Promise((resolve) => setTimeout(resolve, 5_000));
     const quietFrom = Date.now();
-    await new Promise((resolve) => setTimeout(resolve, 15_000));
+    const rss = await sampleRssMiB(operator.pid ?? 0, 15);
     const steady = auditedRequests(cluster.auditLog, USER_AGENT, quietFrom).filter((r) => r.verb !== 'watch');
-    const rss = rssMiB(operator.pid ?? 0);
     const heap = (await operatorMetric('prepull_nodejs_heap_size_used_bytes')) / 1048576;
 
     const creates = syncRequests.filter((r) => r.verb === 'create').length;
@@ -156,7 +156,7 @@ await withCluster('bench-rc', 24290, { kwok: false }, async (cluster, client) =>
       row('operator API requests at steady state (15 s):', `${steady.length} (target 0)`),
       row(
         `operator RSS with ${NAMESPACES + NEW_NAMESPACES} copies:`,
-        `${fmt(rss)} MiB (V8 heap in use ${fmt(heap)} MiB)`,
+        `${fmt(rss.median)} MiB median, ${fmt(rss.max)} MiB peak over 15 s (V8 heap in use ${fmt(heap)} MiB)`,
       ),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);

@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { imageNodeFlags } from '../scripts/build.ts';
 import { KubeClient } from '../src/kube/client.ts';
 import { loadKubeConfig } from '../src/kube/config.ts';
 import type { ClusterInfo } from '../test/harness/types.ts';
@@ -60,8 +61,13 @@ export async function until(
   }
 }
 
-/** The operator as `prepull run` starts it, in its own process. */
+/**
+ * The operator as the image runs it, in its own process: `prepull run` from
+ * the bundle, dist/prepull.mjs (`await buildBundle()` first), with the
+ * image's Node flags.
+ */
 export function startOperatorProcess(
+  bundle: string,
   cluster: ClusterInfo,
   logFile: string,
   extra: string[] = [],
@@ -70,7 +76,8 @@ export function startOperatorProcess(
   return spawn(
     process.execPath,
     [
-      join(root, 'src', 'cli', 'main.ts'),
+      ...imageNodeFlags(),
+      bundle,
       'run',
       '--kubeconfig',
       cluster.kubeconfig,
@@ -111,6 +118,20 @@ export function rssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
   return kb / 1024;
+}
+
+/**
+ * RSS sampled once a second for a while: the median and the peak, in MiB. A
+ * single reading lands anywhere in the garbage collector's cycle.
+ */
+export async function sampleRssMiB(pid: number, seconds: number): Promise<{ median: number; max: number }> {
+  const samples: number[] = [];
+  for (let i = 0; i < seconds; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    samples.push(rssMiB(pid));
+  }
+  samples.sort((a, b) => a - b);
+  return { median: samples[Math.floor(samples.length / 2)] ?? 0, max: samples.at(-1) ?? 0 };
 }
 
 export function fmt(n: number, digits = 1): string {

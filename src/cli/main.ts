@@ -5,11 +5,10 @@
  *   prepull crds     print the CustomResourceDefinitions
  *   prepull version  print the version
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { renderCrdsYaml } from '../api/crd.ts';
 import { runOperator } from '../operator/run.ts';
+import { releasedImage, version } from '../version.ts';
 import { runLoad } from './load.ts';
 
 const usage = `usage: prepull <command> [flags]
@@ -78,23 +77,20 @@ async function main(argv: string[]): Promise<number> {
       });
     }
     case 'load': {
-      const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8'));
       return runLoad(rest, {
         stdin: process.stdin,
         stdout: process.stdout,
         stderr: process.stderr,
         env: process.env,
-        defaultAgentImage: `ghcr.io/prepull/prepull:v${pkg.version}`,
+        defaultAgentImage: releasedImage,
       });
     }
     case 'crds':
       process.stdout.write(renderCrdsYaml());
       return 0;
-    case 'version': {
-      const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8'));
-      process.stdout.write(`prepull ${pkg.version}\n`);
+    case 'version':
+      process.stdout.write(`prepull ${version}\n`);
       return 0;
-    }
     case undefined:
     case 'help':
     case '--help':

@@ -3,12 +3,12 @@
  * health and metrics, and stop cleanly on SIGINT or SIGTERM.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { findKubeconfig, loadKubeConfig, serverVersion } from '../kube/config.ts';
 import { systemClock } from '../runtime/clock.ts';
+import { releasedImage } from '../version.ts';
 import { startHealthServer } from './health.ts';
 import { startOperator } from './manager.ts';
 import { createOperatorMetrics } from './metrics.ts';
@@ -28,12 +28,6 @@ export interface RunOptions {
   defaultPriorityClass: string | undefined;
 }
 
-/** The released Prepull image of this version: it holds the hold binary at /hold. */
-function defaultAgentImage(): string {
-  const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8'));
-  return `ghcr.io/prepull/prepull:v${pkg.version}`;
-}
-
 /** Runs until SIGINT or SIGTERM; resolves with the exit code. */
 export async function runOperator(options: RunOptions): Promise<number> {
   const log = pino({ level: options.logLevel, base: { component: 'prepull' } });
@@ -47,7 +41,6 @@ export async function runOperator(options: RunOptions): Promise<number> {
     let embeddedAgentImage: string | undefined;
     let embeddedSocket: string | undefined;
     if (!found) {
-      log.info('no kubeconfig found: starting the embedded local cluster (the first run builds it)');
       const embedded = await startEmbeddedCluster(log);
       cleanups.push(embedded.stop);
       found = { source: 'flag', path: embedded.kubeconfig };
@@ -87,7 +80,7 @@ export async function runOperator(options: RunOptions): Promise<number> {
           }
         : {}),
       agent: {
-        image: options.agentImage ?? embeddedAgentImage ?? defaultAgentImage(),
+        image: options.agentImage ?? embeddedAgentImage ?? releasedImage,
         pullPolicy: options.agentPullPolicy,
         holdPath: options.holdPath,
       },
@@ -139,7 +132,21 @@ async function startEmbeddedCluster(log: pino.Logger): Promise<{
   containerdSocket: string | undefined;
   stop: () => Promise<void>;
 }> {
-  const { startCluster } = await import('../../test/harness/cluster.ts');
+  // A computed specifier: the bundler leaves it out of dist/prepull.mjs, which
+  // runs in clusters that have their own kubeconfig or service account.
+  const harness = new URL('../../test/harness/cluster.ts', import.meta.url);
+  let startCluster: typeof import('../../test/harness/cluster.ts').startCluster;
+  try {
+    ({ startCluster } = await import(harness.href));
+  } catch (err) {
+    const missing = (err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND';
+    if (!missing || !String((err as Error).message).includes(harness.pathname)) throw err;
+    throw new Error(
+      'no kubeconfig found: pass --kubeconfig, set KUBECONFIG or run in a pod. ' +
+        'The embedded local cluster is only part of a source checkout (npm start).',
+    );
+  }
+  log.info('no kubeconfig found: starting the embedded local cluster (the first run builds it)');
   const cluster = await startCluster({
     name: 'embedded',
     // Apart from the test cluster's ports, so `npm start` and `npm test` can run side by side.

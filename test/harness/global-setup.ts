@@ -11,7 +11,9 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { buildBundle } from '../../scripts/build.ts';
 import { startCluster } from './cluster.ts';
 import type { RealNodeInfo } from './types.ts';
 
@@ -49,6 +51,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await new Promise<void>((resolve) => control.listen(0, '127.0.0.1', resolve));
   const { port } = control.address() as AddressInfo;
   project.provide('cluster', { ...cluster.info, controlUrl: `http://127.0.0.1:${port}` });
+  // The bundle the image runs, alone in a directory as in the image (no
+  // node_modules anywhere above it): tests that start `prepull run` as a
+  // process run this, so a dependency the bundle failed to take in would fail.
+  project.provide('bundle', await buildBundle(join(cluster.info.dir, 'bundle', 'prepull.mjs')));
 
   return async () => {
     await new Promise<void>((resolve) => control.close(() => resolve()));

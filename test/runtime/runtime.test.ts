@@ -9,6 +9,7 @@ import { openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { imageNodeFlags } from '../../scripts/build.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
 import { apiSource, Informer, type RestartReason } from '../../src/kube/informer.ts';
@@ -140,7 +141,9 @@ describe('leader election between two operator processes', () => {
     const child = spawn(
       process.execPath,
       [
-        join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts'),
+        // As the image runs it: its Node flags and the bundle (built by the global setup).
+        ...imageNodeFlags(),
+        inject('bundle'),
         'run',
         '--kubeconfig',
         cluster.kubeconfig,
