@@ -37,6 +37,8 @@ export const Reason = {
   ImageNotInArchive: 'ImageNotInArchive',
   RuntimeNotFound: 'RuntimeNotFound',
   DiskPressure: 'DiskPressure',
+  /** Event: a node's failed import runs again (its puller pod is recreated). */
+  RetryingImport: 'RetryingImport',
   // RegistryCredential.
   AllNamespacesSynced: 'AllNamespacesSynced',
   /** Event: the secret reached every target namespace. */

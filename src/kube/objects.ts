@@ -51,7 +51,13 @@ export interface ContainerStateWaiting {
 export interface ContainerState {
   waiting?: ContainerStateWaiting;
   running?: { startedAt?: string };
-  terminated?: { exitCode: number; reason?: string; message?: string };
+  terminated?: {
+    exitCode: number;
+    reason?: string;
+    message?: string;
+    startedAt?: string;
+    finishedAt?: string;
+  };
 }
 
 export interface ContainerStatus {

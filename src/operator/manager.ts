@@ -19,6 +19,7 @@ import {
   PULLER_NAME,
 } from '../controllers/prepulledimage/labels.ts';
 import type { RenderOptions } from '../controllers/prepulledimage/render.ts';
+import type { ImportRetryPolicy } from '../controllers/prepulledimage/retry.ts';
 import {
   addRegistryCredentialIndexes,
   COPIES_SELECTOR,
@@ -62,6 +63,8 @@ export interface OperatorOptions {
   defaultPriorityClassName?: string;
   /** Keys reconciled at once per controller. */
   concurrency?: number;
+  /** Back-off between retries of a failed tarball import on a node (default 30 s doubling to 10 min). */
+  importRetry?: ImportRetryPolicy;
 }
 
 export interface RunningOperator {
@@ -147,6 +150,7 @@ export function startOperator(options: OperatorOptions): RunningOperator {
           clock,
           events,
           informers,
+          ...(options.importRetry ? { importRetry: options.importRetry } : {}),
           render: {
             agent: options.agent,
             ...(options.runtimeSocket ? { runtimeSocket: options.runtimeSocket } : {}),

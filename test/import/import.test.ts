@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -152,7 +152,11 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
       },
     });
 
-    operator = startTestOperator(cluster, `import-${node.runtime}`);
+    // No retries while this describe reads verdicts (a retry recreates the pod);
+    // the next describe proves them.
+    operator = startTestOperator(cluster, `import-${node.runtime}`, {
+      importRetry: { baseMs: 3_600_000, maxMs: 3_600_000 },
+    });
     await eventually(() => expect(operator.ready()).toBe(true));
     const manifest = {
       apiVersion: 'prepull.dev/v1alpha1',
@@ -219,6 +223,66 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
     expect(nodeImage(ppi, cases.badChecksum!.image)?.message).toContain('f'.repeat(64));
     expect(ppi.status?.conditions?.find((c) => c.type === 'Degraded')).toMatchObject({ status: 'True' });
     // A failed import stays failed without the controller retrying it hot.
+    const reconciles = await operator.metrics.registry.getSingleMetric('prepull_reconcile_total')?.get();
+    const errors = reconciles?.values
+      .filter((v) => v.labels.result === 'error')
+      .reduce((n, v) => n + v.value, 0);
+    expect(errors).toBe(0);
+  });
+});
+
+describe(`a failed import is retried (${node.runtime})`, () => {
+  let operator: TestOperator;
+  const run = randomBytes(3).toString('hex');
+  const image = `import.test/late-${run}:v1`;
+  // The PrePulledImage comes first; its archive is copied to the node later.
+  const archive = join(dir, `late-${run}.tar`);
+
+  beforeAll(async () => {
+    // The previous describe's object fails for good (corrupt, wrong checksum): out of the way.
+    kubectl(cluster, ['delete', 'prepulledimage', 'airgap', '-n', NS, '--ignore-not-found', '--wait']);
+    operator = startTestOperator(cluster, `import-retry-${node.runtime}`, {
+      importRetry: { baseMs: 1_000, maxMs: 4_000 },
+    });
+    await eventually(() => expect(operator.ready()).toBe(true));
+  });
+
+  afterAll(async () => {
+    await operator?.stop();
+  });
+
+  it('imports the archive once it appears on the node, without a spec change', async () => {
+    const manifest = {
+      apiVersion: 'prepull.dev/v1alpha1',
+      kind: 'PrePulledImage',
+      metadata: { name: 'late', namespace: NS },
+      spec: { ...onRealNode, images: [{ image, tarball: { hostPath: archive } }] },
+    };
+    const applied = kubectl(cluster, ['apply', '-f', '-'], JSON.stringify(manifest));
+    expect(applied.status, applied.stderr).toBe(0);
+    await eventually(async () => {
+      expect(nodeImage(await getPpi('late'), image)).toMatchObject({ state: 'Failed' });
+    }, 120_000);
+    const generation = (await getPpi('late')).metadata.generation;
+
+    renameSync(await buildDockerArchive({ workDir: dir, ref: image, files: files(`late ${run}`) }), archive);
+    await eventually(async () => {
+      const ppi = await getPpi('late');
+      expect(nodeImage(ppi, image)).toMatchObject({ state: 'Ready' });
+      expect(nodeImage(ppi, image)?.digest).toMatch(/^sha256:[a-f0-9]{64}$/);
+    }, 120_000);
+    expect((await getPpi('late')).metadata.generation).toBe(generation);
+    expect(ctr(['images', 'ls', `name==${image}`])).toContain(image);
+
+    const events = JSON.parse(kubectl(cluster, ['get', 'events', '-n', NS, '-o', 'json']).stdout)
+      .items as Array<{
+      reason: string;
+      message?: string;
+      involvedObject: { name: string };
+    }>;
+    const retries = events.filter((e) => e.involvedObject.name === 'late' && e.reason === 'RetryingImport');
+    expect(retries.length).toBeGreaterThan(0);
+    expect(retries[0]?.message).toContain(`on node ${node.name} failed; trying again`);
     const reconciles = await operator.metrics.registry.getSingleMetric('prepull_reconcile_total')?.get();
     const errors = reconciles?.values
       .filter((v) => v.labels.result === 'error')

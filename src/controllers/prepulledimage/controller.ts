@@ -25,6 +25,7 @@ import type { WorkQueue } from '../../runtime/queue.ts';
 import { findCondition } from '../conditions.ts';
 import { OWNER_ANNOTATION, PULL_SLOT_GATE } from './labels.ts';
 import { daemonSetName, type RenderOptions, renderPullDaemonSet } from './render.ts';
+import { DEFAULT_IMPORT_RETRY, type ImportRetryPolicy, planImportRetries } from './retry.ts';
 import { computePrePulledImageStatus, invalidSpecStatus, isWaitingForPullSlot } from './status.ts';
 import { podsToAdmit, resolvePullLimit } from './throttle.ts';
 
@@ -50,6 +51,8 @@ export interface PrePulledImageControllerDeps {
   events: EventRecorder;
   informers: PrePulledImageInformers;
   render: Omit<RenderOptions, 'extraPullSecrets'>;
+  /** Back-off between retries of a node's failed tarball import. */
+  importRetry?: ImportRetryPolicy;
 }
 
 /** The key of the PrePulledImage that owns a puller DaemonSet or pod. */
@@ -103,6 +106,11 @@ export function prePulledImageReconciler(deps: PrePulledImageControllerDeps): Re
   const written = new Map<string, { over: string | undefined; status: PrePulledImageStatus }>();
   /** When each object's status was last written, for {@link STATUS_WRITE_INTERVAL_MS}. */
   const lastWrite = new Map<string, number>();
+  /** Per PrePulledImage, per node: retries of a failed import made so far. */
+  const importAttempts = new Map<string, Map<string, number>>();
+  /** Pods deleted for a retry, until the cache lets go of them. */
+  const retried = new Set<string>();
+  const importRetry = deps.importRetry ?? DEFAULT_IMPORT_RETRY;
 
   return async (key: string, { log }: ReconcileContext): Promise<ReconcileResult | undefined> => {
     const cached = informers.prePulledImages.get(key);
@@ -110,6 +118,7 @@ export function prePulledImageReconciler(deps: PrePulledImageControllerDeps): Re
     if (!cached || cached.metadata.deletionTimestamp) {
       written.delete(key);
       lastWrite.delete(key);
+      importAttempts.delete(key);
       return undefined;
     }
     const mine = written.get(key);
@@ -148,19 +157,54 @@ export function prePulledImageReconciler(deps: PrePulledImageControllerDeps): Re
 
     const pods = informers.pods.byIndex('owner', key);
     await admitPods(ppi, pods, daemonSet, log);
+    const retryInMs = await retryFailedImports(key, ppi, pods, log);
+    const later = retryInMs === undefined ? undefined : { requeueAfterMs: retryInMs };
 
     const nodes = new Map(informers.nodes.list().map((n) => [n.metadata.name ?? '', n]));
     const status = computePrePulledImageStatus({ ppi, pods, nodes, daemonSet, now });
-    if (isDeepStrictEqual(ppi.status ?? {}, status)) return undefined;
+    if (isDeepStrictEqual(ppi.status ?? {}, status)) return later;
     // While a rollout moves, pods change many times a second: write at most once
     // per interval per object, and come back for the rest.
     const wait = (lastWrite.get(key) ?? Number.NEGATIVE_INFINITY) + STATUS_WRITE_INTERVAL_MS - clock.now();
-    if (wait > 0) return { requeueAfterMs: wait };
+    if (wait > 0) return { requeueAfterMs: Math.min(wait, retryInMs ?? wait) };
     await recordTransitions(ppi, status);
     await writeStatus(ppi, status, log);
     lastWrite.set(key, clock.now());
-    return undefined;
+    return later;
   };
+
+  /**
+   * Deletes the pods of nodes whose import failed, once their back-off has
+   * passed (see retry.ts); returns when to look again while one waits.
+   */
+  async function retryFailedImports(
+    key: string,
+    ppi: PrePulledImage,
+    pods: Pod[],
+    log: ReconcileContext['log'],
+  ): Promise<number | undefined> {
+    for (const uid of retried) {
+      if (!pods.some((p) => p.metadata.uid === uid)) retried.delete(uid);
+    }
+    const attempts = importAttempts.get(key) ?? new Map<string, number>();
+    const live = pods.filter((p) => !retried.has(p.metadata.uid ?? ''));
+    const plan = planImportRetries(live, attempts, clock.now(), importRetry);
+    for (const node of plan.succeeded) attempts.delete(node);
+    for (const { pod, node, attempt, images } of plan.due) {
+      // Pinned to this pod: a newer one on the node is left to run its steps.
+      await client.delete(Resources.pods, pod.metadata.name ?? '', pod.metadata.namespace, {
+        uid: pod.metadata.uid ?? '',
+      });
+      retried.add(pod.metadata.uid ?? '');
+      attempts.set(node, attempt);
+      const message = `importing ${images.join(', ')} on node ${node} failed; trying again (retry ${attempt})`;
+      log.info({ node, pod: pod.metadata.name, attempt }, message);
+      await events.record(ppi, 'Normal', Reason.RetryingImport, 'Import', message);
+    }
+    if (attempts.size > 0) importAttempts.set(key, attempts);
+    else importAttempts.delete(key);
+    return plan.nextInMs;
+  }
 
   function registryCredentialSecrets(ppi: PrePulledImage): string[] {
     const names: string[] = [];
