@@ -19,6 +19,7 @@ import { buildDockerArchive, buildOciArchive, buildOciImage, holdBinary } from '
 import { eventually } from '../support/eventually.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
+import { getPrePulledImage, nodeImageState } from '../support/prepulledimage.ts';
 
 const cluster = inject('cluster');
 const node = cluster.node!;
@@ -43,15 +44,8 @@ function ctr(args: string[]): string {
   });
 }
 
-async function getPpi(name: string): Promise<PrePulledImage> {
-  const ppi = await client.get<PrePulledImage>(Resources.prePulledImages, name, NS);
-  if (!ppi) throw new Error(`PrePulledImage ${name} not found`);
-  return ppi;
-}
-
-function nodeImage(ppi: PrePulledImage, image: string) {
-  return ppi.status?.nodes?.find((n) => n.name === node.name)?.images?.find((i) => i.image === image);
-}
+const getPpi = (name: string) => getPrePulledImage(client, NS, name);
+const nodeImage = (ppi: PrePulledImage, image: string) => nodeImageState(ppi, node.name, image);
 
 describe(`tarball import on the real node (${node.runtime})`, () => {
   let operator: TestOperator;
@@ -113,6 +107,45 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
       exported,
       node.agentImage,
     ]);
+    // A volume holding archives: a static hostPath PersistentVolume over the
+    // archive directory (the harness has no provisioner), bound to a claim.
+    const pvcArchive = `pvc-${run}.tar`;
+    renameSync(
+      await buildDockerArchive({ workDir: dir, ref: name('pvc'), files: files(`pvc ${run}`) }),
+      join(dir, pvcArchive),
+    );
+    const claim = `archives-${run}`;
+    const volumes = [
+      {
+        apiVersion: 'v1',
+        kind: 'PersistentVolume',
+        metadata: { name: claim },
+        spec: {
+          capacity: { storage: '1Gi' },
+          accessModes: ['ReadOnlyMany'],
+          storageClassName: '',
+          hostPath: { path: dir, type: 'Directory' },
+          claimRef: { namespace: NS, name: claim },
+        },
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'PersistentVolumeClaim',
+        metadata: { name: claim, namespace: NS },
+        spec: {
+          accessModes: ['ReadOnlyMany'],
+          storageClassName: '',
+          volumeName: claim,
+          resources: { requests: { storage: '1Gi' } },
+        },
+      },
+    ];
+    const created = kubectl(
+      cluster,
+      ['apply', '-f', '-'],
+      JSON.stringify({ apiVersion: 'v1', kind: 'List', items: volumes }),
+    );
+    expect(created.status, created.stderr).toBe(0);
     const corrupt = join(dir, `corrupt-${run}.tar`);
     writeFileSync(corrupt, randomBytes(64 * 1024));
     const download = await buildDockerArchive({
@@ -145,6 +178,7 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
           sha256: sha(served.get('/download.tar')!),
         },
       },
+      pvc: { image: name('pvc'), tarball: { persistentVolumeClaim: { claimName: claim, path: pvcArchive } } },
       corrupt: { image: name('corrupt'), tarball: { hostPath: corrupt } },
       badChecksum: {
         image: name('tampered'),
@@ -183,7 +217,7 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
   });
 
-  const good = ['docker', 'ociNamed', 'ociUnnamed', 'multiPlatform', 'ctrExport', 'url'] as const;
+  const good = ['docker', 'ociNamed', 'ociUnnamed', 'multiPlatform', 'ctrExport', 'url', 'pvc'] as const;
   for (const key of good) {
     it(`imports ${key} and a plain pod with imagePullPolicy Never then runs it`, async () => {
       const { image } = cases[key]!;
@@ -223,11 +257,7 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
     expect(nodeImage(ppi, cases.badChecksum!.image)?.message).toContain('f'.repeat(64));
     expect(ppi.status?.conditions?.find((c) => c.type === 'Degraded')).toMatchObject({ status: 'True' });
     // A failed import stays failed without the controller retrying it hot.
-    const reconciles = await operator.metrics.registry.getSingleMetric('prepull_reconcile_total')?.get();
-    const errors = reconciles?.values
-      .filter((v) => v.labels.result === 'error')
-      .reduce((n, v) => n + v.value, 0);
-    expect(errors).toBe(0);
+    expect((await operator.reconcileCounts()).errors).toBe(0);
   });
 });
 
@@ -283,10 +313,6 @@ describe(`a failed import is retried (${node.runtime})`, () => {
     const retries = events.filter((e) => e.involvedObject.name === 'late' && e.reason === 'RetryingImport');
     expect(retries.length).toBeGreaterThan(0);
     expect(retries[0]?.message).toContain(`on node ${node.name} failed; trying again`);
-    const reconciles = await operator.metrics.registry.getSingleMetric('prepull_reconcile_total')?.get();
-    const errors = reconciles?.values
-      .filter((v) => v.labels.result === 'error')
-      .reduce((n, v) => n + v.value, 0);
-    expect(errors).toBe(0);
+    expect((await operator.reconcileCounts()).errors).toBe(0);
   });
 });

@@ -13,6 +13,7 @@ import { Resources } from '../../src/kube/resources.ts';
 import { eventually } from '../support/eventually.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
+import { getPrePulledImage, nodeImageState } from '../support/prepulledimage.ts';
 
 const cluster = inject('cluster');
 const registry = cluster.registry!;
@@ -37,15 +38,8 @@ function applyPpi(name: string, spec: Record<string, unknown>): void {
   expect(applied.status, applied.stderr).toBe(0);
 }
 
-async function getPpi(name: string): Promise<PrePulledImage> {
-  const ppi = await client.get<PrePulledImage>(Resources.prePulledImages, name, NS);
-  if (!ppi) throw new Error(`PrePulledImage ${name} not found`);
-  return ppi;
-}
-
-function nodeImage(ppi: PrePulledImage, image: string) {
-  return ppi.status?.nodes?.find((n) => n.name === node.name)?.images?.find((i) => i.image === image);
-}
+const getPpi = (name: string) => getPrePulledImage(client, NS, name);
+const nodeImage = (ppi: PrePulledImage, image: string) => nodeImageState(ppi, node.name, image);
 
 function ctrImages(): string {
   return execFileSync(
@@ -70,17 +64,6 @@ function pullSecret(name: string, password: string): void {
     `--docker-password=${password}`,
   ]);
   expect(created.status, created.stderr).toBe(0);
-}
-
-async function reconcileCounts(operator: TestOperator): Promise<{ total: number; errors: number }> {
-  const metric = await operator.metrics.registry.getSingleMetric('prepull_reconcile_total')?.get();
-  let total = 0;
-  let errors = 0;
-  for (const v of metric?.values ?? []) {
-    total += v.value;
-    if (v.labels.result === 'error') errors += v.value;
-  }
-  return { total, errors };
 }
 
 describe('PrePulledImage on the real node', () => {
@@ -215,7 +198,7 @@ describe('PrePulledImage on the real node', () => {
   });
 
   it('does not hot-loop on failures, and other objects keep converging', async () => {
-    const before = await reconcileCounts(operator);
+    const before = await operator.reconcileCounts();
     applyPpi('converges', {
       ...onRealNode,
       images: [{ image: registry.images.scratch.ref }],
@@ -223,7 +206,7 @@ describe('PrePulledImage on the real node', () => {
     });
     await eventually(async () => expect((await getPpi('converges')).status?.ready).toBe('1/1'), 120_000);
     await new Promise((resolve) => setTimeout(resolve, 10_000));
-    const after = await reconcileCounts(operator);
+    const after = await operator.reconcileCounts();
     // Failing pulls are the kubelet's to retry; the controller only follows pod updates.
     expect(after.errors - before.errors).toBe(0);
     expect(after.total - before.total).toBeLessThan(60);

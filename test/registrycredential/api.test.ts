@@ -145,18 +145,6 @@ function eventsAbout(name: string): Array<{ type: string; reason: string; messag
     .map((e) => ({ type: e.type, reason: e.reason, message: e.message ?? e.note ?? '' }));
 }
 
-async function reconciles(operator: TestOperator): Promise<{ total: number; errors: number }> {
-  const metric = await operator.metrics.registry.getSingleMetric('prepull_reconcile_total')?.get();
-  let total = 0;
-  let errors = 0;
-  for (const v of metric?.values ?? []) {
-    if (v.labels.controller !== 'registrycredential') continue;
-    total += v.value;
-    if (v.labels.result === 'error') errors += v.value;
-  }
-  return { total, errors };
-}
-
 const scaleNamespaces = Array.from({ length: SCALE }, (_, i) => `rc-scale-${String(i).padStart(3, '0')}`);
 
 describe('RegistryCredential against the real API server', () => {
@@ -448,9 +436,9 @@ describe('RegistryCredential against the real API server', () => {
       expect(eventsAbout('broken')).toContainEqual(
         expect.objectContaining({ type: 'Warning', reason: 'SourceNotFound' }),
       );
-      const before = await reconciles(operator);
+      const before = await operator.reconcileCounts('registrycredential');
       await new Promise((resolve) => setTimeout(resolve, 5_000));
-      const after = await reconciles(operator);
+      const after = await operator.reconcileCounts('registrycredential');
       // It waits for the source's informer to say something changed.
       expect(after.errors - before.errors).toBe(0);
       expect(after.total - before.total).toBeLessThan(5);

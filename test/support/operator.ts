@@ -18,6 +18,8 @@ export interface TestOperator extends RunningOperator {
   logFile: string;
   /** Every log line written so far. */
   logLines(): string[];
+  /** Reconciles so far, of one controller or all, and how many of them failed. */
+  reconcileCounts(controller?: string): Promise<{ total: number; errors: number }>;
 }
 
 export function startTestOperator(
@@ -59,6 +61,17 @@ export function startTestOperator(
       } catch {
         return [];
       }
+    },
+    reconcileCounts: async (controller) => {
+      const metric = await metrics.registry.getSingleMetric('prepull_reconcile_total')?.get();
+      let total = 0;
+      let errors = 0;
+      for (const v of metric?.values ?? []) {
+        if (controller && v.labels.controller !== controller) continue;
+        total += v.value;
+        if (v.labels.result === 'error') errors += v.value;
+      }
+      return { total, errors };
     },
   };
 }
