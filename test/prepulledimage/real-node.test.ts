@@ -197,6 +197,26 @@ describe('PrePulledImage on the real node', () => {
     expect(events.stdout).toContain('NodesFailing');
   });
 
+  it('reports a single-platform image of another architecture with the digest the registry serves, never another', async () => {
+    // The kubelet pulls a lone arm64 manifest onto this amd64 node without complaint, and the
+    // hold binary (not the image's own) runs, so the node holds exactly that manifest. Telling
+    // that it cannot run here needs the registry's image config: documented, not guessed.
+    applyPpi('other-arch', {
+      ...onRealNode,
+      images: [{ image: registry.images.arm64only.ref }],
+      imagePullSecrets: [{ name: 'registry' }],
+    });
+    await eventually(async () => {
+      const ppi = await getPpi('other-arch');
+      expect(nodeImage(ppi, registry.images.arm64only.ref)).toMatchObject({
+        state: 'Ready',
+        digest: registry.images.arm64only.digest,
+      });
+      expect(ppi.status?.images?.[0]?.digests).toEqual([registry.images.arm64only.digest]);
+    }, 120_000);
+    expect(ctrImages()).toContain(registry.images.arm64only.digest);
+  });
+
   it('does not hot-loop on failures, and other objects keep converging', async () => {
     const before = await operator.reconcileCounts();
     applyPpi('converges', {
