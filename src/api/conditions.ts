@@ -39,6 +39,8 @@ export const Reason = {
   DiskPressure: 'DiskPressure',
   /** Event: a node's failed import runs again (its puller pod is recreated). */
   RetryingImport: 'RetryingImport',
+  /** Event: a refresh round began (spec.refresh.interval). */
+  Refreshing: 'Refreshing',
   // RegistryCredential.
   AllNamespacesSynced: 'AllNamespacesSynced',
   /** Event: the secret reached every target namespace. */

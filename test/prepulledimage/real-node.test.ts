@@ -4,12 +4,16 @@
  * containerd itself.
  */
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { PrePulledImage } from '../../src/api/prepulledimage.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
 import type { Pod } from '../../src/kube/objects.ts';
 import { Resources } from '../../src/kube/resources.ts';
+import { buildOciImage, holdBinary, OCI_MANIFEST } from '../harness/images.ts';
+import { pushBlob, pushManifest } from '../harness/registry.ts';
 import { eventually } from '../support/eventually.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
@@ -230,5 +234,50 @@ describe('PrePulledImage on the real node', () => {
     // Failing pulls are the kubelet's to retry; the controller only follows pod updates.
     expect(after.errors - before.errors).toBe(0);
     expect(after.total - before.total).toBeLessThan(60);
+  });
+
+  it('with refresh.interval, pulls a moved tag again on the node and reports the new digest, with no spec change', async () => {
+    const workDir = join(cluster.dir, 'refresh-images');
+    const run = randomBytes(3).toString('hex');
+    const repo = 'prepull-test/movable';
+    const tag = `refresh-${run}`;
+    const ref = `${registry.host}/${repo}:${tag}`;
+    // A tag of its own, so the tests sharing `movable:v1` never see it move.
+    const pushGeneration = async (generation: string) => {
+      const image = buildOciImage({
+        workDir,
+        files: [
+          { path: 'hold', content: holdBinary('amd64'), mode: 0o755 },
+          { path: 'generation', content: `${run} ${generation}\n`, mode: 0o644 },
+        ],
+        entrypoint: ['/hold'],
+      });
+      for (const blob of [...image.layers, image.config]) await pushBlob(registry, repo, blob);
+      return pushManifest(registry, repo, tag, OCI_MANIFEST, image.manifest);
+    };
+    const first = await pushGeneration('one');
+    applyPpi('refresh', {
+      ...onRealNode,
+      images: [{ image: ref }],
+      imagePullSecrets: [{ name: 'registry' }],
+      refresh: { interval: '1m' },
+    });
+    await eventually(async () => {
+      expect(nodeImage(await getPpi('refresh'), ref)).toMatchObject({ state: 'Ready', digest: first });
+    }, 120_000);
+    const generation = (await getPpi('refresh')).metadata.generation;
+
+    const moved = await pushGeneration('two');
+    expect(moved).not.toBe(first);
+    // The next round begins within a minute of the object's creation.
+    await eventually(async () => {
+      const ppi = await getPpi('refresh');
+      expect(nodeImage(ppi, ref)).toMatchObject({ state: 'Ready', digest: moved });
+      expect(ppi.status?.images?.[0]?.digests).toEqual([moved]);
+    }, 180_000);
+    expect((await getPpi('refresh')).metadata.generation).toBe(generation);
+    expect(ctrImages()).toContain(moved);
+    const events = kubectl(cluster, ['events', '-n', NS, '--for', 'PrePulledImage/refresh']);
+    expect(events.stdout).toContain('Refreshing');
   });
 });

@@ -23,7 +23,8 @@ import type { Clock } from '../../runtime/clock.ts';
 import type { ReconcileContext, ReconcileResult, Reconciler } from '../../runtime/controller.ts';
 import type { WorkQueue } from '../../runtime/queue.ts';
 import { findCondition } from '../conditions.ts';
-import { OWNER_ANNOTATION, PULL_SLOT_GATE } from './labels.ts';
+import { OWNER_ANNOTATION, PULL_SLOT_GATE, REFRESH_ROUND_ANNOTATION } from './labels.ts';
+import { refreshSchedule } from './refresh.ts';
 import { daemonSetName, type RenderOptions, renderPullDaemonSet } from './render.ts';
 import { DEFAULT_IMPORT_RETRY, type ImportRetryPolicy, planImportRetries } from './retry.ts';
 import { computePrePulledImageStatus, invalidSpecStatus, isWaitingForPullSlot } from './status.ts';
@@ -136,15 +137,27 @@ export function prePulledImageReconciler(deps: PrePulledImageControllerDeps): Re
       return undefined;
     }
 
+    const refresh = refreshSchedule(ppi, clock.now());
     const desired = renderPullDaemonSet(ppi, {
       ...deps.render,
       extraPullSecrets: registryCredentialSecrets(ppi),
+      ...(refresh ? { refreshRound: refresh.round } : {}),
     });
     const hash = createHash('sha256').update(JSON.stringify(desired)).digest('hex').slice(0, 16);
     desired.metadata.annotations = { ...desired.metadata.annotations, [SPEC_HASH_ANNOTATION]: hash };
     const dsKey = `${ppi.metadata.namespace}/${daemonSetName(ppi.metadata.name ?? '')}`;
     let daemonSet = informers.daemonSets.get(dsKey);
     if (daemonSet?.metadata.annotations?.[SPEC_HASH_ANNOTATION] !== hash) {
+      const round = daemonSet?.spec.template.metadata?.annotations?.[REFRESH_ROUND_ANNOTATION];
+      if (refresh && round !== undefined && round !== String(refresh.round)) {
+        await events.record(
+          ppi,
+          'Normal',
+          Reason.Refreshing,
+          'Refresh',
+          `refresh round ${refresh.round}: every node asks the registry for its tags again (every ${ppi.spec.refresh?.interval})`,
+        );
+      }
       daemonSet = await client.apply(Resources.daemonSets, desired, {
         fieldManager: FIELD_MANAGER,
         force: true,
@@ -158,7 +171,10 @@ export function prePulledImageReconciler(deps: PrePulledImageControllerDeps): Re
     const pods = informers.pods.byIndex('owner', key);
     await admitPods(ppi, pods, daemonSet, log);
     const retryInMs = await retryFailedImports(key, ppi, pods, log);
-    const later = retryInMs === undefined ? undefined : { requeueAfterMs: retryInMs };
+    // Back for the next import retry or refresh round, whichever comes first.
+    const comeBack = [retryInMs, refresh?.nextInMs].filter((ms) => ms !== undefined);
+    const nextInMs = comeBack.length > 0 ? Math.min(...comeBack) : undefined;
+    const later = nextInMs === undefined ? undefined : { requeueAfterMs: nextInMs };
 
     const nodes = new Map(informers.nodes.list().map((n) => [n.metadata.name ?? '', n]));
     const status = computePrePulledImageStatus({ ppi, pods, nodes, daemonSet, now });
@@ -166,7 +182,7 @@ export function prePulledImageReconciler(deps: PrePulledImageControllerDeps): Re
     // While a rollout moves, pods change many times a second: write at most once
     // per interval per object, and come back for the rest.
     const wait = (lastWrite.get(key) ?? Number.NEGATIVE_INFINITY) + STATUS_WRITE_INTERVAL_MS - clock.now();
-    if (wait > 0) return { requeueAfterMs: Math.min(wait, retryInMs ?? wait) };
+    if (wait > 0) return { requeueAfterMs: Math.min(wait, nextInMs ?? wait) };
     await recordTransitions(ppi, status);
     await writeStatus(ppi, status, log);
     lastWrite.set(key, clock.now());

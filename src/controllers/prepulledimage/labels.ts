@@ -18,6 +18,8 @@ export const MANAGER_NAME = 'prepull';
 export const OWNER_UID_LABEL = 'prepull.dev/owner-uid';
 /** `<namespace>/<name>` of the owning PrePulledImage: the work-queue key, for humans and the pod informer. */
 export const OWNER_ANNOTATION = 'prepull.dev/owner';
+/** On the pod template, with spec.refresh: the refresh round; a new round replaces the pods. */
+export const REFRESH_ROUND_ANNOTATION = 'prepull.dev/refresh-round';
 /**
  * Scheduling gate on puller pods when `maxConcurrentPulls` is set: the
  * controller removes it from at most that many pods at a time.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { PrePulledImage, PrePulledImageSpec } from '../../api/prepulledimage.ts';
 import type { Container, NodeSelectorTerm } from '../../kube/objects.ts';
-import { OWNER_ANNOTATION, OWNER_UID_LABEL, PULL_SLOT_GATE } from './labels.ts';
+import { OWNER_ANNOTATION, OWNER_UID_LABEL, PULL_SLOT_GATE, REFRESH_ROUND_ANNOTATION } from './labels.ts';
 import { daemonSetName, type RenderOptions, renderPullDaemonSet } from './render.ts';
 
 const uid = '0b9c3f4e-1111-4222-8333-944455556666';
@@ -302,5 +302,48 @@ describe('renderPullDaemonSet', () => {
     const p = ppi();
     delete p.metadata.uid;
     expect(() => renderPullDaemonSet(p, options)).toThrow(/uid/);
+  });
+});
+
+describe('refresh', () => {
+  const images = [
+    { image: 'nginx:1.27' },
+    { image: `ghcr.io/org/app@sha256:${'a'.repeat(64)}` },
+    { image: 'example.com/model:7b', tarball: { hostPath: '/srv/model.tar' } },
+  ];
+
+  it('pulls tags with Always, keeps digests and tarballs as they are, and marks the round on the pod template', () => {
+    const ds = renderPullDaemonSet(ppi({ images, pullPolicy: 'IfNotPresent', refresh: { interval: '1h' } }), {
+      ...options,
+      refreshRound: 4,
+    });
+    expect(ds.spec.template.spec.containers.map((c) => c.imagePullPolicy)).toEqual([
+      'Always',
+      'IfNotPresent',
+      'Never',
+    ]);
+    expect(ds.spec.template.metadata?.annotations?.[REFRESH_ROUND_ANNOTATION]).toBe('4');
+  });
+
+  it('a new round changes only the round annotation', () => {
+    const spec = { images, refresh: { interval: '1h' } };
+    const a = renderPullDaemonSet(ppi(spec), { ...options, refreshRound: 4 });
+    const b = renderPullDaemonSet(ppi(spec), { ...options, refreshRound: 5 });
+    delete a.spec.template.metadata?.annotations?.[REFRESH_ROUND_ANNOTATION];
+    delete b.spec.template.metadata?.annotations?.[REFRESH_ROUND_ANNOTATION];
+    expect(b).toEqual(a);
+  });
+
+  it('without spec.refresh there is no round and the pull policy follows the spec', () => {
+    const ds = renderPullDaemonSet(ppi({ images, pullPolicy: 'IfNotPresent' }), {
+      ...options,
+      refreshRound: 4,
+    });
+    expect(ds.spec.template.metadata?.annotations).not.toHaveProperty(REFRESH_ROUND_ANNOTATION);
+    expect(ds.spec.template.spec.containers.map((c) => c.imagePullPolicy)).toEqual([
+      'IfNotPresent',
+      'IfNotPresent',
+      'Never',
+    ]);
   });
 });

@@ -23,6 +23,7 @@ import {
   OWNER_UID_LABEL,
   PULL_SLOT_GATE,
   PULLER_NAME,
+  REFRESH_ROUND_ANNOTATION,
 } from './labels.ts';
 
 /** What the controller knows besides the PrePulledImage itself. */
@@ -33,6 +34,8 @@ export interface RenderOptions {
   /** Secret names to add to imagePullSecrets besides spec.imagePullSecrets (from spec.registryCredentials, resolved by the controller). */
   extraPullSecrets: string[];
   defaultPriorityClassName?: string;
+  /** With spec.refresh: the current refresh round (refresh.ts). A new round rolls the pods. */
+  refreshRound?: number;
 }
 
 const NAME_PREFIX = 'ppi-';
@@ -109,6 +112,9 @@ export function renderPullDaemonSet(ppi: PrePulledImage, options: RenderOptions)
             // scale-down unless they opt in to eviction.
             'cluster-autoscaler.kubernetes.io/safe-to-evict': 'true',
             'cluster-autoscaler.kubernetes.io/enable-ds-eviction': 'true',
+            ...(ppi.spec.refresh && options.refreshRound !== undefined
+              ? { [REFRESH_ROUND_ANNOTATION]: String(options.refreshRound) }
+              : {}),
           },
         },
         spec: renderPodSpec(ppi, options),
@@ -253,9 +259,14 @@ function renderImageContainer(
 ): Container {
   // A tarball image is imported onto the node by a later step, never pulled
   // from a registry, so the kubelet must only look for it locally.
+  // With a refresh, a tag is asked for again at every round: Always (a
+  // digest cannot move, so it keeps the usual policy).
+  const refreshTag = ppi.spec.refresh !== undefined && !entry.image.includes('@');
   const imagePullPolicy: PullPolicy = entry.tarball
     ? 'Never'
-    : (ppi.spec.pullPolicy ?? defaultPullPolicy(entry.image));
+    : refreshTag
+      ? 'Always'
+      : (ppi.spec.pullPolicy ?? defaultPullPolicy(entry.image));
   return {
     name: `image-${index}`,
     image: normalizeImageReference(entry.image),
