@@ -23,15 +23,22 @@ const sha256Hex = patternedString(/^[a-f0-9]{64}$/, 'must be 64 lower-case hex d
 
 export const tarballSourceSchema = z
   .strictObject({
-    url: patternedString(/^https?:\/\/\S+$/, 'must be an http:// or https:// URL', { max: 2048 }).optional(),
-    sha256: sha256Hex.optional(),
-    hostPath: patternedString(/^\//, 'must be an absolute path on the node', { max: 4096 }).optional(),
+    url: patternedString(/^https?:\/\/\S+$/, 'must be an http:// or https:// URL', { max: 2048 })
+      .optional()
+      .describe('Downloaded by each node (from inside the pod network), checked against sha256 when given.'),
+    sha256: sha256Hex.optional().describe('SHA-256 of the file at url, as 64 lower-case hex digits.'),
+    hostPath: patternedString(/^\//, 'must be an absolute path on the node', { max: 4096 })
+      .optional()
+      .describe('An archive already on each node, e.g. /var/lib/images/app.tar.'),
     persistentVolumeClaim: z
       .strictObject({
         claimName: dnsSubdomain,
         path: patternedString(/^[^/]/, 'must be a path relative to the volume root', { min: 1, max: 4096 }),
       })
-      .optional(),
+      .optional()
+      .describe(
+        'An archive on a volume every node can mount read-only (ReadOnlyMany): claim and path in it.',
+      ),
   })
   .meta({
     'x-kubernetes-validations': [
@@ -49,9 +56,15 @@ export const imageEntrySchema = z.strictObject({
     new RegExp(IMAGE_REFERENCE_PATTERN),
     'must be an image reference like registry.example.com/team/app:1.2 or app@sha256:<64 hex digits>, with a lower-case repository',
     { min: 1, max: 512 },
+  ).describe(
+    'A tag or @sha256: digest reference, normalised like the kubelet does (nginx is docker.io/library/nginx:latest).',
   ),
-  name: dnsLabel.optional(),
-  tarball: tarballSourceSchema.optional(),
+  name: dnsLabel.optional().describe('A short name for this image in status and Events.'),
+  tarball: tarballSourceSchema
+    .optional()
+    .describe(
+      'Import the image from an archive (docker save, skopeo docker-archive or oci-archive, ctr export) into containerd on each node instead of pulling it. Exactly one of url, hostPath, persistentVolumeClaim.',
+    ),
 });
 export type ImageEntry = z.infer<typeof imageEntrySchema>;
 
@@ -81,14 +94,41 @@ export const prePulledImageSpecSchema = z.strictObject({
           message: 'image names must be unique',
         },
       ],
-    }),
-  pullPolicy: z.enum(['IfNotPresent', 'Always']).optional(),
-  nodeSelector: z.record(z.string().max(317), z.string().max(63)).optional().meta({ maxProperties: 64 }),
-  affinity: z.strictObject({ nodeAffinity: nodeAffinitySchema.optional() }).optional(),
-  tolerations: z.array(tolerationSchema).max(32).optional(),
-  imagePullSecrets: z.array(localObjectReferenceSchema).max(16).optional(),
-  registryCredentials: z.array(localObjectReferenceSchema).max(16).optional(),
-  maxConcurrentPulls: maxConcurrentPullsSchema.optional(),
+    })
+    .describe('The images every selected node must hold.'),
+  pullPolicy: z
+    .enum(['IfNotPresent', 'Always'])
+    .optional()
+    .describe(
+      "The kubelet's pull policy for every image; default as the kubelet: Always for :latest or no tag.",
+    ),
+  nodeSelector: z
+    .record(z.string().max(317), z.string().max(63))
+    .optional()
+    .meta({ maxProperties: 64 })
+    .describe('Only nodes with these labels. Default: every Linux node a normal pod could land on.'),
+  affinity: z
+    .strictObject({ nodeAffinity: nodeAffinitySchema.optional() })
+    .optional()
+    .describe('Node affinity of the puller pods.'),
+  tolerations: z
+    .array(tolerationSchema)
+    .max(32)
+    .optional()
+    .describe('Tolerations of the puller pods, for tainted nodes.'),
+  imagePullSecrets: z
+    .array(localObjectReferenceSchema)
+    .max(16)
+    .optional()
+    .describe('Pull secrets (kubernetes.io/dockerconfigjson) in this namespace.'),
+  registryCredentials: z
+    .array(localObjectReferenceSchema)
+    .max(16)
+    .optional()
+    .describe('RegistryCredentials whose secret is used; each copies its secret into this namespace for it.'),
+  maxConcurrentPulls: maxConcurrentPullsSchema
+    .optional()
+    .describe('How many nodes pull at once: a number, or a percentage of the selected nodes. Default: all.'),
   refresh: z
     .strictObject({
       interval: patternedString(/^([0-9]+(\.[0-9]+)?(s|m|h))+$/, 'must be a duration like 30m or 1h', {
@@ -103,9 +143,16 @@ export const prePulledImageSpecSchema = z.strictObject({
         ],
       }),
     })
-    .optional(),
-  priorityClassName: dnsSubdomain.optional(),
-  resources: resourcesSchema.optional(),
+    .optional()
+    .describe(
+      'Every interval (at least 1m, counted from creation) the puller pods are replaced and pull their tags again with Always; a tag that moved is downloaded.',
+    ),
+  priorityClassName: dnsSubdomain
+    .optional()
+    .describe("Priority class of the puller pods. Default: the operator's --default-priority-class."),
+  resources: resourcesSchema
+    .optional()
+    .describe('Resources of each hold container. Default: 1m CPU and 4Mi memory requested.'),
 });
 export type PrePulledImageSpec = z.infer<typeof prePulledImageSpecSchema>;
 

@@ -11,7 +11,11 @@ export const MAX_STATUS_FAILURES = 20;
 
 export const registryCredentialSpecSchema = z.strictObject({
   source: z.strictObject({
-    secretRef: z.strictObject({ name: dnsSubdomain, namespace: dnsLabel }),
+    secretRef: z
+      .strictObject({ name: dnsSubdomain, namespace: dnsLabel })
+      .describe(
+        'The secret to copy: kubernetes.io/dockerconfigjson, or kubernetes.io/basic-auth with registry.',
+      ),
     /** Registry host the credentials are for; needed when the source is basic-auth. */
     registry: patternedString(
       /^[a-zA-Z0-9.-]+(:[0-9]+)?$/,
@@ -19,14 +23,28 @@ export const registryCredentialSpecSchema = z.strictObject({
       {
         max: 253,
       },
-    ).optional(),
+    )
+      .optional()
+      .describe('Registry host the credentials are for; needed when the source is basic-auth.'),
   }),
   target: z
     .strictObject({
-      secretName: dnsSubdomain,
-      namespaceSelector: labelSelectorSchema.optional(),
-      namespaces: z.array(dnsLabel).max(1024).optional().meta({ 'x-kubernetes-list-type': 'set' }),
-      excludeNamespaces: z.array(dnsLabel).max(1024).optional().meta({ 'x-kubernetes-list-type': 'set' }),
+      secretName: dnsSubdomain.describe('Name of the copy in each target namespace.'),
+      namespaceSelector: labelSelectorSchema
+        .optional()
+        .describe('Namespaces with these labels, new ones included.'),
+      namespaces: z
+        .array(dnsLabel)
+        .max(1024)
+        .optional()
+        .meta({ 'x-kubernetes-list-type': 'set' })
+        .describe('Namespaces by name, besides the selector.'),
+      excludeNamespaces: z
+        .array(dnsLabel)
+        .max(1024)
+        .optional()
+        .meta({ 'x-kubernetes-list-type': 'set' })
+        .describe('Namespaces never to copy into.'),
     })
     .meta({
       'x-kubernetes-validations': [
@@ -36,7 +54,14 @@ export const registryCredentialSpecSchema = z.strictObject({
         },
       ],
     }),
-  serviceAccounts: z.array(dnsSubdomain).max(64).optional().meta({ 'x-kubernetes-list-type': 'set' }),
+  serviceAccounts: z
+    .array(dnsSubdomain)
+    .max(64)
+    .optional()
+    .meta({ 'x-kubernetes-list-type': 'set' })
+    .describe(
+      'ServiceAccounts in every target namespace that get the copy in imagePullSecrets (merged, never overwritten; removed on delete).',
+    ),
 });
 export type RegistryCredentialSpec = z.infer<typeof registryCredentialSpecSchema>;
 

@@ -30,6 +30,19 @@ describe('the CRDs on a real API server', () => {
     expect(table.status, table.stderr).toBe(0);
   });
 
+  it('documents the spec fields for kubectl explain', () => {
+    for (const [field, words] of [
+      ['ppi.spec.refresh', 'pull their tags again'],
+      ['ppi.spec.images.tarball', 'Exactly one of url, hostPath, persistentVolumeClaim'],
+      ['ppi.spec.maxConcurrentPulls', 'How many nodes pull at once'],
+      ['regcred.spec.serviceAccounts', 'merged, never overwritten'],
+    ] as const) {
+      const explained = kubectl(cluster, ['explain', field]);
+      expect(explained.status, explained.stderr).toBe(0);
+      expect(explained.stdout.replace(/\s+/g, ' ')).toContain(words);
+    }
+  });
+
   it.each(goodCases.map((c) => [c.name, c] as const))('accepts %s', (_, c) => {
     const created = kubectl(cluster, ['create', '-f', '-'], manifestOf(c, namespace));
     expect(created.stderr).toBe('');
