@@ -15,6 +15,7 @@ import {
 } from '../../api/prepulledimage.ts';
 import type { RegistryCredential } from '../../api/registrycredential.ts';
 import type { KubeClient } from '../../kube/client.ts';
+import { isConflict } from '../../kube/errors.ts';
 import type { EventRecorder } from '../../kube/events.ts';
 import type { Informer } from '../../kube/informer.ts';
 import { type DaemonSet, keyOf, type Node, type Pod } from '../../kube/objects.ts';
@@ -207,10 +208,16 @@ export function prePulledImageReconciler(deps: PrePulledImageControllerDeps): Re
     const plan = planImportRetries(live, attempts, clock.now(), importRetry);
     for (const node of plan.succeeded) attempts.delete(node);
     for (const { pod, node, attempt, images } of plan.due) {
-      // Pinned to this pod: a newer one on the node is left to run its steps.
-      await client.delete(Resources.pods, pod.metadata.name ?? '', pod.metadata.namespace, {
-        uid: pod.metadata.uid ?? '',
-      });
+      // Pinned to this pod: a newer one on the node is left to run its steps
+      // (the precondition fails with a conflict, and there is nothing to retry).
+      try {
+        await client.delete(Resources.pods, pod.metadata.name ?? '', pod.metadata.namespace, {
+          uid: pod.metadata.uid ?? '',
+        });
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+        continue;
+      }
       retried.add(pod.metadata.uid ?? '');
       attempts.set(node, attempt);
       const message = `importing ${images.join(', ')} on node ${node} failed; trying again (retry ${attempt})`;
