@@ -256,11 +256,11 @@ describe('renderPullDaemonSet', () => {
       expect(ds.spec.template.spec.schedulingGates).toEqual([{ name: PULL_SLOT_GATE }]);
       expect(ds.spec.updateStrategy).toEqual({
         type: 'RollingUpdate',
-        rollingUpdate: { maxUnavailable: '10%', maxSurge: 0 },
+        rollingUpdate: { maxSurge: '10%', maxUnavailable: 0 },
       });
       expect(
         renderPullDaemonSet(ppi({ maxConcurrentPulls: 3 }), options).spec.updateStrategy?.rollingUpdate,
-      ).toEqual({ maxUnavailable: 3, maxSurge: 0 });
+      ).toEqual({ maxSurge: 3, maxUnavailable: 0 });
     });
 
     it('neither gates nor limits otherwise', () => {
@@ -268,7 +268,7 @@ describe('renderPullDaemonSet', () => {
       expect(ds.spec.template.spec).not.toHaveProperty('schedulingGates');
       expect(ds.spec.updateStrategy).toEqual({
         type: 'RollingUpdate',
-        rollingUpdate: { maxUnavailable: '100%' },
+        rollingUpdate: { maxSurge: '100%', maxUnavailable: 0 },
       });
     });
   });

@@ -121,11 +121,13 @@ export function renderPullDaemonSet(ppi: PrePulledImage, options: RenderOptions)
       },
       updateStrategy: {
         type: 'RollingUpdate',
-        // Throttled: the rollout replaces no more pods at once than may pull at
-        // once. Otherwise every node may re-pull at the same time.
-        rollingUpdate: throttled
-          ? { maxUnavailable: ppi.spec.maxConcurrentPulls, maxSurge: 0 }
-          : { maxUnavailable: '100%' },
+        // Surge: a replacement pod (a spec edit, a refresh round) starts beside
+        // the pod it replaces, which keeps holding the images, in use, until the
+        // new one runs. Throttled: no more new pods at once than may pull at once.
+        rollingUpdate: {
+          maxSurge: throttled ? ppi.spec.maxConcurrentPulls : '100%',
+          maxUnavailable: 0,
+        },
       },
       revisionHistoryLimit: 2,
     },

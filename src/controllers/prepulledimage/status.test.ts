@@ -285,15 +285,46 @@ describe('computePrePulledImageStatus: pods and nodes', () => {
     expect(status.nodes).toEqual([]);
   });
 
-  it('takes the newest pod of a node, whatever the list order', () => {
+  it('takes the newest pod of a node, whatever the list order, and reports its failures', () => {
     const old = pod('n1', ['ready', 'ready'], { name: 'a', created: '2026-01-01T00:00:00Z' });
-    const fresh = pod('n1', ['creating', 'creating'], { name: 'b', created: '2026-01-01T00:05:00Z' });
+    const failing = pod('n1', ['ready', { reason: 'ErrImagePull', message: 'manifest unknown' }], {
+      name: 'b',
+      created: '2026-01-01T00:05:00Z',
+    });
     for (const pods of [
-      [old, fresh],
-      [fresh, old],
+      [old, failing],
+      [failing, old],
     ]) {
-      expect(compute({ pods, nodes: nodeMap(node('n1')) }).nodes?.[0]?.ready).toBe(false);
+      const report = compute({ pods, nodes: nodeMap(node('n1')) }).nodes?.[0];
+      expect(report?.ready).toBe(false);
+      expect(report?.images?.[1]).toMatchObject({ state: 'Failed', reason: 'NotFound' });
     }
+  });
+
+  it('while a replacement pod is on its way (rollout, refresh round), the pod it replaces still holds the images', () => {
+    const old = pod('n1', ['ready', 'ready'], { name: 'a', created: '2026-01-01T00:00:00Z' });
+    for (const fresh of [
+      pod('n1', ['creating', 'creating'], { name: 'b', created: '2026-01-01T00:05:00Z' }),
+      pod('n1', [], { name: 'b', created: '2026-01-01T00:05:00Z', gated: true, bound: false }),
+    ]) {
+      for (const pods of [
+        [old, fresh],
+        [fresh, old],
+      ]) {
+        const report = compute({ pods, nodes: nodeMap(node('n1')) }).nodes?.[0];
+        expect(report?.ready).toBe(true);
+        expect(report?.images?.map((i) => i.digest)).toEqual([digest('0'), digest('1')]);
+      }
+    }
+    // Once being deleted, the old pod holds nothing.
+    const replaced = compute({
+      pods: [
+        pod('n1', ['ready', 'ready'], { name: 'a', deleting: true }),
+        pod('n1', ['creating', 'creating'], { name: 'b', created: '2026-01-01T00:05:00Z' }),
+      ],
+      nodes: nodeMap(node('n1')),
+    });
+    expect(replaced.nodes?.[0]?.ready).toBe(false);
   });
 
   it('counts nodes the DaemonSet has not yet given a pod as pending', () => {
@@ -404,6 +435,49 @@ describe('computePrePulledImageStatus: conditions', () => {
 
     const stale = compute({ pods, nodes, daemonSet: daemonSet(3, false) });
     expect(findCondition(stale.conditions, 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'Progressing',
+    });
+  });
+
+  it('stays Ready while the DaemonSet controller catches up with a template change of the same spec (a refresh round)', () => {
+    const pods = ['n1', 'n2'].map((n) => pod(n, ['ready', 'ready']));
+    const nodes = nodeMap(node('n1'), node('n2'));
+    const readyBefore = (observedGeneration: number): PrePulledImage => ({
+      ...ppi(),
+      status: {
+        observedGeneration,
+        conditions: [
+          {
+            type: 'Ready',
+            status: 'True',
+            reason: 'AllNodesReady',
+            message: '',
+            lastTransitionTime: '2026-01-01T00:00:00Z',
+          },
+        ],
+      },
+    });
+    const same = computePrePulledImageStatus({
+      ppi: readyBefore(4),
+      pods,
+      nodes,
+      daemonSet: daemonSet(2, false),
+      now,
+    });
+    expect(findCondition(same.conditions, 'Ready')).toMatchObject({
+      status: 'True',
+      reason: 'AllNodesReady',
+    });
+    // After a spec edit (generation 4, status of generation 3) the counts wait for the DaemonSet controller.
+    const edited = computePrePulledImageStatus({
+      ppi: readyBefore(3),
+      pods,
+      nodes,
+      daemonSet: daemonSet(2, false),
+      now,
+    });
+    expect(findCondition(edited.conditions, 'Ready')).toMatchObject({
       status: 'False',
       reason: 'Progressing',
     });

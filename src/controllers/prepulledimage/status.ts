@@ -147,9 +147,9 @@ export function computePrePulledImageStatus(input: StatusInput): PrePulledImageS
   const { ppi, nodes, daemonSet, now } = input;
   const refs = ppi.spec.images.map((entry) => normalizeOrKeep(entry.image));
   const reports: NodeReport[] = [];
-  for (const [name, pod] of choosePods(input.pods, nodes)) {
+  for (const [name, pods] of podsByNode(input.pods, nodes)) {
     const node = nodes.get(name)!;
-    const images = refs.map((ref) => imageStateOnNode(pod, node, ref));
+    const images = refs.map((ref) => imageStateOnNode(pods, node, ref));
     reports.push({ name, group: groupOf(images), images });
   }
   reports.sort((a, b) => GROUP_ORDER[a.group] - GROUP_ORDER[b.group] || compareStrings(a.name, b.name));
@@ -214,19 +214,20 @@ export function invalidSpecStatus(ppi: PrePulledImage, message: string, now: Dat
 }
 
 /**
- * One pod per existing node. Pods being deleted are already gone as far as the
- * node's images are concerned; a replacement, if any, is newer.
+ * The pods of each existing node, newest first: during a rollout (surge) a
+ * replacement runs beside the pod it replaces. Pods being deleted are already
+ * gone as far as the node's images are concerned.
  */
-function choosePods(pods: Pod[], nodes: Map<string, Node>): Map<string, Pod> {
-  const chosen = new Map<string, Pod>();
+function podsByNode(pods: Pod[], nodes: Map<string, Node>): Map<string, Pod[]> {
+  const byNode = new Map<string, Pod[]>();
   for (const pod of pods) {
     if (pod.metadata.deletionTimestamp) continue;
     const name = podNodeName(pod);
     if (name === undefined || !nodes.has(name)) continue;
-    const other = chosen.get(name);
-    if (other === undefined || isNewer(pod, other)) chosen.set(name, pod);
+    byNode.set(name, [...(byNode.get(name) ?? []), pod]);
   }
-  return chosen;
+  for (const list of byNode.values()) list.sort((a, b) => (isNewer(a, b) ? -1 : isNewer(b, a) ? 1 : 0));
+  return byNode;
 }
 
 function isNewer(a: Pod, b: Pod): boolean {
@@ -240,8 +241,16 @@ function creationTime(pod: Pod): number {
   return Number.isNaN(time) ? 0 : time;
 }
 
-function imageStateOnNode(pod: Pod, node: Node, image: string): NodeImageState {
-  const state = imageStateInPod(pod, image);
+function imageStateOnNode(pods: Pod[], node: Node, image: string): NodeImageState {
+  const [newest, ...older] = pods as [Pod, ...Pod[]];
+  let state = imageStateInPod(newest, image);
+  // A replacement on its way (a spec edit, a refresh round): the pod it
+  // replaces still holds the image, so the node has it. A failure of the
+  // replacement is reported, not hidden.
+  if (state.state === 'Pulling' || state.state === 'Pending') {
+    const held = older.map((pod) => imageStateInPod(pod, image)).find((s) => s.state === 'Ready');
+    if (held) state = held;
+  }
   if (state.state === 'Ready') return state;
   // The kubelet garbage-collects images and refuses new pods under disk
   // pressure; that, not the pod's own state, is what the user must fix.
@@ -371,8 +380,14 @@ function decideConditions(
     const stillMoving = counts.pulling + counts.pending > 0;
     return verdict(Reason.NodesFailing, false, stillMoving, true, failureMessage(ppi, counts, reports));
   }
-  // The counts mean nothing until the DaemonSet controller has seen the latest template.
-  const settled = daemonSet !== undefined && isObserved(daemonSet);
+  // The counts mean nothing until the DaemonSet controller has seen the latest
+  // template, after a spec edit. A template change of the same spec (a refresh
+  // round, a renamed credential) leaves a Ready object Ready: the pods it
+  // replaces hold the images until their replacements run (surge).
+  const sameSpecWasReady =
+    ppi.status?.observedGeneration === ppi.metadata.generation &&
+    ppi.status?.conditions?.some((c) => c.type === ConditionType.Ready && c.status === 'True') === true;
+  const settled = daemonSet !== undefined && (isObserved(daemonSet) || sameSpecWasReady);
   if (settled && counts.desired === 0) {
     return verdict(
       Reason.NoMatchingNodes,
