@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { PrePulledImage } from '../../src/api/prepulledimage.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
-import type { Pod } from '../../src/kube/objects.ts';
+import type { DaemonSet, Pod } from '../../src/kube/objects.ts';
 import { Resources } from '../../src/kube/resources.ts';
 import { buildOciImage, holdBinary, OCI_MANIFEST } from '../harness/images.ts';
 import { pushBlob, pushManifest } from '../harness/registry.ts';
@@ -84,6 +84,51 @@ describe('PrePulledImage on the real node', () => {
 
   afterAll(async () => {
     await operator?.stop();
+  });
+
+  // refresh.interval: the object is made first and its tag moved at once; the
+  // next round begins a minute after creation, while the other tests run.
+  const refresh = { ref: '', first: '', moved: '', readySince: '' as string | undefined, generation: 0 };
+
+  it('with refresh.interval, pulls a tag with Always and reports its digest', async () => {
+    const workDir = join(cluster.dir, 'refresh-images');
+    const run = randomBytes(3).toString('hex');
+    const repo = 'prepull-test/movable';
+    const tag = `refresh-${run}`;
+    refresh.ref = `${registry.host}/${repo}:${tag}`;
+    // A tag of its own, so the tests sharing `movable:v1` never see it move.
+    const pushGeneration = async (generation: string) => {
+      const image = buildOciImage({
+        workDir,
+        files: [
+          { path: 'hold', content: holdBinary('amd64'), mode: 0o755 },
+          { path: 'generation', content: `${run} ${generation}\n`, mode: 0o644 },
+        ],
+        entrypoint: ['/hold'],
+      });
+      for (const blob of [...image.layers, image.config]) await pushBlob(registry, repo, blob);
+      return pushManifest(registry, repo, tag, OCI_MANIFEST, image.manifest);
+    };
+    refresh.first = await pushGeneration('one');
+    applyPpi('refresh', {
+      ...onRealNode,
+      images: [{ image: refresh.ref }],
+      imagePullSecrets: [{ name: 'registry' }],
+      refresh: { interval: '1m' },
+    });
+    await eventually(async () => {
+      expect(nodeImage(await getPpi('refresh'), refresh.ref)).toMatchObject({
+        state: 'Ready',
+        digest: refresh.first,
+      });
+    }, 120_000);
+    const ds = await client.get<DaemonSet>(Resources.daemonSets, 'ppi-refresh', NS);
+    expect(ds?.spec.template.spec.containers[0]?.imagePullPolicy).toBe('Always');
+    const before = await getPpi('refresh');
+    refresh.readySince = before.status?.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime;
+    refresh.generation = before.metadata.generation ?? 0;
+    refresh.moved = await pushGeneration('two');
+    expect(refresh.moved).not.toBe(refresh.first);
   });
 
   it('puts a private, a FROM scratch, a multi-layer and a shell image on the node, with the registry digests', async () => {
@@ -236,53 +281,20 @@ describe('PrePulledImage on the real node', () => {
     expect(after.total - before.total).toBeLessThan(60);
   });
 
-  it('with refresh.interval, pulls a moved tag again on the node and reports the new digest, with no spec change', async () => {
-    const workDir = join(cluster.dir, 'refresh-images');
-    const run = randomBytes(3).toString('hex');
-    const repo = 'prepull-test/movable';
-    const tag = `refresh-${run}`;
-    const ref = `${registry.host}/${repo}:${tag}`;
-    // A tag of its own, so the tests sharing `movable:v1` never see it move.
-    const pushGeneration = async (generation: string) => {
-      const image = buildOciImage({
-        workDir,
-        files: [
-          { path: 'hold', content: holdBinary('amd64'), mode: 0o755 },
-          { path: 'generation', content: `${run} ${generation}\n`, mode: 0o644 },
-        ],
-        entrypoint: ['/hold'],
-      });
-      for (const blob of [...image.layers, image.config]) await pushBlob(registry, repo, blob);
-      return pushManifest(registry, repo, tag, OCI_MANIFEST, image.manifest);
-    };
-    const first = await pushGeneration('one');
-    applyPpi('refresh', {
-      ...onRealNode,
-      images: [{ image: ref }],
-      imagePullSecrets: [{ name: 'registry' }],
-      refresh: { interval: '1m' },
-    });
-    await eventually(async () => {
-      expect(nodeImage(await getPpi('refresh'), ref)).toMatchObject({ state: 'Ready', digest: first });
-    }, 120_000);
-    const before = await getPpi('refresh');
-    const readySince = before.status?.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime;
-
-    const moved = await pushGeneration('two');
-    expect(moved).not.toBe(first);
-    // The next round begins within a minute of the object's creation.
+  it('with refresh.interval, pulls the moved tag again at the next round and reports the new digest, with no spec change', async () => {
+    const { ref, moved } = refresh;
     await eventually(async () => {
       const ppi = await getPpi('refresh');
       expect(nodeImage(ppi, ref)).toMatchObject({ state: 'Ready', digest: moved });
       expect(ppi.status?.images?.[0]?.digests).toEqual([moved]);
     }, 180_000);
     const after = await getPpi('refresh');
-    expect(after.metadata.generation).toBe(before.metadata.generation);
+    expect(after.metadata.generation).toBe(refresh.generation);
     // The replacement pod started beside the old one (surge), which held the image meanwhile:
     // Ready never dropped.
     expect(after.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({
       status: 'True',
-      lastTransitionTime: readySince,
+      lastTransitionTime: refresh.readySince,
     });
     expect(ctrImages()).toContain(moved);
     const events = kubectl(cluster, ['events', '-n', NS, '--for', 'PrePulledImage/refresh']);
