@@ -110,8 +110,8 @@ export function prePulledImageReconciler(deps: PrePulledImageControllerDeps): Re
   const lastWrite = new Map<string, number>();
   /** Per PrePulledImage, per node: retries of a failed import made so far. */
   const importAttempts = new Map<string, Map<string, number>>();
-  /** Pods deleted for a retry, until the cache lets go of them. */
-  const retried = new Set<string>();
+  /** Per PrePulledImage: pods deleted for a retry, until the cache lets go of them. */
+  const retriedPods = new Map<string, Set<string>>();
   const importRetry = deps.importRetry ?? DEFAULT_IMPORT_RETRY;
 
   return async (key: string, { log }: ReconcileContext): Promise<ReconcileResult | undefined> => {
@@ -121,6 +121,7 @@ export function prePulledImageReconciler(deps: PrePulledImageControllerDeps): Re
       written.delete(key);
       lastWrite.delete(key);
       importAttempts.delete(key);
+      retriedPods.delete(key);
       return undefined;
     }
     const mine = written.get(key);
@@ -200,6 +201,7 @@ export function prePulledImageReconciler(deps: PrePulledImageControllerDeps): Re
     pods: Pod[],
     log: ReconcileContext['log'],
   ): Promise<number | undefined> {
+    const retried = retriedPods.get(key) ?? new Set<string>();
     for (const uid of retried) {
       if (!pods.some((p) => p.metadata.uid === uid)) retried.delete(uid);
     }
@@ -226,6 +228,8 @@ export function prePulledImageReconciler(deps: PrePulledImageControllerDeps): Re
     }
     if (attempts.size > 0) importAttempts.set(key, attempts);
     else importAttempts.delete(key);
+    if (retried.size > 0) retriedPods.set(key, retried);
+    else retriedPods.delete(key);
     return plan.nextInMs;
   }
 
