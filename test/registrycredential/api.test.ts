@@ -16,7 +16,7 @@ import { Resources } from '../../src/kube/resources.ts';
 import { USER_AGENT } from '../../src/operator/manager.ts';
 import { auditedRequests } from '../support/audit.ts';
 import { eventually } from '../support/eventually.ts';
-import { kubectl } from '../support/kubectl.ts';
+import { kubectl, serverSideApply } from '../support/kubectl.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
 
 const cluster = inject('cluster');
@@ -38,14 +38,7 @@ function dockerConfig(password: string): string {
   });
 }
 
-function apply(object: unknown): void {
-  const applied = kubectl(
-    cluster,
-    ['apply', '--server-side', '--force-conflicts', '--field-manager=test', '-f', '-'],
-    JSON.stringify(object),
-  );
-  expect(applied.status, applied.stderr).toBe(0);
-}
+const apply = (object: unknown) => serverSideApply(cluster, object);
 
 /** The source secret, dressed like one Argo CD and Flux manage: none of this may reach the copies. */
 function sourceSecret(name: string, type: string, data: Record<string, string>): object {

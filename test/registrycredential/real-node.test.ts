@@ -14,7 +14,7 @@ import type { Pod, Secret, ServiceAccount } from '../../src/kube/objects.ts';
 import { Resources } from '../../src/kube/resources.ts';
 import { writeHtpasswd } from '../harness/registry.ts';
 import { eventually } from '../support/eventually.ts';
-import { kubectl } from '../support/kubectl.ts';
+import { kubectl, serverSideApply } from '../support/kubectl.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
 
 const cluster = inject('cluster');
@@ -27,14 +27,7 @@ const LABEL = 'rc-real/registry';
 /** Where the harness keeps the registry's htpasswd, which the registry re-reads when it changes. */
 const REGISTRY_DIR = join(cluster.dir, 'registry');
 
-function apply(object: unknown): void {
-  const applied = kubectl(
-    cluster,
-    ['apply', '--server-side', '--force-conflicts', '--field-manager=test', '-f', '-'],
-    JSON.stringify(object),
-  );
-  expect(applied.status, applied.stderr).toBe(0);
-}
+const apply = (object: unknown) => serverSideApply(cluster, object);
 
 /** The source secret, as `kubectl create secret docker-registry` makes it, applied so it can be rotated. */
 function applySource(password: string): void {

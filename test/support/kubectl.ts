@@ -23,3 +23,17 @@ export function kubectl(target: KubectlTarget, args: string[], input?: string): 
   });
   return { status: run.status ?? -1, stdout: run.stdout ?? '', stderr: run.stderr ?? '' };
 }
+
+/**
+ * `kubectl apply --server-side` of one object as field manager `test`, taking
+ * over fields others own (as a user re-applying their manifest would); throws
+ * with kubectl's message when it fails.
+ */
+export function serverSideApply(target: KubectlTarget, object: unknown): void {
+  const applied = kubectl(
+    target,
+    ['apply', '--server-side', '--force-conflicts', '--field-manager=test', '-f', '-'],
+    JSON.stringify(object),
+  );
+  if (applied.status !== 0) throw new Error(`kubectl apply failed: ${applied.stderr}`);
+}
