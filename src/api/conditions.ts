@@ -15,6 +15,12 @@ export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 export const Reason = {
   // Whole-object outcomes.
   InvalidSpec: 'InvalidSpec',
+  /** A write of the controller's was refused by the API server: schema, CEL, admission (400, 422). */
+  Rejected: 'Rejected',
+  /** The API server could not be reached or failed (5xx, timeouts); retried with back-off. */
+  ApiUnavailable: 'ApiUnavailable',
+  /** Any other failure of a reconcile step; retried with back-off. */
+  ReconcileFailed: 'ReconcileFailed',
   Reconciled: 'Reconciled',
   Progressing: 'Progressing',
   AllNodesReady: 'AllNodesReady',
@@ -49,6 +55,7 @@ export const Reason = {
   Conflict: 'Conflict',
   SourceNotFound: 'SourceNotFound',
   SourceInvalid: 'SourceInvalid',
+  /** RBAC, a ResourceQuota or an admission plugin refused a write or a read (403). */
   Forbidden: 'Forbidden',
   /** A write to one namespace failed for another reason; retried with backoff. */
   SyncFailed: 'SyncFailed',

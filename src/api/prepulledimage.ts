@@ -4,7 +4,6 @@
  */
 import { z } from 'zod';
 import { IMAGE_REFERENCE_PATTERN } from '../image/reference.ts';
-import type { Resource } from '../kube/objects.ts';
 import {
   conditionsSchema,
   dnsLabel,
@@ -15,6 +14,7 @@ import {
   resourcesSchema,
   tolerationSchema,
 } from './common.ts';
+import type { Resource } from './object.ts';
 
 /** Most images one object may list: each becomes a container of every puller pod. */
 export const MAX_IMAGES = 64;
@@ -167,6 +167,9 @@ export const nodeImageStateSchema = z.strictObject({
   message: z.string().max(512).optional(),
 });
 
+/** Nodes whose import-retry count status keeps; beyond, a node's back-off starts over. */
+export const MAX_IMPORT_RETRY_NODES = 1000;
+
 export const prePulledImageStatusSchema = z.strictObject({
   observedGeneration: z.number().int().min(0).optional(),
   conditions: conditionsSchema.optional(),
@@ -200,6 +203,21 @@ export const prePulledImageStatusSchema = z.strictObject({
     .optional(),
   /** Nodes left out of `nodes` to keep the status bounded. */
   nodesOmitted: z.number().int().min(0).optional(),
+  /**
+   * Nodes whose tarball import failed and was retried, with the retries made
+   * so far: the back-off between retries grows with it, and lives here so that
+   * a new leader goes on where the last one stopped.
+   */
+  importRetries: z
+    .array(
+      z.strictObject({
+        node: z.string().max(253),
+        attempts: z.number().int().min(1),
+      }),
+    )
+    .max(MAX_IMPORT_RETRY_NODES)
+    .optional()
+    .describe('Nodes whose tarball import is being retried, and how many retries were made there.'),
 });
 export type PrePulledImageStatus = z.infer<typeof prePulledImageStatusSchema>;
 

@@ -3,8 +3,8 @@
  * a pull secret kept in every selected namespace.
  */
 import { z } from 'zod';
-import type { Resource } from '../kube/objects.ts';
 import { conditionsSchema, dnsLabel, dnsSubdomain, labelSelectorSchema, patternedString } from './common.ts';
+import type { Resource } from './object.ts';
 
 /** Most per-namespace failures listed in status; the rest are counted. */
 export const MAX_STATUS_FAILURES = 20;

@@ -7,10 +7,10 @@
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../runtime/clock.ts';
-import { microTime } from '../runtime/leader.ts';
 import type { KubeClient } from './client.ts';
 import type { KubeObject } from './objects.ts';
 import { Resources } from './resources.ts';
+import { microTime } from './time.ts';
 
 export type EventType = 'Normal' | 'Warning';
 

@@ -7,17 +7,11 @@
 import type { Logger } from 'pino';
 import type { PrePulledImage } from '../api/prepulledimage.ts';
 import type { RegistryCredential } from '../api/registrycredential.ts';
-import {
-  enqueuePrePulledImageEvents,
-  ownerKeyOf,
-  prePulledImageReconciler,
-} from '../controllers/prepulledimage/controller.ts';
-import {
-  MANAGED_BY_LABEL,
-  MANAGER_NAME,
-  NAME_LABEL,
-  PULLER_NAME,
-} from '../controllers/prepulledimage/labels.ts';
+import { addCredentialReferenceIndex } from '../controllers/indexes.ts';
+import { MANAGED_BY_LABEL, MANAGER_NAME, NAME_LABEL } from '../controllers/labels.ts';
+import { prePulledImageKind } from '../controllers/prepulledimage/controller.ts';
+import { PULLER_NAME } from '../controllers/prepulledimage/labels.ts';
+import { addPullerPodIndexes, type PullerPod, slimPullerPod } from '../controllers/prepulledimage/pods.ts';
 import type { RenderOptions } from '../controllers/prepulledimage/render.ts';
 import type { ImportRetryPolicy } from '../controllers/prepulledimage/retry.ts';
 import {
@@ -30,22 +24,14 @@ import type { KubeConfig } from '../kube/config.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { apiSource, Informer, type Selection } from '../kube/informer.ts';
 import { leaseLock } from '../kube/lease.ts';
-import {
-  type DaemonSet,
-  type KubeObject,
-  keyOf,
-  type Namespace,
-  type Node,
-  type Pod,
-  type Secret,
-  type ServiceAccount,
-} from '../kube/objects.ts';
+import type { DaemonSet, KubeObject, Namespace, Node, Secret, ServiceAccount } from '../kube/objects.ts';
 import { Resources } from '../kube/resources.ts';
-import { slimNode, slimPod } from '../kube/slim.ts';
+import { slimNode } from '../kube/slim.ts';
 import type { Clock } from '../runtime/clock.ts';
-import { Controller } from '../runtime/controller.ts';
+import { ConsistencyStore } from '../runtime/consistency.ts';
+import type { Controller } from '../runtime/controller.ts';
 import { LeaderElector, type LeadershipEnd } from '../runtime/leader.ts';
-import { WorkQueue } from '../runtime/queue.ts';
+import { createObjectController } from '../runtime/object-controller.ts';
 import type { OperatorMetrics } from './metrics.ts';
 
 export interface OperatorOptions {
@@ -102,10 +88,10 @@ export function startOperator(options: OperatorOptions): RunningOperator {
       labelSelector: `${MANAGED_BY_LABEL}=${MANAGER_NAME}`,
     }),
     // Pods and nodes are kept slim: only what the controllers read (see src/kube/slim.ts).
-    pods: informer<Pod>(
+    pods: informer<PullerPod>(
       'pods',
       { type: Resources.pods, labelSelector: `${NAME_LABEL}=${PULLER_NAME}` },
-      slimPod,
+      slimPullerPod,
     ),
     nodes: informer<Node>('nodes', { type: Resources.nodes }, slimNode),
     // RegistryCredential: only Prepull's copies among the secrets (sources are watched one by one).
@@ -116,10 +102,8 @@ export function startOperator(options: OperatorOptions): RunningOperator {
     namespaces: informer<Namespace>('namespaces', { type: Resources.namespaces }),
     serviceAccounts: informer<ServiceAccount>('serviceaccounts', { type: Resources.serviceAccounts }),
   };
-  informers.pods.addIndex('owner', (pod) => {
-    const key = ownerKeyOf(pod);
-    return key ? [key] : [];
-  });
+  addPullerPodIndexes(informers.pods);
+  addCredentialReferenceIndex(informers.prePulledImages);
   addRegistryCredentialIndexes(informers);
   const all = Object.values(informers) as Informer<KubeObject>[];
   for (const i of all) i.start();
@@ -134,41 +118,37 @@ export function startOperator(options: OperatorOptions): RunningOperator {
   });
 
   const makeControllers = (): Controller[] => {
-    const queue = new WorkQueue<string>({ clock, observer: metrics.queue('prepulledimage') });
-    enqueuePrePulledImageEvents(informers, queue);
-    for (const ppi of informers.prePulledImages.list()) queue.add(keyOf(ppi));
+    // One memory of our own writes for every controller of this term as leader.
+    const store = new ConsistencyStore();
+    const deps = (name: string) => ({
+      client,
+      clock,
+      log,
+      events,
+      store,
+      concurrency: options.concurrency ?? 4,
+      observer: metrics.controller,
+      queueObserver: metrics.queue(name),
+    });
+    const prePulledImages = prePulledImageKind({
+      client,
+      clock,
+      events,
+      informers,
+      ...(options.importRetry ? { importRetry: options.importRetry } : {}),
+      render: {
+        agent: options.agent,
+        ...(options.runtimeSocket ? { runtimeSocket: options.runtimeSocket } : {}),
+        ...(options.defaultPriorityClassName
+          ? { defaultPriorityClassName: options.defaultPriorityClassName }
+          : {}),
+      },
+    });
     return [
-      new Controller({
-        name: 'prepulledimage',
-        queue,
-        concurrency: options.concurrency ?? 4,
-        clock,
-        log,
-        observer: metrics.controller,
-        reconcile: prePulledImageReconciler({
-          client,
-          clock,
-          events,
-          informers,
-          ...(options.importRetry ? { importRetry: options.importRetry } : {}),
-          render: {
-            agent: options.agent,
-            ...(options.runtimeSocket ? { runtimeSocket: options.runtimeSocket } : {}),
-            ...(options.defaultPriorityClassName
-              ? { defaultPriorityClassName: options.defaultPriorityClassName }
-              : {}),
-          },
-        }),
-      }),
+      createObjectController(prePulledImages, deps(prePulledImages.name)),
       createRegistryCredentialController({
-        client,
-        clock,
-        log,
-        events,
+        ...deps('registrycredential'),
         informers,
-        concurrency: options.concurrency ?? 4,
-        observer: metrics.controller,
-        queueObserver: metrics.queue('registrycredential'),
         watchObserver: { restart: metrics.watchRestart, event: metrics.watchEvent },
       }),
     ];

@@ -7,6 +7,7 @@
  * renew deadline, which is shorter than the lease, so two never lead at once.
  */
 import type { Logger } from 'pino';
+import { microTime } from '../kube/time.ts';
 import { type Clock, Sleeper } from './clock.ts';
 
 export interface LeaseRecord {
@@ -45,10 +46,7 @@ export interface LeaderElectorOptions {
 
 export const defaultLeaseTiming = { leaseDurationMs: 10_000, renewDeadlineMs: 7_000, retryPeriodMs: 2_000 };
 
-/** Kubernetes MicroTime: RFC 3339 with six fractional digits. */
-export function microTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
+export { microTime };
 
 export type LeadershipEnd = 'lost' | 'stopped';
 

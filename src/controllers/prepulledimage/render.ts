@@ -25,6 +25,7 @@ import {
   PULLER_NAME,
   REFRESH_ROUND_ANNOTATION,
 } from './labels.ts';
+import { holdContainerName, importContainerName } from './protocol.ts';
 
 /** What the controller knows besides the PrePulledImage itself. */
 export interface RenderOptions {
@@ -180,11 +181,6 @@ function renderPodSpec(ppi: PrePulledImage, options: RenderOptions): PodSpec {
   return podSpec;
 }
 
-/** Init container name of the import step of image `index`; the status reads its result. */
-export function importContainerName(index: number): string {
-  return `import-${index}`;
-}
-
 /**
  * Images with a tarball source are imported into the node's containerd by an
  * init container each, before the hold containers start (which then find
@@ -270,7 +266,7 @@ function renderImageContainer(
       ? 'Always'
       : (ppi.spec.pullPolicy ?? defaultPullPolicy(entry.image));
   return {
-    name: `image-${index}`,
+    name: holdContainerName(index),
     image: normalizeImageReference(entry.image),
     imagePullPolicy,
     command: [HOLD_COMMAND],

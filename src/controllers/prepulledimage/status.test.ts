@@ -7,15 +7,15 @@ import {
   prePulledImageStatusSchema,
 } from '../../api/prepulledimage.ts';
 import type { ContainerStatus, DaemonSet, Node, Pod } from '../../kube/objects.ts';
-import { findCondition } from '../conditions.ts';
+import { findCondition } from '../../runtime/conditions.ts';
 import { PULL_SLOT_GATE } from './labels.ts';
 import {
   classifyPullFailure,
   computePrePulledImageStatus,
   digestOf,
-  invalidSpecStatus,
   podNodeName,
   type StatusInput,
+  stalledStatus,
 } from './status.ts';
 
 const now = new Date('2026-01-01T00:00:00Z');
@@ -561,7 +561,7 @@ describe('computePrePulledImageStatus: conditions', () => {
   });
 });
 
-describe('invalidSpecStatus', () => {
+describe('stalledStatus', () => {
   it('stalls with InvalidSpec and keeps the rest of the status', () => {
     const before = computePrePulledImageStatus({
       ppi: ppi(),
@@ -571,7 +571,8 @@ describe('invalidSpecStatus', () => {
       now,
     });
     const p = { ...ppi(), metadata: { ...ppi().metadata, generation: 5 }, status: before };
-    const status = invalidSpecStatus(p, 'images[0].image: bad', new Date('2026-01-02T00:00:00Z'));
+    const failure = { reason: 'InvalidSpec', message: 'images[0].image: bad', retry: false };
+    const status = stalledStatus(p, failure, new Date('2026-01-02T00:00:00Z'));
     expect(status).toMatchObject({ observedGeneration: 5, readyNodes: 1, desiredNodes: 1, ready: '1/1' });
     expect(
       status.conditions?.map((c) => [c.type, c.status, c.reason, c.observedGeneration, c.message]),
@@ -582,6 +583,21 @@ describe('invalidSpecStatus', () => {
     ]);
     expect(findCondition(status.conditions, 'Ready')?.lastTransitionTime).toBe('2026-01-02T00:00:00Z');
     expect(findCondition(status.conditions, 'Progressing')?.lastTransitionTime).toBe('2026-01-01T00:00:00Z');
+  });
+
+  it('keeps Progressing True for a failed step that is retried, with the server message', () => {
+    const failure = {
+      reason: 'Forbidden',
+      message: 'applying the puller DaemonSet: 403 Forbidden: exceeded quota: pods',
+      retry: true,
+    };
+    const status = stalledStatus(ppi(), failure, now);
+    expect(status.conditions?.map((c) => [c.type, c.status, c.reason])).toEqual([
+      ['Ready', 'False', 'Forbidden'],
+      ['Progressing', 'True', 'Forbidden'],
+      ['Degraded', 'True', 'Forbidden'],
+    ]);
+    expect(findCondition(status.conditions, 'Degraded')?.message).toContain('exceeded quota');
   });
 });
 

@@ -12,9 +12,19 @@ import {
   type PrePulledImageStatus,
 } from '../../api/prepulledimage.ts';
 import { normalizeImageReference } from '../../image/reference.ts';
-import type { ContainerStateWaiting, ContainerStatus, DaemonSet, Node, Pod } from '../../kube/objects.ts';
-import { type NewCondition, setCondition, shortenMessage } from '../conditions.ts';
+import type { ContainerStateWaiting, ContainerStatus, DaemonSet, Node } from '../../kube/objects.ts';
+import {
+  applyConditions,
+  type ConditionSet,
+  type NewCondition,
+  shortenMessage,
+  verdict,
+} from '../../runtime/conditions.ts';
+import type { Failure } from '../../runtime/failure.ts';
+import { compareStrings } from '../../runtime/order.ts';
 import { PULL_SLOT_GATE } from './labels.ts';
+import type { PullerPod } from './pods.ts';
+import { holdIndexOf, importContainerName, parseImportResult, podCreatedAt } from './protocol.ts';
 
 /** One image on one node. */
 export type NodeImageState = z.infer<typeof nodeImageStateSchema>;
@@ -24,13 +34,22 @@ export interface StatusInput {
   /** Spec and metadata.generation; previous conditions keep their transition times. */
   ppi: PrePulledImage;
   /** Pods of its DaemonSet, of any template revision. */
-  pods: Pod[];
+  pods: PullerPod[];
   /** Every node that exists now, by name. */
   nodes: Map<string, Node>;
   /** Undefined before it is created. */
   daemonSet?: DaemonSet;
+  /** Per node, the import retries made so far (retry.ts). */
+  importRetries?: NonNullable<PrePulledImageStatus['importRetries']>;
   now: Date;
 }
+
+/** Ready / Progressing / Degraded: the PrePulledImage's three conditions. */
+export const PREPULLED_IMAGE_CONDITIONS: ConditionSet = {
+  ready: ConditionType.Ready,
+  progressing: ConditionType.Progressing,
+  failing: ConditionType.Degraded,
+};
 
 const IMAGE_MESSAGE_MAX = 512;
 const CONDITION_MESSAGE_MAX = 1024;
@@ -76,7 +95,7 @@ export function isPullFailure(status: ContainerStatus | undefined): boolean {
 }
 
 /** Whether the pod still waits for the controller to give it a pull slot. */
-export function isWaitingForPullSlot(pod: Pod): boolean {
+export function isWaitingForPullSlot(pod: PullerPod): boolean {
   return pod.spec.schedulingGates?.some((gate) => gate.name === PULL_SLOT_GATE) ?? false;
 }
 
@@ -112,7 +131,7 @@ export function digestOf(imageID: string): string {
  * The node a puller pod is for: where it is bound, or else the node the
  * DaemonSet controller pinned it to with a `metadata.name` field affinity.
  */
-export function podNodeName(pod: Pod): string | undefined {
+export function podNodeName(pod: PullerPod): string | undefined {
   if (pod.spec.nodeName) return pod.spec.nodeName;
   const terms =
     pod.spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
@@ -155,8 +174,16 @@ export function computePrePulledImageStatus(input: StatusInput): PrePulledImageS
   reports.sort((a, b) => GROUP_ORDER[a.group] - GROUP_ORDER[b.group] || compareStrings(a.name, b.name));
 
   const count = (group: NodeGroup) => reports.filter((r) => r.group === group).length;
-  // Nodes the DaemonSet controller wants but has not yet made a pod for.
-  const unscheduled = Math.max(0, (daemonSet?.status?.desiredNumberScheduled ?? 0) - reports.length);
+  // Nodes the DaemonSet controller wants but has not yet made a pod for. Its
+  // count lags a deleted node until PodGC takes that node's pod, so pods on
+  // nodes that are gone count against it, and only existing nodes are desired.
+  const podNodes = new Set(
+    input.pods.flatMap((pod) => {
+      const node = pod.metadata.deletionTimestamp ? undefined : podNodeName(pod);
+      return node === undefined ? [] : [node];
+    }),
+  );
+  const unscheduled = Math.max(0, (daemonSet?.status?.desiredNumberScheduled ?? 0) - podNodes.size);
   const counts: Counts = {
     desired: reports.length + unscheduled,
     ready: count('ready'),
@@ -190,21 +217,25 @@ export function computePrePulledImageStatus(input: StatusInput): PrePulledImageS
     images,
     nodes: listed,
     ...(reports.length > listed.length && { nodesOmitted: reports.length - listed.length }),
+    ...(input.importRetries && input.importRetries.length > 0 && { importRetries: input.importRetries }),
   };
 }
 
 /**
- * Status for a spec the controller cannot act on: terminal until the user
- * edits it, so Progressing is False and nothing requeues. Counts and lists from
- * the last good pass are kept, since the pods are still there.
+ * Status for a pass that cannot go on: a spec the controller cannot act on
+ * (terminal until the user edits it, so Progressing is False), or a step that
+ * failed (retried, so Progressing stays True). Counts and lists from the last
+ * good pass are kept, since the pods are still there.
  */
-export function invalidSpecStatus(ppi: PrePulledImage, message: string, now: Date): PrePulledImageStatus {
-  const text = shortenMessage(message, CONDITION_MESSAGE_MAX);
-  const decided: NewCondition[] = [
-    { type: ConditionType.Ready, status: 'False', reason: Reason.InvalidSpec, message: text },
-    { type: ConditionType.Progressing, status: 'False', reason: Reason.InvalidSpec, message: text },
-    { type: ConditionType.Degraded, status: 'True', reason: Reason.InvalidSpec, message: text },
-  ];
+export function stalledStatus(ppi: PrePulledImage, failure: Failure, now: Date): PrePulledImageStatus {
+  const message = shortenMessage(failure.message, CONDITION_MESSAGE_MAX);
+  const decided = verdict(PREPULLED_IMAGE_CONDITIONS, {
+    reason: failure.reason,
+    message,
+    ready: false,
+    progressing: failure.retry,
+    failing: true,
+  });
   const generation = ppi.metadata.generation;
   return {
     ...ppi.status,
@@ -218,8 +249,8 @@ export function invalidSpecStatus(ppi: PrePulledImage, message: string, now: Dat
  * replacement runs beside the pod it replaces. Pods being deleted are already
  * gone as far as the node's images are concerned.
  */
-function podsByNode(pods: Pod[], nodes: Map<string, Node>): Map<string, Pod[]> {
-  const byNode = new Map<string, Pod[]>();
+function podsByNode(pods: PullerPod[], nodes: Map<string, Node>): Map<string, PullerPod[]> {
+  const byNode = new Map<string, PullerPod[]>();
   for (const pod of pods) {
     if (pod.metadata.deletionTimestamp) continue;
     const name = podNodeName(pod);
@@ -230,19 +261,15 @@ function podsByNode(pods: Pod[], nodes: Map<string, Node>): Map<string, Pod[]> {
   return byNode;
 }
 
-function isNewer(a: Pod, b: Pod): boolean {
-  const delta = creationTime(a) - creationTime(b);
+function isNewer(a: PullerPod, b: PullerPod): boolean {
+  // An unknown creation time is not known to be the replacement: it sorts oldest.
+  const delta = (podCreatedAt(a) ?? 0) - (podCreatedAt(b) ?? 0);
   // Ties fall back to the name so the choice does not depend on list order.
   return delta !== 0 ? delta > 0 : compareStrings(a.metadata.name ?? '', b.metadata.name ?? '') > 0;
 }
 
-function creationTime(pod: Pod): number {
-  const time = Date.parse(pod.metadata.creationTimestamp ?? '');
-  return Number.isNaN(time) ? 0 : time;
-}
-
-function imageStateOnNode(pods: Pod[], node: Node, image: string): NodeImageState {
-  const [newest, ...older] = pods as [Pod, ...Pod[]];
+function imageStateOnNode(pods: PullerPod[], node: Node, image: string): NodeImageState {
+  const [newest, ...older] = pods as [PullerPod, ...PullerPod[]];
   let state = imageStateInPod(newest, image);
   // A replacement on its way (a spec edit, a refresh round): the pod it
   // replaces still holds the image, so the node has it. A failure of the
@@ -260,7 +287,7 @@ function imageStateOnNode(pods: Pod[], node: Node, image: string): NodeImageStat
   return state;
 }
 
-function imageStateInPod(pod: Pod, image: string): NodeImageState {
+function imageStateInPod(pod: PullerPod, image: string): NodeImageState {
   const container = pod.spec.containers.find((c) => c.image === image);
   if (!container) return pending(image, 'waiting for the DaemonSet to roll out the new spec');
   const status = pod.status?.containerStatuses?.find((s) => s.name === container.name);
@@ -286,31 +313,16 @@ function imageStateInPod(pod: Pod, image: string): NodeImageState {
  * or when it failed (its JSON termination message names the reason), else
  * undefined and the hold container's state decides.
  */
-function importOutcome(pod: Pod, containerName: string, image: string): NodeImageState | undefined {
-  const index = containerName.slice('image-'.length);
-  const step = pod.status?.initContainerStatuses?.find((s) => s.name === `import-${index}`);
+function importOutcome(pod: PullerPod, containerName: string, image: string): NodeImageState | undefined {
+  const index = holdIndexOf(containerName);
+  if (index === undefined) return undefined;
+  const step = pod.status?.initContainerStatuses?.find((s) => s.name === importContainerName(index));
   if (!step) return undefined;
   if (step.state?.running) return { image, state: 'Pulling', reason: Reason.Importing };
   const terminated = step.state?.terminated;
   if (!terminated) return undefined;
-  try {
-    const outcome = JSON.parse(terminated.message ?? '') as {
-      ok?: boolean;
-      reason?: string;
-      message?: string;
-    };
-    if (outcome.ok) return undefined;
-    const reason = (Object.values(Reason) as string[]).includes(outcome.reason ?? '')
-      ? (outcome.reason as Reason)
-      : Reason.ImportFailed;
-    return failed(image, reason, outcome.message);
-  } catch {
-    return failed(
-      image,
-      Reason.ImportFailed,
-      terminated.message || `the import step exited with ${terminated.exitCode}`,
-    );
-  }
+  const result = parseImportResult(terminated);
+  return result.ok ? undefined : failed(image, result.reason, result.message);
 }
 
 function pending(image: string, message: string): NodeImageState {
@@ -359,26 +371,16 @@ function decideConditions(
   reports: NodeReport[],
   daemonSet: DaemonSet | undefined,
 ): NewCondition[] {
-  const verdict = (
-    reason: Reason,
-    ready: boolean,
-    progressing: boolean,
-    degraded: boolean,
-    message: string,
-  ) => [
-    { type: ConditionType.Ready, status: status(ready), reason, message },
-    {
-      type: ConditionType.Progressing,
-      status: status(progressing),
-      reason: progressing ? Reason.Progressing : reason,
-      message: progressing ? progressMessage(counts, daemonSet) : message,
-    },
-    { type: ConditionType.Degraded, status: status(degraded), reason, message },
-  ];
-
+  const progress = { reason: Reason.Progressing, message: progressMessage(counts, daemonSet) };
   if (counts.failed > 0) {
-    const stillMoving = counts.pulling + counts.pending > 0;
-    return verdict(Reason.NodesFailing, false, stillMoving, true, failureMessage(ppi, counts, reports));
+    return verdict(PREPULLED_IMAGE_CONDITIONS, {
+      reason: Reason.NodesFailing,
+      message: failureMessage(ppi, counts, reports),
+      ready: false,
+      progressing: counts.pulling + counts.pending > 0,
+      failing: true,
+      progress,
+    });
   }
   // The counts mean nothing until the DaemonSet controller has seen the latest
   // template, after a spec edit. A template change of the same spec (a refresh
@@ -388,29 +390,24 @@ function decideConditions(
     ppi.status?.observedGeneration === ppi.metadata.generation &&
     ppi.status?.conditions?.some((c) => c.type === ConditionType.Ready && c.status === 'True') === true;
   const settled = daemonSet !== undefined && (isObserved(daemonSet) || sameSpecWasReady);
+  const done = { ready: true, progressing: false, failing: false };
   if (settled && counts.desired === 0) {
-    return verdict(
-      Reason.NoMatchingNodes,
-      true,
-      false,
-      false,
-      "no node matches the PrePulledImage's node selection",
-    );
+    return verdict(PREPULLED_IMAGE_CONDITIONS, {
+      reason: Reason.NoMatchingNodes,
+      message: "no node matches the PrePulledImage's node selection",
+      ...done,
+    });
   }
   if (settled && counts.ready === counts.desired) {
     const message = `${counts.ready}/${counts.desired} nodes hold every image`;
-    return verdict(Reason.AllNodesReady, true, false, false, message);
+    return verdict(PREPULLED_IMAGE_CONDITIONS, { reason: Reason.AllNodesReady, message, ...done });
   }
-  const message = progressMessage(counts, daemonSet);
-  return [
-    { type: ConditionType.Ready, status: 'False', reason: Reason.Progressing, message },
-    { type: ConditionType.Progressing, status: 'True', reason: Reason.Progressing, message },
-    { type: ConditionType.Degraded, status: 'False', reason: Reason.Progressing, message },
-  ];
-}
-
-function status(value: boolean): 'True' | 'False' {
-  return value ? 'True' : 'False';
+  return verdict(PREPULLED_IMAGE_CONDITIONS, {
+    ...progress,
+    ready: false,
+    progressing: true,
+    failing: false,
+  });
 }
 
 function isObserved(daemonSet: DaemonSet): boolean {
@@ -439,16 +436,6 @@ function failureMessage(ppi: PrePulledImage, counts: Counts, reports: NodeReport
   return shortenMessage(message, CONDITION_MESSAGE_MAX);
 }
 
-function applyConditions(ppi: PrePulledImage, decided: NewCondition[], now: Date) {
-  const observedGeneration = ppi.metadata.generation;
-  let conditions = ppi.status?.conditions ?? [];
-  for (const condition of decided) {
-    const next = observedGeneration === undefined ? condition : { ...condition, observedGeneration };
-    conditions = setCondition(conditions, next, now);
-  }
-  return conditions;
-}
-
 /** The status must still be written for a reference render would reject; show it as given. */
 function normalizeOrKeep(image: string): string {
   try {
@@ -456,9 +443,4 @@ function normalizeOrKeep(image: string): string {
   } catch {
     return image;
   }
-}
-
-/** Code-point order: the same on every machine, unlike localeCompare. */
-function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -4,7 +4,8 @@
  */
 import type { LabelSelector } from '../../api/common.ts';
 import type { RegistryCredentialSpec } from '../../api/registrycredential.ts';
-import type { Namespace } from '../../kube/objects.ts';
+import { isTerminating, type Namespace } from '../../kube/objects.ts';
+import { compareStrings } from '../../runtime/order.ts';
 
 /**
  * Whether `labels` match a Kubernetes label selector: every matchLabels pair
@@ -34,11 +35,6 @@ export function matchesLabelSelector(selector: LabelSelector, labels: Record<str
     }
   }
   return true;
-}
-
-/** A namespace being deleted takes its secrets with it; nothing is written there. */
-export function isTerminating(namespace: Namespace): boolean {
-  return Boolean(namespace.metadata.deletionTimestamp) || namespace.status?.phase === 'Terminating';
 }
 
 export interface TargetInput {
@@ -72,9 +68,4 @@ export function selectTargetNamespaces(input: TargetInput): string[] {
     if (selected) out.push(name);
   }
   return out.sort(compareStrings);
-}
-
-/** Code-point order: the same on every machine, unlike localeCompare. */
-export function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
