@@ -98,6 +98,30 @@ export interface Verdict {
   progress?: { reason: string; message: string };
 }
 
+/**
+ * The three conditions of a pass that could not go on, from its failure:
+ * not Ready; progressing while the failure is retried; failing when it waits
+ * for a human, or always when `failingWhileRetrying` (a kind whose failing
+ * condition is `Degraded` rather than kstatus's `Stalled`).
+ */
+export function failureConditions(
+  object: { metadata: { generation?: number }; status?: { conditions?: Condition[] } },
+  set: ConditionSet,
+  failure: { reason: string; message: string; retry: boolean },
+  options: { now: Date; maxMessage: number; failingWhileRetrying: boolean },
+): Condition[] {
+  const message = shortenMessage(failure.message, options.maxMessage);
+  const decided = verdict(set, {
+    reason: failure.reason,
+    message,
+    ready: false,
+    progressing: failure.retry,
+    failing: !failure.retry || options.failingWhileRetrying,
+    progress: { reason: failure.reason, message },
+  });
+  return applyConditions(object, decided, options.now);
+}
+
 /** The three conditions of one verdict, in the set's order. */
 export function verdict(set: ConditionSet, v: Verdict): NewCondition[] {
   const status = (value: boolean) => (value ? 'True' : 'False');

@@ -42,7 +42,7 @@ import {
   type ReconcileResult,
   TerminalError,
 } from './controller.ts';
-import { type ClassifyOptions, classifyFailure, type Failure } from './failure.ts';
+import { ClassifiedError, type ClassifyOptions, classifyFailure, type Failure } from './failure.ts';
 import { WorkQueue, type WorkQueueObserver } from './queue.ts';
 
 /** A status as the runtime handles it: anything with conditions. */
@@ -322,7 +322,7 @@ export function createObjectController<T extends KindObject<Status>, Spec, Statu
       const failure = classifyFailure(err, kind.classify);
       await writeStalled(object, failure, now, log);
       if (!failure.retry) throw new TerminalError(failure.reason, failure.message);
-      throw new FailedStepError(failure);
+      throw new ClassifiedError(failure);
     }
     return finish(object, outcome, log, false);
   }
@@ -336,7 +336,7 @@ export function createObjectController<T extends KindObject<Status>, Spec, Statu
     const throttled = outcome.status
       ? await writeStatus(object, outcome.status, log, immediate || outcome.failure !== undefined)
       : undefined;
-    if (outcome.failure?.retry) throw new FailedStepError(outcome.failure);
+    if (outcome.failure?.retry) throw new ClassifiedError(outcome.failure);
     const comeBack = [throttled, outcome.requeueAfterMs].filter((ms): ms is number => ms !== undefined);
     return comeBack.length > 0 ? { requeueAfterMs: Math.min(...comeBack) } : undefined;
   }
@@ -351,16 +351,4 @@ export function createObjectController<T extends KindObject<Status>, Spec, Statu
     ...(deps.observer ? { observer: deps.observer } : {}),
     ...(kind.stop ? { onStop: kind.stop } : {}),
   });
-}
-
-/** A failed step, already in status: the loop backs off and logs its reason. */
-export class FailedStepError extends Error {
-  readonly code = 'PREPULL_ERR_FAILED_STEP';
-  readonly reason: string;
-
-  constructor(failure: Failure) {
-    super(failure.message);
-    this.name = 'FailedStepError';
-    this.reason = failure.reason;
-  }
 }

@@ -561,6 +561,26 @@ describe('computePrePulledImageStatus: conditions', () => {
   });
 });
 
+describe('desired nodes after nodes are deleted', () => {
+  it('counts only nodes that exist, while the deleted nodes still have pods and the DaemonSet still counts them', () => {
+    const pods = ['n1', 'n2', 'n3', 'gone-1', 'gone-2'].map((n) => pod(n, ['ready', 'ready']));
+    // The DaemonSet controller still wants 5 (its count lags the node deletion until PodGC).
+    const status = compute({
+      pods,
+      nodes: nodeMap(node('n1'), node('n2'), node('n3')),
+      daemonSet: daemonSet(5),
+    });
+    expect(status).toMatchObject({ ready: '3/3', desiredNodes: 3, readyNodes: 3 });
+    expect(status.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+  });
+
+  it('still counts an existing node without a pod yet as pending', () => {
+    const pods = ['n1', 'gone-1'].map((n) => pod(n, ['ready', 'ready']));
+    const status = compute({ pods, nodes: nodeMap(node('n1'), node('n2')), daemonSet: daemonSet(3) });
+    expect(status).toMatchObject({ ready: '1/2', desiredNodes: 2 });
+  });
+});
+
 describe('stalledStatus', () => {
   it('stalls with InvalidSpec and keeps the rest of the status', () => {
     const before = computePrePulledImageStatus({

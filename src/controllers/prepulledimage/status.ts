@@ -16,6 +16,7 @@ import type { ContainerStateWaiting, ContainerStatus, DaemonSet, Node } from '..
 import {
   applyConditions,
   type ConditionSet,
+  failureConditions,
   type NewCondition,
   shortenMessage,
   verdict,
@@ -175,15 +176,16 @@ export function computePrePulledImageStatus(input: StatusInput): PrePulledImageS
 
   const count = (group: NodeGroup) => reports.filter((r) => r.group === group).length;
   // Nodes the DaemonSet controller wants but has not yet made a pod for. Its
-  // count lags a deleted node until PodGC takes that node's pod, so pods on
-  // nodes that are gone count against it, and only existing nodes are desired.
-  const podNodes = new Set(
+  // count still includes a deleted node while that node's pod exists (until
+  // PodGC takes it), so such nodes are taken off: only existing nodes count.
+  const goneNodes = new Set(
     input.pods.flatMap((pod) => {
-      const node = pod.metadata.deletionTimestamp ? undefined : podNodeName(pod);
-      return node === undefined ? [] : [node];
+      const node = podNodeName(pod);
+      return node !== undefined && !nodes.has(node) ? [node] : [];
     }),
   );
-  const unscheduled = Math.max(0, (daemonSet?.status?.desiredNumberScheduled ?? 0) - podNodes.size);
+  const dsDesired = daemonSet?.status?.desiredNumberScheduled ?? 0;
+  const unscheduled = Math.max(0, dsDesired - reports.length - goneNodes.size);
   const counts: Counts = {
     desired: reports.length + unscheduled,
     ready: count('ready'),
@@ -228,19 +230,15 @@ export function computePrePulledImageStatus(input: StatusInput): PrePulledImageS
  * good pass are kept, since the pods are still there.
  */
 export function stalledStatus(ppi: PrePulledImage, failure: Failure, now: Date): PrePulledImageStatus {
-  const message = shortenMessage(failure.message, CONDITION_MESSAGE_MAX);
-  const decided = verdict(PREPULLED_IMAGE_CONDITIONS, {
-    reason: failure.reason,
-    message,
-    ready: false,
-    progressing: failure.retry,
-    failing: true,
-  });
   const generation = ppi.metadata.generation;
   return {
     ...ppi.status,
     ...(generation !== undefined && { observedGeneration: generation }),
-    conditions: applyConditions(ppi, decided, now),
+    conditions: failureConditions(ppi, PREPULLED_IMAGE_CONDITIONS, failure, {
+      now,
+      maxMessage: CONDITION_MESSAGE_MAX,
+      failingWhileRetrying: true,
+    }),
   };
 }
 

@@ -13,6 +13,7 @@ import {
 import {
   applyConditions,
   type ConditionSet,
+  failureConditions,
   type NewCondition,
   shortenMessage,
   type TransitionRule,
@@ -119,19 +120,14 @@ export function syncedStatus(
  * that waits for a human is Stalled.
  */
 export function stalledStatus(rc: RegistryCredential, failure: Failure, now: Date): RegistryCredentialStatus {
-  const message = shortenMessage(failure.message, CONDITION_MESSAGE_MAX);
-  const decided = verdict(REGISTRY_CREDENTIAL_CONDITIONS, {
-    reason: failure.reason,
-    message,
-    ready: false,
-    progressing: failure.retry,
-    failing: !failure.retry,
-    progress: { reason: Reason.Progressing, message },
-  });
   return {
     ...rc.status,
     observedGeneration: rc.metadata.generation ?? 0,
-    conditions: applyConditions(rc, decided, now),
+    conditions: failureConditions(rc, REGISTRY_CREDENTIAL_CONDITIONS, failure, {
+      now,
+      maxMessage: CONDITION_MESSAGE_MAX,
+      failingWhileRetrying: false,
+    }),
   };
 }
 
