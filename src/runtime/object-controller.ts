@@ -114,6 +114,12 @@ export interface ReconcileRequest<T, Spec> {
   store: ConsistencyStore;
   /** `prepull/<name>`: the field manager of everything the kind applies besides status. */
   fieldManager: string;
+  /**
+   * How long until the throttle lets a status write through (0: now). A kind
+   * whose status is costly to compute may skip it until then and come back;
+   * the runtime would hold the write back anyway.
+   */
+  statusDueInMs: number;
 }
 
 /** What a reconcile concluded. */
@@ -246,7 +252,7 @@ export function createObjectController<T extends KindObject<Status>, Spec, Statu
     const key = keyOf(object);
     if (isDeepStrictEqual(object.status ?? {}, status)) return undefined;
     if (!immediate) {
-      const wait = (lastWrite.get(key) ?? Number.NEGATIVE_INFINITY) + interval - clock.now();
+      const wait = statusDueInMs(key);
       if (wait > 0) return wait;
     }
     await client.apply(
@@ -278,6 +284,11 @@ export function createObjectController<T extends KindObject<Status>, Spec, Statu
     }
   }
 
+  /** Milliseconds until the throttle lets a status write for `key` through. */
+  function statusDueInMs(key: string): number {
+    return Math.max(0, (lastWrite.get(key) ?? Number.NEGATIVE_INFINITY) + interval - clock.now());
+  }
+
   async function reconcileKey(key: string, { log }: ReconcileContext): Promise<ReconcileResult | undefined> {
     const cached = kind.informer.get(key);
     if (!cached) {
@@ -301,6 +312,7 @@ export function createObjectController<T extends KindObject<Status>, Spec, Statu
         log,
         store,
         fieldManager,
+        statusDueInMs: 0,
       });
       return finish(object, outcome, log, true);
     }
@@ -317,7 +329,16 @@ export function createObjectController<T extends KindObject<Status>, Spec, Statu
 
     let outcome: ReconcileOutcome<Status>;
     try {
-      outcome = await kind.reconcile({ key, object, spec: parsed.data, now, log, store, fieldManager });
+      outcome = await kind.reconcile({
+        key,
+        object,
+        spec: parsed.data,
+        now,
+        log,
+        store,
+        fieldManager,
+        statusDueInMs: statusDueInMs(key),
+      });
     } catch (err) {
       const failure = classifyFailure(err, kind.classify);
       await writeStalled(object, failure, now, log);

@@ -116,6 +116,12 @@ export function prePulledImageKind(
     const pods = podsOf(ppi, daemonSet, informers.pods.byIndex(OWNER_INDEX, key));
     await admitPods(request, pods, daemonSet);
     const retries = await retryFailedImports(request, pods);
+    // Back for the next import retry or refresh round, whichever comes first.
+    const comeBack = [retries.nextInMs, refresh?.nextInMs].filter((ms) => ms !== undefined);
+    // While a rollout moves, pods change many times a second and the status
+    // could not be written before the throttle allows: computing it over every
+    // node each time would only cost CPU the control plane needs.
+    if (request.statusDueInMs > 0) return { requeueAfterMs: Math.min(request.statusDueInMs, ...comeBack) };
 
     const nodes = new Map(informers.nodes.list().map((n) => [n.metadata.name ?? '', n]));
     const status = computePrePulledImageStatus({
@@ -126,8 +132,6 @@ export function prePulledImageKind(
       importRetries: importRetriesAfter(retries.attempts, (name) => nodes.has(name)),
       now,
     });
-    // Back for the next import retry or refresh round, whichever comes first.
-    const comeBack = [retries.nextInMs, refresh?.nextInMs].filter((ms) => ms !== undefined);
     log.debug({ ready: status.ready }, 'computed status');
     return { status, ...(comeBack.length > 0 ? { requeueAfterMs: Math.min(...comeBack) } : {}) };
   }
