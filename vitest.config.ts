@@ -9,14 +9,14 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['src/**/*.test.ts', 'test/harness/**/*.unit.test.ts'],
+          include: ['src/**/*.test.ts', 'test/**/*.unit.test.ts'],
         },
       },
       {
         test: {
           name: 'cluster',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/harness/**/*.unit.test.ts'],
+          exclude: ['test/**/*.unit.test.ts'],
           globalSetup: ['test/harness/global-setup.ts'],
           testTimeout: 300_000,
           hookTimeout: 900_000,
