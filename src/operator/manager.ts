@@ -47,6 +47,7 @@ import { Controller } from '../runtime/controller.ts';
 import { LeaderElector, type LeadershipEnd } from '../runtime/leader.ts';
 import { WorkQueue } from '../runtime/queue.ts';
 import type { OperatorMetrics } from './metrics.ts';
+import { registerStatusMetrics } from './status-metrics.ts';
 
 export interface OperatorOptions {
   kc: KubeConfig;
@@ -121,6 +122,8 @@ export function startOperator(options: OperatorOptions): RunningOperator {
     return key ? [key] : [];
   });
   addRegistryCredentialIndexes(informers);
+  // Every replica serves them from its warm cache, so a standby's scrape says the same.
+  registerStatusMetrics(metrics.registry, informers);
   const all = Object.values(informers) as Informer<KubeObject>[];
   for (const i of all) i.start();
   const synced = () => all.every((i) => i.hasSynced);
