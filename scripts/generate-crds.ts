@@ -1,10 +1,16 @@
-/** Writes crds/*.yaml from the zod schemas in src/api. */
-import { writeFileSync } from 'node:fs';
+/**
+ * Writes crds/*.yaml from the zod schemas in src/api, and the same files into
+ * the Helm chart's crds/ (Helm reads CRDs only from inside the chart).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderCrdFiles } from '../src/api/crd.ts';
 
-const dir = join(import.meta.dirname, '..', 'crds');
-for (const [file, yaml] of Object.entries(renderCrdFiles())) {
-  writeFileSync(join(dir, file), yaml);
-  console.log(`wrote crds/${file}`);
+const root = join(import.meta.dirname, '..');
+for (const dir of ['crds', join('deploy', 'chart', 'crds')]) {
+  mkdirSync(join(root, dir), { recursive: true });
+  for (const [file, yaml] of Object.entries(renderCrdFiles())) {
+    writeFileSync(join(root, dir, file), yaml);
+    console.log(`wrote ${dir}/${file}`);
+  }
 }

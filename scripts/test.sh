@@ -26,7 +26,9 @@ done
 
 echo "[test] vitest (containerd 2.x on the real node)" >&2
 status=0
-node node_modules/vitest/vitest.mjs run "$@" || status=$?
+# The whole suite: test/rbac/least-privilege.test.ts (run last) checks its audit log.
+whole=0; [[ "$narrowed" == false ]] && whole=1
+PREPULL_TEST_WHOLE_SUITE=$whole node node_modules/vitest/vitest.mjs run "$@" || status=$?
 if [[ "$narrowed" == false ]]; then
   echo "[test] vitest: the import tier again, on containerd 1.6" >&2
   PREPULL_TEST_RUNTIME=containerd16 node node_modules/vitest/vitest.mjs run --project cluster test/import "${second[@]}" || status=$?

@@ -33,6 +33,7 @@ import type { Controller } from '../runtime/controller.ts';
 import { LeaderElector, type LeadershipEnd } from '../runtime/leader.ts';
 import { createObjectController } from '../runtime/object-controller.ts';
 import type { OperatorMetrics } from './metrics.ts';
+import { registerStatusMetrics } from './status-metrics.ts';
 
 export interface OperatorOptions {
   kc: KubeConfig;
@@ -105,6 +106,8 @@ export function startOperator(options: OperatorOptions): RunningOperator {
   addPullerPodIndexes(informers.pods);
   addCredentialReferenceIndex(informers.prePulledImages);
   addRegistryCredentialIndexes(informers);
+  // Every replica serves them from its warm cache, so a standby's scrape says the same.
+  registerStatusMetrics(metrics.registry, informers);
   const all = Object.values(informers) as Informer<KubeObject>[];
   for (const i of all) i.start();
   const synced = () => all.every((i) => i.hasSynced);

@@ -94,5 +94,17 @@ build_containerd() {
   log "containerd $CONTAINERD_VERSION built"
 }
 
-targets=("$@"); [[ ${#targets[@]} -gt 0 ]] || targets=(etcd kwok containerd kubernetes)
+# helm: the chart's lint, template and dry-run tests (deploy/chart).
+build_helm() {
+  local out="$cache/helm-$HELM_VERSION"
+  [[ -f "$out/.complete" ]] && { log "helm $HELM_VERSION cached"; return; }
+  log "helm $HELM_VERSION: building"
+  local work; work="$(mktemp -d)"; trap 'rm -rf "$work"' RETURN
+  GOBIN="$work" go install -trimpath -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION" \
+    "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
+  rm -rf "$out"; mkdir -p "$out"; mv "$work/helm" "$out/helm"; touch "$out/.complete"
+  log "helm $HELM_VERSION built"
+}
+
+targets=("$@"); [[ ${#targets[@]} -gt 0 ]] || targets=(etcd kwok containerd kubernetes helm)
 for t in "${targets[@]}"; do "build_$t"; done

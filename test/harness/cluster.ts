@@ -52,7 +52,7 @@ function readVersions(): Record<string, string> {
 }
 
 /** The cache directory build.sh wrote a component into. */
-export function cachedBinDir(component: 'kubernetes' | 'etcd' | 'kwok' | 'containerd'): string {
+export function cachedBinDir(component: 'kubernetes' | 'etcd' | 'kwok' | 'containerd' | 'helm'): string {
   const versions = readVersions();
   const version = versions[`${component.toUpperCase()}_VERSION`];
   return join(process.env.PREPULL_CACHE ?? join(homedir(), '.cache', 'prepull'), `${component}-${version}`);

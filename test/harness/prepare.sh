@@ -40,3 +40,5 @@ bash "$here/build.sh"
 # The node-side binaries the agent image carries (cached by source hash).
 bash "$here/../../scripts/build-hold.sh" >/dev/null
 bash "$here/../../scripts/build-importer.sh" >/dev/null
+# The Argo CD / kstatus health checker the GitOps tests run (cached by source hash).
+bash "$here/../../scripts/build-gitops-health.sh" >/dev/null
