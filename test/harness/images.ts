@@ -221,7 +221,12 @@ export function releaseImage(): ReleaseImage {
     .split('\n')
     .at(-1)!;
   const indexDigest = readFileSync(join(dirname(archive), 'index-digest'), 'utf8').trim();
-  builtReleaseImage = { archive, name: releasedImage, indexDigest, pinned: `${releasedImage}@${indexDigest}` };
+  builtReleaseImage = {
+    archive,
+    name: releasedImage,
+    indexDigest,
+    pinned: `${releasedImage}@${indexDigest}`,
+  };
   return builtReleaseImage;
 }
 
