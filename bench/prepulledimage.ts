@@ -14,6 +14,7 @@ import { renderPullDaemonSet } from '../src/controllers/prepulledimage/render.ts
 import type { DaemonSet, Node, Pod } from '../src/kube/objects.ts';
 import { Resources } from '../src/kube/resources.ts';
 import { USER_AGENT } from '../src/operator/manager.ts';
+import { releasedImage } from '../src/version.ts';
 import { auditedRequests } from '../test/support/audit.ts';
 import { createFakeNodes, KWOK_TOLERATION } from '../test/support/nodes.ts';
 import {
@@ -74,7 +75,7 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
     spec,
   };
   const bare = renderPullDaemonSet(fake, {
-    agent: { image: 'prepull.local/agent:dev', pullPolicy: 'IfNotPresent', holdPath: '/hold' },
+    agent: { image: releasedImage, pullPolicy: 'IfNotPresent', holdPath: '/hold' },
     extraPullSecrets: [],
   });
   delete bare.metadata.ownerReferences;

@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { renderCrdsYaml } from '../api/crd.ts';
+import { parseLogFormat } from '../operator/log-format.ts';
 import { runOperator } from '../operator/run.ts';
 import { releasedImage, version } from '../version.ts';
 import { runLoad } from './load.ts';
@@ -20,6 +21,7 @@ commands:
             --kubeconfig PATH       cluster to use
             --health-address ADDR   /healthz, /readyz, /metrics (default 127.0.0.1:8081)
             --log-level LEVEL       pino level (default info)
+            --log-format FORMAT     json, pretty, or auto (default: pretty on a terminal, JSON otherwise)
             --leader-elect          run as one of several replicas (Lease leader election)
             --leader-election-namespace NS  where the Lease lives (default $POD_NAMESPACE or prepull-system)
             --identity NAME         this replica's name (default $POD_NAME or host-pid)
@@ -50,6 +52,7 @@ async function main(argv: string[]): Promise<number> {
           kubeconfig: { type: 'string' },
           'health-address': { type: 'string', default: '127.0.0.1:8081' },
           'log-level': { type: 'string', default: 'info' },
+          'log-format': { type: 'string', default: 'auto' },
           'leader-elect': { type: 'boolean', default: false },
           'leader-election-namespace': { type: 'string' },
           identity: { type: 'string' },
@@ -65,6 +68,7 @@ async function main(argv: string[]): Promise<number> {
         kubeconfig: values.kubeconfig,
         healthAddress: values['health-address'],
         logLevel: values['log-level'],
+        logFormat: parseLogFormat(values['log-format']),
         env: process.env,
         leaderElect: values['leader-elect'],
         leaderElectionNamespace: values['leader-election-namespace'],

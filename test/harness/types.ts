@@ -36,7 +36,12 @@ export interface RealNodeInfo {
   containerdSocket: string;
   /** Path of a `ctr` binary that matches the runtime. */
   ctr: string;
-  /** The Prepull agent image (hold binary at /hold), imported into the node's containerd. */
+  /**
+   * The Prepull image (scripts/build-image.sh), imported into the node's
+   * containerd under its release name `ghcr.io/prepull/prepull:v<version>`
+   * (the operator's and `prepull load`'s default) and pinned by digest: this
+   * is `ghcr.io/prepull/prepull:v<version>@sha256:<index digest>`.
+   */
   agentImage: string;
   /** The node's address on the pod bridge: what a pod reaches the node at (e.g. a test's HTTP server). */
   podGateway: string;

@@ -33,8 +33,7 @@ function load(args: string[], input?: Buffer) {
       'prepull',
       'load',
       ...args,
-      '--agent-image',
-      node.agentImage,
+      // No --agent-image: the default, the release image, is what the harness's node holds.
       '--containerd-socket',
       node.containerdSocket,
       // Only the real node: other files leave hundreds of kwok nodes in the cluster.

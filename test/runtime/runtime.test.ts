@@ -16,6 +16,7 @@ import { apiSource, Informer, type RestartReason } from '../../src/kube/informer
 import type { KubeObject } from '../../src/kube/objects.ts';
 import { Resources } from '../../src/kube/resources.ts';
 import { systemClock } from '../../src/runtime/clock.ts';
+import { releasedImage } from '../../src/version.ts';
 import { eventually } from '../support/eventually.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { createFakeNodes, KWOK_TOLERATION } from '../support/nodes.ts';
@@ -155,7 +156,7 @@ describe('leader election between two operator processes', () => {
         '--health-address',
         '127.0.0.1:0',
         '--agent-image',
-        cluster.node?.agentImage ?? 'prepull.local/agent:dev',
+        cluster.node?.agentImage ?? releasedImage,
       ],
       { stdio: ['ignore', out, out] },
     );
