@@ -8,7 +8,7 @@
  * cached by digest. I/O (through {@link RegistryHttp}).
  */
 import { createHash } from 'node:crypto';
-import { type ImageReference, repositoryOf } from '../image/reference.ts';
+import { type ImageReference, isDigest, repositoryOf } from '../image/reference.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { type Challenge, parseWwwAuthenticate, pullScope } from './challenge.ts';
 import { type RegistryEndpoint, type RegistryTlsOptions, registryEndpoint } from './endpoint.ts';
@@ -61,7 +61,6 @@ export interface ImageDescription extends ResolvedManifest {
 const MANIFEST_MAX_BYTES = 4 * 1024 * 1024;
 const CONFIG_MAX_BYTES = 8 * 1024 * 1024;
 const DESCRIPTION_CACHE_MAX = 2000;
-const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 
 function sha256(data: Buffer): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
@@ -126,7 +125,7 @@ export class RegistryClient {
     if (head.response.status === 200) {
       const digest = head.response.headers['docker-content-digest'];
       const kind = manifestKind(head.response.headers['content-type']);
-      if (digest && DIGEST_RE.test(digest) && kind) {
+      if (digest && isDigest(digest) && kind) {
         return { digest, kind, mediaType: head.response.headers['content-type']!.split(';')[0]!.trim() };
       }
     }

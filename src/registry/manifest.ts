@@ -4,6 +4,7 @@
  * and a lone manifest's config descriptor, and matching a node's platform the
  * way containerd does. Pure.
  */
+import { isDigest } from '../image/reference.ts';
 
 /** The media types asked for and understood. Docker schema 1 is not: registries convert it or refuse. */
 export const MediaType = {
@@ -53,8 +54,6 @@ export class MalformedManifestError extends Error {
   override readonly name = 'MalformedManifestError';
 }
 
-const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
-
 function asObject(value: unknown, what: string): Record<string, unknown> {
   if (!value || typeof value !== 'object' || Array.isArray(value)) {
     throw new MalformedManifestError(`${what} is not a JSON object`);
@@ -73,7 +72,7 @@ function parseJson(body: string, what: string): Record<string, unknown> {
 
 function descriptorOf(value: unknown, what: string): Descriptor {
   const o = asObject(value, what);
-  if (typeof o.digest !== 'string' || !DIGEST_RE.test(o.digest)) {
+  if (typeof o.digest !== 'string' || !isDigest(o.digest)) {
     throw new MalformedManifestError(`${what} has no sha256 digest`);
   }
   return {
