@@ -145,15 +145,16 @@ export class RegistryClient {
 
   /**
    * The platforms behind `digest` in `ref`'s repository. Cached: a digest's
-   * content never changes (the cache is per repository, so access to one
-   * repository says nothing of another's).
+   * content never changes (the cache is per repository and credentials, so
+   * it never answers a caller the registry would refuse).
    */
   describe(
     ref: ImageReference,
     digest: string,
     credentials: readonly RegistryCredential[],
   ): Promise<ImageDescription> {
-    const key = `${repositoryOf(ref)}@${digest}`;
+    // Per credentials too: an answer one caller was allowed to read is never handed to another.
+    const key = `${repositoryOf(ref)}@${digest} ${credentialFingerprint(credentials)}`;
     const cached = this.#descriptions.get(key);
     if (cached) return Promise.resolve(cached);
     const running = this.#describing.get(key);
@@ -382,9 +383,12 @@ export class RegistryClient {
     }
     if (challenge.params.service) realm.searchParams.set('service', challenge.params.service);
     realm.searchParams.set('scope', scope);
+    // The realm's TLS is checked unless it is listed as insecure itself, or is an insecure registry's own host.
+    const listed = registryEndpoint(realm.host, this.#tls);
+    const sameHost = realm.hostname === new URL(`https://${endpoint.apiHost}`).hostname;
     const realmEndpoint: RegistryEndpoint = {
-      ...registryEndpoint(realm.host, this.#tls),
-      insecure: endpoint.insecure,
+      ...listed,
+      insecure: listed.insecure || (sameHost && endpoint.insecure),
     };
     const res = await this.#http.send(realmEndpoint, {
       method: 'GET',

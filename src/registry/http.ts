@@ -107,7 +107,8 @@ export class RegistryHttp {
         if (!isRetryableStatus(res.status)) return res;
         status = res.status;
         const retryAfter = parseRetryAfter(res.headers['retry-after'], clock.now());
-        failure = `HTTP ${res.status}${registryMessage(res.body.toString('utf8'), req.secrets) ? `: ${registryMessage(res.body.toString('utf8'), req.secrets)}` : ''}`;
+        const said = registryMessage(res.body.toString('utf8'), req.secrets);
+        failure = `HTTP ${res.status}${said ? `: ${said}` : ''}`;
         if (retryAfter !== undefined && retryAfter > retry.maxRetryAfterMs) {
           throw new RegistryUnavailableError(
             endpoint.registry,
