@@ -262,10 +262,11 @@ export class RegistryClient {
     res: HttpResponse,
     what: string,
     credential: RegistryCredential | undefined,
+    answeredBy = endpoint.registry,
   ) {
     if (res.status >= 200 && res.status < 300) return;
     const said = registryMessage(res.body.toString('utf8'), secretsOf(credential));
-    const message = `${endpoint.registry} answered HTTP ${res.status} for ${what}${said ? `: ${said}` : ''}`;
+    const message = `${answeredBy} answered HTTP ${res.status} for ${what}${said ? `: ${said}` : ''}`;
     if (res.status === 401 || res.status === 403) {
       throw new RegistryUnauthorizedError(
         endpoint.registry,
@@ -408,7 +409,13 @@ export class RegistryClient {
         `${realm.origin}: the token server sent no token`,
       );
     }
-    this.#check(endpoint, res, `a ${scope} token from ${realm.origin}`, credential);
+    this.#check(
+      endpoint,
+      res,
+      `a ${scope} token for ${endpoint.registry}`,
+      credential,
+      `token server ${realm.origin}`,
+    );
     throw new RegistryInvalidResponseError(
       endpoint.registry,
       `${realm.origin}: unexpected HTTP ${res.status}`,
