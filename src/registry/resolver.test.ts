@@ -149,9 +149,9 @@ describe('SharedResolver', () => {
     expect(resolver.size).toBe(1);
   });
 
-  it('the key ignores a digest next to the tag', () => {
-    expect(resolveKey(target(`r.io/app:v1@sha256:${'a'.repeat(64)}`))).toBe(
-      resolveKey(target('r.io/app:v1')),
-    );
+  it('a digest is part of the key: two digests of one repository are two targets', () => {
+    const a = resolveKey(target(`r.io/app@sha256:${'a'.repeat(64)}`));
+    expect(a).not.toBe(resolveKey(target(`r.io/app@sha256:${'b'.repeat(64)}`)));
+    expect(a).not.toBe(resolveKey(target('r.io/app:v1')));
   });
 });

@@ -18,7 +18,7 @@ import { backoffDelay } from './retry.ts';
 
 /** What to resolve, and with which credentials. */
 export interface ResolveTarget {
-  /** A tagged reference; digest references need no resolving. */
+  /** A reference; one with a digest is asked about that digest (never resolved). */
   ref: ImageReference;
   credentials: readonly RegistryCredential[];
 }
@@ -50,10 +50,9 @@ interface Entry<T> {
   lastAskedAt: number;
 }
 
-/** The key of a target: its tag and a fingerprint of its credentials, never the credentials. */
+/** The key of a target: its reference and a fingerprint of its credentials, never the credentials. */
 export function resolveKey(target: ResolveTarget): string {
-  const { digest: _, ...tagged } = target.ref;
-  return `${formatImageReference(tagged)} ${credentialFingerprint(target.credentials)}`;
+  return `${formatImageReference(target.ref)} ${credentialFingerprint(target.credentials)}`;
 }
 
 /** Shares registry answers between every caller; one per process. */
