@@ -35,6 +35,10 @@ export const Reason = {
   Unauthorized: 'Unauthorized',
   NotFound: 'NotFound',
   PlatformMismatch: 'PlatformMismatch',
+  /** The registry could not be asked: timeout, refused connection, TLS failure, 5xx, or 429 past the retries. */
+  RegistryUnavailable: 'RegistryUnavailable',
+  /** The registry answered with something Prepull cannot use (an unknown media type, a malformed manifest). */
+  InvalidRegistryResponse: 'InvalidRegistryResponse',
   InvalidImageName: 'InvalidImageName',
   Importing: 'Importing',
   ImportFailed: 'ImportFailed',

@@ -158,6 +158,8 @@ export type PrePulledImageSpec = z.infer<typeof prePulledImageSpecSchema>;
 
 /** Most nodes listed one by one in status; the rest are counted. */
 export const MAX_STATUS_NODES = 50;
+/** Most platforms listed per image; indexes rarely offer more than a dozen. */
+export const MAX_STATUS_PLATFORMS = 16;
 
 export const nodeImageStateSchema = z.strictObject({
   image: z.string().max(512),
@@ -186,6 +188,23 @@ export const prePulledImageStatusSchema = z.strictObject({
         name: z.string().max(63).optional(),
         digests: z.array(z.string().max(128)).max(8).optional(),
         readyNodes: z.number().int().min(0),
+        resolvedDigest: z
+          .string()
+          .max(128)
+          .optional()
+          .describe('The digest the registry serves for this tag now (a digest reference: its own digest).'),
+        platforms: z
+          .array(z.string().max(64))
+          .max(MAX_STATUS_PLATFORMS)
+          .optional()
+          .describe('The platforms (os/architecture/variant) the resolved image offers.'),
+        resolvedAt: z.string().max(32).optional().describe('When the registry was last asked.'),
+        registryCheck: z
+          .strictObject({ reason: z.string().max(64), message: z.string().max(512).optional() })
+          .optional()
+          .describe(
+            'Why the registry could not tell the digest: Unauthorized, NotFound, RegistryUnavailable, …',
+          ),
       }),
     )
     .max(MAX_IMAGES)

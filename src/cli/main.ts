@@ -31,6 +31,10 @@ commands:
             --containerd-socket PATH  containerd's socket on the nodes, for tarball imports
                                     (default: detected: kubeadm, k3s/rke2, microk8s, k0s paths)
             --default-priority-class NAME  priority class of puller pods when the spec names none
+            --registry-checks       check each image at its registry (tag → digest, platforms) for status
+            --registry-ca-file PATH  PEM CA bundle trusted for registries, besides Node's roots
+            --insecure-registry HOST  a registry (host or host:port) reached without TLS verification,
+                                    or over plain HTTP when it has no TLS; repeatable
   load      import an image archive into containerd on every node (kubectl prepull load);
             prepull load --help for its flags
   crds      print the CustomResourceDefinitions (prepull crds | kubectl apply -f -)
@@ -61,9 +65,18 @@ async function main(argv: string[]): Promise<number> {
           'hold-path': { type: 'string', default: '/hold' },
           'containerd-socket': { type: 'string' },
           'default-priority-class': { type: 'string' },
+          'registry-checks': { type: 'boolean', default: false },
+          'registry-ca-file': { type: 'string' },
+          'insecure-registry': { type: 'string', multiple: true, default: [] },
         },
         strict: true,
       });
+      if (
+        !values['registry-checks'] &&
+        (values['registry-ca-file'] || values['insecure-registry'].length > 0)
+      ) {
+        throw new Error('--registry-ca-file and --insecure-registry are for --registry-checks; add it');
+      }
       return runOperator({
         kubeconfig: values.kubeconfig,
         healthAddress: values['health-address'],
@@ -78,6 +91,9 @@ async function main(argv: string[]): Promise<number> {
         holdPath: values['hold-path'],
         runtimeSocket: values['containerd-socket'],
         defaultPriorityClass: values['default-priority-class'],
+        registryChecks: values['registry-checks']
+          ? { caFile: values['registry-ca-file'], insecureRegistries: values['insecure-registry'] }
+          : undefined,
       });
     }
     case 'load': {

@@ -12,6 +12,7 @@ import { MANAGED_BY_LABEL, MANAGER_NAME, NAME_LABEL } from '../controllers/label
 import { prePulledImageKind } from '../controllers/prepulledimage/controller.ts';
 import { PULLER_NAME } from '../controllers/prepulledimage/labels.ts';
 import { addPullerPodIndexes, type PullerPod, slimPullerPod } from '../controllers/prepulledimage/pods.ts';
+import { createRegistryChecks } from '../controllers/prepulledimage/registry-checks.ts';
 import type { RenderOptions } from '../controllers/prepulledimage/render.ts';
 import type { ImportRetryPolicy } from '../controllers/prepulledimage/retry.ts';
 import {
@@ -27,6 +28,7 @@ import { leaseLock } from '../kube/lease.ts';
 import type { DaemonSet, KubeObject, Namespace, Node, Secret, ServiceAccount } from '../kube/objects.ts';
 import { Resources } from '../kube/resources.ts';
 import { slimNode } from '../kube/slim.ts';
+import { RegistryClient, type RegistryTlsOptions } from '../registry/index.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { ConsistencyStore } from '../runtime/consistency.ts';
 import type { Controller } from '../runtime/controller.ts';
@@ -52,6 +54,12 @@ export interface OperatorOptions {
   concurrency?: number;
   /** Back-off between retries of a failed tarball import on a node (default 30 s doubling to 10 min). */
   importRetry?: ImportRetryPolicy;
+  /**
+   * Check each PrePulledImage's images at their registry (tag → digest,
+   * platforms) and show the answers in status; with these TLS settings.
+   * Off when undefined.
+   */
+  registryChecks?: { tls: RegistryTlsOptions };
 }
 
 export interface RunningOperator {
@@ -120,6 +128,11 @@ export function startOperator(options: OperatorOptions): RunningOperator {
     reportingInstance: options.identity,
   });
 
+  // One registry client per process: its connections and digest cache outlive a term as leader.
+  const registry = options.registryChecks
+    ? new RegistryClient({ clock, tls: options.registryChecks.tls, userAgent: USER_AGENT })
+    : undefined;
+
   const makeControllers = (): Controller[] => {
     // One memory of our own writes for every controller of this term as leader.
     const store = new ConsistencyStore();
@@ -139,6 +152,7 @@ export function startOperator(options: OperatorOptions): RunningOperator {
       events,
       informers,
       ...(options.importRetry ? { importRetry: options.importRetry } : {}),
+      ...(registry ? { registryChecks: createRegistryChecks({ client, registry, clock }) } : {}),
       render: {
         agent: options.agent,
         ...(options.runtimeSocket ? { runtimeSocket: options.runtimeSocket } : {}),
@@ -205,6 +219,7 @@ export function startOperator(options: OperatorOptions): RunningOperator {
       await stopControllers();
       if (elector) await ended;
       await Promise.all(all.map((i) => i.stop()));
+      await registry?.close();
     },
   };
 }

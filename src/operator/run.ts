@@ -3,6 +3,7 @@
  * health and metrics, and stop cleanly on SIGINT or SIGTERM.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -29,6 +30,8 @@ export interface RunOptions {
   holdPath: string;
   runtimeSocket: string | undefined;
   defaultPriorityClass: string | undefined;
+  /** Check images at their registries (--registry-checks), with these TLS settings. */
+  registryChecks: { caFile: string | undefined; insecureRegistries: string[] } | undefined;
 }
 
 /** Runs until SIGINT or SIGTERM; resolves with the exit code. */
@@ -83,6 +86,9 @@ export async function runOperator(options: RunOptions): Promise<number> {
       'connected to the API server',
     );
 
+    const checks = options.registryChecks;
+    // Read once at start: a changed bundle takes a restart, like the operator's other flags.
+    const caBundle = checks?.caFile ? readFileSync(checks.caFile, 'utf8') : undefined;
     const metrics = createOperatorMetrics();
     const identity = options.identity ?? options.env.POD_NAME ?? `${hostname()}-${process.pid}`;
     const operator = startOperator({
@@ -105,6 +111,13 @@ export async function runOperator(options: RunOptions): Promise<number> {
         holdPath: options.holdPath,
       },
       ...(options.defaultPriorityClass ? { defaultPriorityClassName: options.defaultPriorityClass } : {}),
+      ...(checks
+        ? {
+            registryChecks: {
+              tls: { ...(caBundle ? { caBundle } : {}), insecureRegistries: checks.insecureRegistries },
+            },
+          }
+        : {}),
       ...((options.runtimeSocket ?? embeddedSocket)
         ? { runtimeSocket: (options.runtimeSocket ?? embeddedSocket) as string }
         : {}),

@@ -21,6 +21,8 @@ export interface ClusterInfo {
   auditLog: string;
   /** etcd's client URL (plain HTTP on loopback), for tests that compact it. */
   etcdUrl: string;
+  /** Loopback ports of this cluster's block that no component uses: a tier may start its own servers there. */
+  sparePorts: number[];
   /** The global setup's control endpoint: `POST /restart/kube-apiserver` restarts the API server. */
   controlUrl?: string;
   /** Annotation value kwok manages; fake nodes carry `kwok.x-k8s.io/node: fake`. */

@@ -36,7 +36,9 @@ import { prePulledImagesNaming } from '../indexes.ts';
 import { PULL_SLOT_GATE, REFRESH_ROUND_ANNOTATION } from './labels.ts';
 import { OWNER_INDEX, ownerKeyOf, type PullerPod, podsOf } from './pods.ts';
 import { refreshSchedule } from './refresh.ts';
+import type { RegistryCheckResult, RegistryChecks } from './registry-checks.ts';
 import { daemonSetName, type RenderOptions, renderPullDaemonSet } from './render.ts';
+import { checkDueInMs, checkedImages, resolutionsInStatus } from './resolution.ts';
 import {
   DEFAULT_IMPORT_RETRY,
   type ImportRetryPolicy,
@@ -69,6 +71,8 @@ export interface PrePulledImageKindDeps {
   render: Omit<RenderOptions, 'extraPullSecrets'>;
   /** Back-off between retries of a node's failed tarball import. */
   importRetry?: ImportRetryPolicy;
+  /** Registry checks of the images (tag → digest, platforms), when the operator makes them. */
+  registryChecks?: RegistryChecks;
 }
 
 /** The PrePulledImage kind, for {@link createObjectController}. */
@@ -123,6 +127,8 @@ export function prePulledImageKind(
     // node each time would only cost CPU the control plane needs.
     if (request.statusDueInMs > 0) return { requeueAfterMs: Math.min(request.statusDueInMs, ...comeBack) };
 
+    const checks = await checkRegistry(ppi);
+
     const nodes = new Map(informers.nodes.list().map((n) => [n.metadata.name ?? '', n]));
     const status = computePrePulledImageStatus({
       ppi,
@@ -130,8 +136,10 @@ export function prePulledImageKind(
       nodes,
       daemonSet,
       importRetries: importRetriesAfter(retries.attempts, (name) => nodes.has(name)),
+      ...(checks && { resolutions: checks.resolutions }),
       now,
     });
+    if (checks?.nextInMs !== undefined) comeBack.push(checks.nextInMs);
     log.debug({ ready: status.ready }, 'computed status');
     return { status, ...(comeBack.length > 0 ? { requeueAfterMs: Math.min(...comeBack) } : {}) };
   }
@@ -251,6 +259,23 @@ export function prePulledImageKind(
       await events.record(ppi, 'Normal', Reason.RetryingImport, 'Import', message);
     }
     return { attempts, nextInMs: plan.nextInMs };
+  }
+
+  /**
+   * The registry checks status shows: asked anew when due (resolution.ts),
+   * else those status already holds, so a pass between checks costs no request.
+   */
+  async function checkRegistry(ppi: PrePulledImage): Promise<RegistryCheckResult | undefined> {
+    if (!deps.registryChecks) return undefined;
+    const refs = checkedImages(ppi);
+    const held = resolutionsInStatus(ppi, refs);
+    const dueInMs = checkDueInMs(ppi, refs, held, clock.now());
+    if (dueInMs > 0) return { resolutions: held, nextInMs: dueInMs };
+    const names = [
+      ...(ppi.spec.imagePullSecrets ?? []).map((s) => s.name),
+      ...registryCredentialSecrets(ppi),
+    ];
+    return step('checking the images at the registry', () => deps.registryChecks!.check(ppi, names));
   }
 
   function registryCredentialSecrets(ppi: PrePulledImage): string[] {

@@ -662,3 +662,61 @@ describe('computePrePulledImageStatus: bounds', () => {
     expect(prePulledImageStatusSchema.safeParse(status).success).toBe(true);
   });
 });
+
+describe('registry checks in status', () => {
+  const resolved = {
+    resolvedDigest: digest('d'),
+    platforms: ['linux/amd64'],
+    resolvedAt: '2026-01-01T00:00:00Z',
+  };
+  const notFound = {
+    resolvedAt: '2026-01-01T00:00:00Z',
+    registryCheck: {
+      reason: Reason.NotFound,
+      message: 'r.io answered HTTP 404: MANIFEST_UNKNOWN: manifest unknown',
+    },
+  };
+
+  it("shows each image's resolved digest and platforms next to the digests the nodes hold", () => {
+    const status = compute({
+      pods: [pod('n1', ['ready', 'ready'])],
+      nodes: nodeMap(node('n1')),
+      resolutions: [resolved],
+    });
+    expect(status.images?.[0]).toMatchObject({ image: NGINX, digests: [digest('0')], ...resolved });
+    expect(status.images?.[1]).not.toHaveProperty('resolvedDigest');
+    expect(prePulledImageStatusSchema.safeParse(status).success).toBe(true);
+  });
+
+  it('a failed check makes the object Degraded with its reason, while nodes holding the images stay Ready', () => {
+    const status = compute({
+      pods: [pod('n1', ['ready', 'ready'])],
+      nodes: nodeMap(node('n1')),
+      resolutions: [undefined, notFound],
+    });
+    expect(findCondition(status.conditions, 'Ready')).toMatchObject({
+      status: 'True',
+      reason: Reason.AllNodesReady,
+    });
+    expect(findCondition(status.conditions, 'Degraded')).toMatchObject({
+      status: 'True',
+      reason: Reason.NotFound,
+      message: `registry check of ${APP} failed: ${notFound.registryCheck.message}`,
+    });
+    expect(status.images?.[1]?.registryCheck).toEqual(notFound.registryCheck);
+  });
+
+  it('failing nodes come first: their reason stays the Degraded one', () => {
+    const status = compute({
+      pods: [
+        pod('n1', [{ reason: 'ErrImagePull', message: 'unauthorized: authentication required' }, 'ready']),
+      ],
+      nodes: nodeMap(node('n1')),
+      resolutions: [undefined, notFound],
+    });
+    expect(findCondition(status.conditions, 'Degraded')).toMatchObject({
+      status: 'True',
+      reason: Reason.NodesFailing,
+    });
+  });
+});

@@ -26,6 +26,7 @@ import { compareStrings } from '../../runtime/order.ts';
 import { PULL_SLOT_GATE } from './labels.ts';
 import type { PullerPod } from './pods.ts';
 import { holdIndexOf, importContainerName, parseImportResult, podCreatedAt } from './protocol.ts';
+import { firstFailedCheck, type ImageResolution, withResolution } from './resolution.ts';
 
 /** One image on one node. */
 export type NodeImageState = z.infer<typeof nodeImageStateSchema>;
@@ -42,6 +43,8 @@ export interface StatusInput {
   daemonSet?: DaemonSet;
   /** Per node, the import retries made so far (retry.ts). */
   importRetries?: NonNullable<PrePulledImageStatus['importRetries']>;
+  /** The registry checks of the images, aligned with spec.images, when the operator makes them (resolution.ts). */
+  resolutions?: readonly (ImageResolution | undefined)[];
   now: Date;
 }
 
@@ -197,17 +200,24 @@ export function computePrePulledImageStatus(input: StatusInput): PrePulledImageS
   const images = ppi.spec.images.map((entry, index) => {
     const ready = reports.map((r) => r.images[index]).filter((s) => s?.state === 'Ready');
     const digests = [...new Set(ready.flatMap((s) => (s?.digest ? [s.digest] : [])))].sort(compareStrings);
-    return {
-      image: refs[index] ?? entry.image,
-      ...(entry.name !== undefined && { name: entry.name }),
-      digests: digests.slice(0, MAX_DIGESTS),
-      readyNodes: ready.length,
-    };
+    return withResolution(
+      {
+        image: refs[index] ?? entry.image,
+        ...(entry.name !== undefined && { name: entry.name }),
+        digests: digests.slice(0, MAX_DIGESTS),
+        readyNodes: ready.length,
+      },
+      input.resolutions?.[index],
+    );
   });
 
   const listed = listNodes(reports);
   const generation = ppi.metadata.generation;
-  const decided = decideConditions(ppi, counts, reports, daemonSet);
+  const decided = withRegistryCheck(
+    decideConditions(ppi, counts, reports, daemonSet),
+    firstFailedCheck(ppi, input.resolutions),
+    counts,
+  );
   return {
     ...(generation !== undefined && { observedGeneration: generation }),
     conditions: applyConditions(ppi, decided, now),
@@ -406,6 +416,29 @@ function decideConditions(
     progressing: true,
     failing: false,
   });
+}
+
+/**
+ * A failed registry check makes the object Degraded with the check's reason
+ * (Unauthorized, NotFound, RegistryUnavailable), unless nodes fail already
+ * (their failure is then the one to fix first). Ready and Progressing stay as
+ * the nodes make them: nodes that hold the images go on holding them.
+ */
+function withRegistryCheck(
+  decided: NewCondition[],
+  failure: { image: string; reason: string; message?: string } | undefined,
+  counts: Counts,
+): NewCondition[] {
+  if (!failure || counts.failed > 0) return decided;
+  const message = shortenMessage(
+    `registry check of ${failure.image} failed${failure.message ? `: ${failure.message}` : ''}`,
+    CONDITION_MESSAGE_MAX,
+  );
+  return decided.map((c) =>
+    c.type === PREPULLED_IMAGE_CONDITIONS.failing
+      ? { ...c, status: 'True', reason: failure.reason, message }
+      : c,
+  );
 }
 
 function isObserved(daemonSet: DaemonSet): boolean {
