@@ -195,7 +195,8 @@ describe('PrePulledImage failures and counts', () => {
         target: { secretName: 'ppi-failures-pull', namespaces },
       },
     });
-    serverSideApply(cluster, rc([]));
+    kubectl(cluster, ['create', 'namespace', 'ppi-failures-other']);
+    serverSideApply(cluster, rc(['ppi-failures-other']));
     serverSideApply(
       cluster,
       ppi('linked', {
@@ -220,17 +221,24 @@ describe('PrePulledImage failures and counts', () => {
       await client.get<RegistryCredential>(Resources.registryCredentials, 'ppi-failures-cred')
     )?.status?.synced;
     // A spec change that moves the RegistryCredential's status (one namespace more), not its copy name.
-    serverSideApply(cluster, rc(['ppi-failures-src-copy']));
     kubectl(cluster, ['create', 'namespace', 'ppi-failures-src-copy']);
+    serverSideApply(cluster, rc(['ppi-failures-other', 'ppi-failures-src-copy']));
     await eventually(async () => {
       const now = await client.get<RegistryCredential>(Resources.registryCredentials, 'ppi-failures-cred');
+      expect(now?.status?.observedGeneration).toBe(now?.metadata.generation);
       expect(now?.status?.synced).not.toBe(statusBefore);
-      expect(now?.status?.synced).toBe('2/2');
     });
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     expect((await operator.reconcileCounts('prepulledimage')).total).toBe(before.total);
     kubectl(cluster, ['delete', 'registrycredential', 'ppi-failures-cred', '--wait=false']);
-    kubectl(cluster, ['delete', 'namespace', 'ppi-failures-src', 'ppi-failures-src-copy', '--wait=false']);
+    kubectl(cluster, [
+      'delete',
+      'namespace',
+      'ppi-failures-src',
+      'ppi-failures-src-copy',
+      'ppi-failures-other',
+      '--wait=false',
+    ]);
   });
 
   it('counts only nodes that exist after nodes are deleted, while their pods are still there', async () => {

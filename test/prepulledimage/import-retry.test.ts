@@ -103,6 +103,15 @@ describe(`import retries on the real node (${node.runtime})`, () => {
 
   it('reports an import step that exits 0 with no result as ImportFailed, and retries it', async () => {
     const operator = start('import-retry-silent');
+    try {
+      await silentImportIsRetried(operator);
+    } finally {
+      await operator.stop();
+    }
+    expect(kubectl(cluster, ['delete', 'ppi', 'silent', '-n', NS, '--wait=true']).status).toBe(0);
+  });
+
+  async function silentImportIsRetried(operator: TestOperator): Promise<void> {
     await eventually(() => expect(operator.ready()).toBe(true));
     serverSideApply(cluster, ppi('silent'));
     await eventually(async () => {
@@ -117,12 +126,11 @@ describe(`import retries on the real node (${node.runtime})`, () => {
       const pods = (await client.list(Resources.pods, { namespace: NS })).items;
       expect(pods.map((p) => p.metadata.uid)).not.toContain(firstPod);
     }, 120_000);
-    await operator.stop();
-    expect(kubectl(cluster, ['delete', 'ppi', 'silent', '-n', NS, '--wait=true']).status).toBe(0);
-  });
+  }
 
   it('keeps the retry count through a leader failover', async () => {
     const first = start('import-retry-leader-a', true);
+    expect(kubectl(cluster, ['get', 'ppi', 'silent', '-n', NS]).status).not.toBe(0);
     await eventually(async () => expect(await isLeader(first)).toBe(true), 60_000);
     serverSideApply(cluster, ppi('failover'));
     await eventually(async () => expect(await retriesOnNode('failover')).toBeGreaterThanOrEqual(2), 180_000);

@@ -232,14 +232,21 @@ export function prePulledImageKind(
    * back into it; returns them, and when to look again while one waits.
    */
   async function retryFailedImports(
-    { object: ppi, log, store }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
+    request: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
     pods: PullerPod[],
   ): Promise<{ attempts: Map<string, number>; nextInMs: number | undefined }> {
+    const { object: ppi, log, store } = request;
     const attempts = importAttemptsOf(ppi.status);
     // Pods deleted for a retry are gone as far as retrying goes, until the cache lets go of them.
     const live = pods.filter((pod) => !store.isPending(Resources.pods, keyOf(pod), pod));
     const plan = planImportRetries(live, attempts, clock.now(), importRetry);
     for (const node of plan.succeeded) attempts.delete(node);
+    // A retry's count must reach status in the same pass, or a later pass (or
+    // a new leader) would count it again from what status says: retry only
+    // when the status write that records it is not held back.
+    if (plan.due.length > 0 && request.statusDueInMs > 0) {
+      return { attempts, nextInMs: Math.min(plan.nextInMs ?? request.statusDueInMs, request.statusDueInMs) };
+    }
     for (const { pod, node, attempt, images } of plan.due) {
       const { name, namespace, uid, resourceVersion } = pod.metadata;
       // Pinned to this pod: a newer one on the node is left to run its steps
