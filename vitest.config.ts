@@ -9,7 +9,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['src/**/*.test.ts', 'test/harness/**/*.unit.test.ts'],
+          include: ['src/**/*.test.ts', 'scripts/**/*.test.ts', 'test/harness/**/*.unit.test.ts'],
         },
       },
       {
