@@ -55,7 +55,12 @@ function instructions(text: string): { keyword: string; args: string }[] {
 }
 
 function jsonArray(keyword: string, args: string): string[] {
-  const value: unknown = JSON.parse(args);
+  let value: unknown;
+  try {
+    value = JSON.parse(args);
+  } catch {
+    throw new Error(`Dockerfile: ${keyword} must be a JSON array of strings, not ${args}`);
+  }
   if (!Array.isArray(value) || !value.every((a) => typeof a === 'string')) {
     throw new Error(`Dockerfile: ${keyword} must be a JSON array of strings, not ${args}`);
   }
