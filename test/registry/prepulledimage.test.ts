@@ -2,9 +2,10 @@
  * PrePulledImage registry checks (--registry-checks) against the harness's
  * password-protected registry: each image's tag resolved to the digest the
  * registry serves, with the credentials of the object's pull secrets, its
- * platforms, a refresh round that asks again by HEAD, and the registry's
- * refusals as condition reasons. The objects select no node, so no pod pulls
- * anything: what status shows comes from the registry alone.
+ * platforms, the registry's refusals as condition reasons, and refresh by
+ * HEAD: puller pods (on kwok nodes) roll when a tag moves, and only then.
+ * The other objects select no node, so what their status shows comes from
+ * the registry alone.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { buildOciImage, OCI_MANIFEST } from '../harness/images.ts';
 import { pushBlob, pushManifest } from '../harness/registry.ts';
 import { eventually } from '../support/eventually.ts';
 import { kubectl, serverSideApply } from '../support/kubectl.ts';
+import { createFakeNodes, deleteNodes, KWOK_TOLERATION } from '../support/nodes.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
 import { getPrePulledImage } from '../support/prepulledimage.ts';
 
@@ -55,6 +57,28 @@ function apply(name: string, spec: Record<string, unknown>): void {
 
 const get = (name: string) => getPrePulledImage(client, NS, name);
 const degraded = (ppi: PrePulledImage | undefined) => findCondition(ppi?.status?.conditions, 'Degraded');
+
+/** UIDs of the puller pods of `name`, sorted. */
+async function pullerPods(name: string): Promise<string[]> {
+  const uid = (await get(name))?.metadata.uid ?? '';
+  const listed = kubectl(cluster, [
+    'get',
+    'pods',
+    '-n',
+    NS,
+    '-l',
+    `prepull.dev/owner-uid=${uid}`,
+    '-o',
+    'json',
+  ]);
+  const pods = JSON.parse(listed.stdout) as {
+    items: { metadata: { uid: string; deletionTimestamp?: string } }[];
+  };
+  return pods.items
+    .filter((p) => !p.metadata.deletionTimestamp)
+    .map((p) => p.metadata.uid)
+    .sort();
+}
 
 describe('PrePulledImage registry checks', () => {
   let operator: TestOperator;
@@ -132,7 +156,7 @@ describe('PrePulledImage registry checks', () => {
     expect(operator.logLines().join('\n')).not.toContain(wrongPassword);
   });
 
-  it('with refresh.interval, a moved tag shows its new digest, asked for by HEAD', async () => {
+  it('with refresh.interval, a check that finds nothing moved replaces no pod; a moved tag rolls them, by HEAD', async () => {
     const repo = 'prepull-test/movable';
     const tag = `checked-${randomBytes(3).toString('hex')}`;
     const push = async (generation: string) => {
@@ -143,22 +167,64 @@ describe('PrePulledImage registry checks', () => {
       for (const blob of [...image.layers, image.config]) await pushBlob(registry, repo, blob);
       return pushManifest(registry, repo, tag, OCI_MANIFEST, image.manifest);
     };
-    const first = await push('1');
-    apply('refreshed', {
-      imagePullSecrets: [{ name: 'registry' }],
-      images: [{ image: `${registry.host}/${repo}:${tag}` }],
-      refresh: { interval: '1m' },
-    });
-    await eventually(async () =>
-      expect((await get('refreshed'))?.status?.images?.[0]?.resolvedDigest).toBe(first),
-    );
-    const moved = await push('2');
-    expect(moved).not.toBe(first);
-    await eventually(
-      async () => expect((await get('refreshed'))?.status?.images?.[0]?.resolvedDigest).toBe(moved),
-      120_000,
-      1_000,
-    );
+    const nodes = createFakeNodes(cluster, 'registry-check', 0, 3, { 'prepull-test/pool': 'registry-check' });
+    try {
+      const first = await push('1');
+      apply('refreshed', {
+        imagePullSecrets: [{ name: 'registry' }],
+        images: [{ image: `${registry.host}/${repo}:${tag}` }],
+        refresh: { interval: '1m' },
+        nodeSelector: { 'prepull-test/pool': 'registry-check' },
+        tolerations: [KWOK_TOLERATION],
+      });
+      let firstCheck = '';
+      await eventually(async () => {
+        const ppi = await get('refreshed');
+        expect(ppi?.status?.images?.[0]?.resolvedDigest).toBe(first);
+        expect(ppi?.status?.ready).toBe('3/3');
+        firstCheck = ppi?.status?.images?.[0]?.resolvedAt ?? '';
+      });
+      const podsBefore = await pullerPods('refreshed');
+      expect(podsBefore).toHaveLength(3);
+
+      // The next check, a minute on, finds the same digest: not one pod is replaced.
+      await eventually(
+        async () => expect((await get('refreshed'))?.status?.images?.[0]?.resolvedAt).not.toBe(firstCheck),
+        120_000,
+        1_000,
+      );
+      expect(await pullerPods('refreshed')).toEqual(podsBefore);
+
+      const moved = await push('2');
+      await eventually(
+        async () => {
+          const ppi = await get('refreshed');
+          expect(ppi?.status?.images?.[0]?.resolvedDigest).toBe(moved);
+          expect(ppi?.status?.ready).toBe('3/3');
+          const now = await pullerPods('refreshed');
+          expect(now).toHaveLength(3);
+          for (const uid of now) expect(podsBefore).not.toContain(uid);
+        },
+        120_000,
+        1_000,
+      );
+      const events = kubectl(cluster, [
+        'get',
+        'events',
+        '-n',
+        NS,
+        '--field-selector',
+        'reason=TagMoved',
+        '-o',
+        'json',
+      ]);
+      const notes = (JSON.parse(events.stdout) as { items: { message?: string; note?: string }[] }).items.map(
+        (e) => e.note ?? e.message ?? '',
+      );
+      expect(notes.some((n) => n.includes(`${first} to ${moved}`))).toBe(true);
+    } finally {
+      deleteNodes(cluster, nodes);
+    }
     // The registry's own log: the tag was only ever asked for by HEAD (the pushes are PUTs).
     const lines = readFileSync(join(cluster.dir, 'logs', 'registry.log'), 'utf8')
       .split('\n')
