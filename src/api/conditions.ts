@@ -51,6 +51,8 @@ export const Reason = {
   RetryingImport: 'RetryingImport',
   /** Event: a refresh round began (spec.refresh.interval). */
   Refreshing: 'Refreshing',
+  /** Event: the registry serves another digest for a tag than it did at the last check. */
+  TagMoved: 'TagMoved',
   // RegistryCredential.
   AllNamespacesSynced: 'AllNamespacesSynced',
   /** Event: the secret reached every target namespace. */

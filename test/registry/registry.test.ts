@@ -6,7 +6,9 @@
  * second cluster (PREPULL_TEST_REAL_NODE=0).
  */
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseImageReference, repositoryOf } from '../../src/image/reference.ts';
@@ -25,6 +27,7 @@ import { buildOciImage, OCI_MANIFEST } from '../harness/images.ts';
 import { pushBlob, pushManifest, startRegistry } from '../harness/registry.ts';
 import { startTokenRegistry, type TokenRegistry } from '../harness/token-registry.ts';
 import type { TestImageName } from '../harness/types.ts';
+import { eventually } from '../support/eventually.ts';
 import { kubectl } from '../support/kubectl.ts';
 
 const cluster = inject('cluster');
@@ -184,8 +187,30 @@ describe('a registry with bearer tokens from a real token server', () => {
   let tokens: TokenRegistry;
   const copied: Partial<Record<TestImageName, string>> = {};
   const tokenRef = (name: TestImageName) => parseImageReference(`${tokens.host}/prepull/${name}:v1`);
-  const issued = () =>
-    (readFileSync(tokens.tokenServerLog, 'utf8').match(/get token complete/g) ?? []).length;
+  /**
+   * Tokens the token server issued to this client (user agent `prepull`), as
+   * its log says. The log reaches the file through a pipe, so a marker
+   * request is sent first and waited for: every line before it is then there.
+   */
+  const issued = async () => {
+    const marker = `log-marker-${randomBytes(4).toString('hex')}`;
+    await new Promise<void>((resolve, reject) => {
+      const req = request(tokens.realm, { ca: caBundle, headers: { 'user-agent': marker } }, (res) => {
+        res.resume();
+        res.on('end', resolve);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    let log = '';
+    await eventually(() => {
+      log = readFileSync(tokens.tokenServerLog, 'utf8');
+      expect(log).toContain(marker);
+    });
+    return log
+      .split('\n')
+      .filter((l) => l.includes('get token complete') && /useragent=prepull(\s|$)/.test(l)).length;
+  };
 
   beforeAll(async () => {
     tokens = await startTokenRegistry({
@@ -225,15 +250,15 @@ describe('a registry with bearer tokens from a real token server', () => {
   it('resolves tags and platforms with a bearer token, fetching one token per scope and reusing it', async () => {
     const client = newClient();
     const user = [{ username: tokens.username, password: tokens.password }];
-    const before = issued();
+    const before = await issued();
     for (let i = 0; i < 3; i++) {
       await expect(client.resolve(tokenRef('hold'), user)).resolves.toMatchObject({ digest: copied.hold });
     }
-    expect(issued() - before).toBe(1);
+    expect((await issued()) - before).toBe(1);
     const index = await client.inspect(tokenRef('noamd64index'), user);
     expect(index).toMatchObject({ digest: copied.noamd64index, kind: 'index' });
     expect(index.platforms.map((p) => p.architecture)).toEqual(['arm64', 's390x']);
-    expect(issued() - before).toBe(2);
+    expect((await issued()) - before).toBe(2);
   });
 
   it("a password the token server refuses is Unauthorized, with the token server's message", async () => {

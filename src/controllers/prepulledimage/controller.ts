@@ -38,7 +38,13 @@ import { OWNER_INDEX, ownerKeyOf, type PullerPod, podsOf } from './pods.ts';
 import { refreshSchedule } from './refresh.ts';
 import type { RegistryCheckResult, RegistryChecks } from './registry-checks.ts';
 import { daemonSetName, type RenderOptions, renderPullDaemonSet } from './render.ts';
-import { checkDueInMs, checkedImages, resolutionsInStatus } from './resolution.ts';
+import {
+  checkDueInMs,
+  checkedImages,
+  digestRolloutKey,
+  movedTags,
+  resolutionsInStatus,
+} from './resolution.ts';
 import {
   DEFAULT_IMPORT_RETRY,
   type ImportRetryPolicy,
@@ -115,8 +121,10 @@ export function prePulledImageKind(
     request: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
   ): Promise<ReconcileOutcome<PrePulledImageStatus>> {
     const { key, object: ppi, now, log } = request;
-    const refresh = refreshSchedule(ppi, clock.now());
-    const daemonSet = await applyDaemonSet(request, refresh);
+    // Checked first: with registry checks, a refresh rolls the pods when a tag moved, not on a timer.
+    const checks = await checkRegistry(request);
+    const refresh = checks && ppi.spec.refresh ? undefined : refreshSchedule(ppi, clock.now());
+    const daemonSet = await applyDaemonSet(request, refresh, checks);
     const pods = podsOf(ppi, daemonSet, informers.pods.byIndex(OWNER_INDEX, key));
     await admitPods(request, pods, daemonSet);
     const retries = await retryFailedImports(request, pods);
@@ -126,8 +134,6 @@ export function prePulledImageKind(
     // could not be written before the throttle allows: computing it over every
     // node each time would only cost CPU the control plane needs.
     if (request.statusDueInMs > 0) return { requeueAfterMs: Math.min(request.statusDueInMs, ...comeBack) };
-
-    const checks = await checkRegistry(ppi);
 
     const nodes = new Map(informers.nodes.list().map((n) => [n.metadata.name ?? '', n]));
     const status = computePrePulledImageStatus({
@@ -148,13 +154,22 @@ export function prePulledImageKind(
   async function applyDaemonSet(
     { object: ppi, log, fieldManager }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
     refresh: ReturnType<typeof refreshSchedule>,
+    checks: RegistryCheckResult | undefined,
   ): Promise<DaemonSet | undefined> {
+    const dsKey = `${ppi.metadata.namespace}/${daemonSetName(ppi.metadata.name ?? '')}`;
+    const cached = informers.daemonSets.get(dsKey);
+    const round = cached?.spec.template.metadata?.annotations?.[REFRESH_ROUND_ANNOTATION];
+    const digestKey =
+      checks && ppi.spec.refresh
+        ? digestRolloutKey(checkedImages(ppi), checks.resolutions, round)
+        : undefined;
     let desired: DaemonSet;
     try {
       desired = renderPullDaemonSet(ppi, {
         ...deps.render,
         extraPullSecrets: registryCredentialSecrets(ppi),
         ...(refresh ? { refreshRound: refresh.round } : {}),
+        ...(digestKey !== undefined ? { refreshRound: digestKey } : {}),
       });
     } catch (err) {
       // The schema let something through that render cannot use: terminal until the spec changes.
@@ -163,10 +178,7 @@ export function prePulledImageKind(
     }
     const hash = createHash('sha256').update(JSON.stringify(desired)).digest('hex').slice(0, 16);
     desired.metadata.annotations = { ...desired.metadata.annotations, [SPEC_HASH_ANNOTATION]: hash };
-    const dsKey = `${ppi.metadata.namespace}/${daemonSetName(ppi.metadata.name ?? '')}`;
-    const cached = informers.daemonSets.get(dsKey);
     if (cached?.metadata.annotations?.[SPEC_HASH_ANNOTATION] === hash) return cached;
-    const round = cached?.spec.template.metadata?.annotations?.[REFRESH_ROUND_ANNOTATION];
     if (refresh && round !== undefined && round !== String(refresh.round)) {
       await events.record(
         ppi,
@@ -272,7 +284,10 @@ export function prePulledImageKind(
    * The registry checks status shows: asked anew when due (resolution.ts),
    * else those status already holds, so a pass between checks costs no request.
    */
-  async function checkRegistry(ppi: PrePulledImage): Promise<RegistryCheckResult | undefined> {
+  async function checkRegistry({
+    object: ppi,
+    log,
+  }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>): Promise<RegistryCheckResult | undefined> {
     if (!deps.registryChecks) return undefined;
     const refs = checkedImages(ppi);
     const held = resolutionsInStatus(ppi, refs);
@@ -282,7 +297,15 @@ export function prePulledImageKind(
       ...(ppi.spec.imagePullSecrets ?? []).map((s) => s.name),
       ...registryCredentialSecrets(ppi),
     ];
-    return step('checking the images at the registry', () => deps.registryChecks!.check(ppi, names));
+    const checked = await step('checking the images at the registry', () =>
+      deps.registryChecks!.check(ppi, names),
+    );
+    for (const moved of movedTags(ppi, refs, held, checked.resolutions)) {
+      const message = `${moved.image} moved from ${moved.from} to ${moved.to}`;
+      log.info({ image: moved.image, from: moved.from, to: moved.to }, 'a tag moved');
+      await events.record(ppi, 'Normal', Reason.TagMoved, 'Refresh', message);
+    }
+    return checked;
   }
 
   function registryCredentialSecrets(ppi: PrePulledImage): string[] {

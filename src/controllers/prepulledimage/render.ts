@@ -35,8 +35,12 @@ export interface RenderOptions {
   /** Secret names to add to imagePullSecrets besides spec.imagePullSecrets (from spec.registryCredentials, resolved by the controller). */
   extraPullSecrets: string[];
   defaultPriorityClassName?: string;
-  /** With spec.refresh: the current refresh round (refresh.ts). A new round rolls the pods. */
-  refreshRound?: number;
+  /**
+   * With spec.refresh: the current refresh round (refresh.ts), or with
+   * registry checks the key of the resolved digests (resolution.ts). A new
+   * value rolls the pods.
+   */
+  refreshRound?: number | string;
 }
 
 const NAME_PREFIX = 'ppi-';

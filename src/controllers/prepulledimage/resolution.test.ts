@@ -5,8 +5,10 @@ import {
   checkedImages,
   checkIntervalMs,
   DEFAULT_CHECK_INTERVAL_MS,
+  digestRolloutKey,
   failedCheck,
   firstFailedCheck,
+  movedTags,
   resolutionsInStatus,
   resolvedImage,
 } from './resolution.ts';
@@ -118,5 +120,39 @@ describe('registry checks of a PrePulledImage', () => {
       new Date(T0),
     );
     expect(r.platforms).toEqual(['linux/arm/v7', 'linux/amd64']);
+  });
+});
+
+describe('refresh rolls when a tag moves', () => {
+  const other = `sha256:${'b'.repeat(64)}`;
+  const at = (d: string) => resolvedImage(d, [], new Date(T0));
+  const refs = checkedImages(ppi());
+
+  it("the rollout key follows the tagged images' resolved digests, and nothing else", () => {
+    const key = digestRolloutKey(refs, [at(digest), undefined, at(digest)], undefined);
+    expect(key).toMatch(/^digests-[0-9a-f]{12}$/);
+    // The digest reference and the checked-at time do not enter it.
+    expect(
+      digestRolloutKey(refs, [resolvedImage(digest, [], new Date(T0 + 1)), undefined, at(other)], 'x'),
+    ).toBe(key);
+    expect(digestRolloutKey(refs, [at(other), undefined, at(digest)], key)).not.toBe(key);
+  });
+
+  it('keeps the previous key while a tag cannot be resolved, so no node is torn down for it', () => {
+    const failed = failedCheck('RegistryUnavailable', 'down', new Date(T0));
+    expect(digestRolloutKey(refs, [failed, undefined, at(digest)], 'digests-previous')).toBe(
+      'digests-previous',
+    );
+    expect(digestRolloutKey(refs, [undefined, undefined, undefined], undefined)).toBeUndefined();
+  });
+
+  it('names each moved tag with its old and new digest', () => {
+    const object = ppi();
+    expect(
+      movedTags(object, refs, [at(digest), undefined, at(digest)], [at(other), undefined, at(other)]),
+    ).toEqual([{ image: 'docker.io/library/nginx:1.27', from: digest, to: other }]);
+    expect(
+      movedTags(object, refs, [undefined, undefined, undefined], [at(other), undefined, undefined]),
+    ).toEqual([]);
   });
 });
