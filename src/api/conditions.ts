@@ -65,5 +65,14 @@ export const Reason = {
   Forbidden: 'Forbidden',
   /** A write to one namespace failed for another reason; retried with backoff. */
   SyncFailed: 'SyncFailed',
+  // RegistryCredential: the pull secret added to new pods at admission (#17).
+  /** Its MutatingAdmissionPolicies and bindings are in place. */
+  AdmissionPolicyReady: 'AdmissionPolicyReady',
+  /** The cluster does not serve admissionregistration.k8s.io/v1 MutatingAdmissionPolicy. */
+  AdmissionPolicyUnsupported: 'AdmissionPolicyUnsupported',
+  /** The operator runs with admission policies turned off. */
+  AdmissionPolicyDisabled: 'AdmissionPolicyDisabled',
+  /** The API server refused a policy or binding (403 is Forbidden). */
+  AdmissionPolicyFailed: 'AdmissionPolicyFailed',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];

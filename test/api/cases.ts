@@ -88,6 +88,19 @@ export const goodCases: Case[] = [
     target: { secretName: 'pull', namespaces: ['a', 'b'], excludeNamespaces: ['kube-system'] },
     serviceAccounts: ['default', 'builder'],
   }),
+  // RegistryCredential: who may ask for the secret through a PrePulledImage (#12, #17).
+  regcred('allow-requests-from-labelled', {
+    source,
+    target: {
+      secretName: 'pull',
+      namespaces: ['ci'],
+      allowRequestsFrom: { namespaceSelector: { matchLabels: { 'pulls-from': 'corp' } } },
+    },
+  }),
+  regcred('allow-requests-from-all', {
+    source,
+    target: { secretName: 'pull', namespaces: ['ci'], allowRequestsFrom: { namespaceSelector: {} } },
+  }),
 ];
 
 export const badCases: Case[] = [
@@ -252,6 +265,34 @@ export const badCases: Case[] = [
     'duplicate-service-account',
     { source, target: { secretName: 'p', namespaces: ['a'] }, serviceAccounts: ['default', 'default'] },
     'Duplicate value',
+  ),
+  // RegistryCredential: contradictory targets, and the opt-in for PrePulledImage requests (#12, #17).
+  regcred(
+    'namespace-listed-and-excluded',
+    { source, target: { secretName: 'p', namespaces: ['a', 'team-b'], excludeNamespaces: ['team-b'] } },
+    'namespace team-b is in both namespaces and excludeNamespaces',
+  ),
+  regcred(
+    'allow-requests-without-selector',
+    { source, target: { secretName: 'p', namespaces: ['a'], allowRequestsFrom: {} } },
+    'spec.target.allowRequestsFrom.namespaceSelector: Required value',
+  ),
+  regcred(
+    'allow-requests-by-name',
+    { source, target: { secretName: 'p', namespaces: ['a'], allowRequestsFrom: { namespaces: ['b'] } } },
+    'unknown field "spec.target.allowRequestsFrom.namespaces"',
+  ),
+  regcred(
+    'allow-requests-bad-selector',
+    {
+      source,
+      target: {
+        secretName: 'p',
+        namespaces: ['a'],
+        allowRequestsFrom: { namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'NotIn' }] } },
+      },
+    },
+    'In and NotIn need values',
   ),
 ];
 
