@@ -94,7 +94,7 @@ func importImage(ctx context.Context, o options, r *result) error {
 		return fail(ReasonImportFailed, "importing the archive: %v", err)
 	}
 	matcher := platforms.OnlyStrict(platform)
-	target, err := chooseTarget(ctx, cs, index, o.image, wantDigest)
+	target, err := chooseTarget(ctx, cs, index, o.image, wantDigest, matcher)
 	if err != nil {
 		return err
 	}
@@ -187,10 +187,13 @@ func pinnedDigest(image string) (digest.Digest, error) {
 // chooseTarget finds the image the caller asked for in the archive's index:
 // the manifest of that digest when the name pins one, else the one named so,
 // else the archive's only named image, else its only image.
-func chooseTarget(ctx context.Context, cs content.Store, index ocispec.Descriptor, want string, wantDigest digest.Digest) (ocispec.Descriptor, error) {
-	manifests, err := indexManifests(ctx, cs, index)
+func chooseTarget(ctx context.Context, cs content.Store, index ocispec.Descriptor, want string, wantDigest digest.Digest, matcher platforms.Matcher) (ocispec.Descriptor, error) {
+	manifests, otherPlatforms, err := indexManifests(ctx, cs, index, matcher)
 	if err != nil {
 		return ocispec.Descriptor{}, fail(ReasonImportFailed, "reading the archive's index: %v", err)
+	}
+	if len(manifests) == 0 && otherPlatforms > 0 {
+		return ocispec.Descriptor{}, fail(ReasonPlatformMismatch, "the archive has no image for this node's platform, only %d for others", otherPlatforms)
 	}
 	if len(manifests) == 0 {
 		return ocispec.Descriptor{}, fail(ReasonImageNotInArchive, "the archive holds no image")
@@ -223,24 +226,31 @@ func chooseTarget(ctx context.Context, cs content.Store, index ocispec.Descripto
 	}
 }
 
-func indexManifests(ctx context.Context, cs content.Store, index ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+// indexManifests lists the images of an archive's index: those for this
+// platform, when the index says which platform each is for.
+func indexManifests(ctx context.Context, cs content.Store, index ocispec.Descriptor, matcher platforms.Matcher) ([]ocispec.Descriptor, int, error) {
 	blob, err := content.ReadBlob(ctx, cs, index)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var idx ocispec.Index
 	if err := json.Unmarshal(blob, &idx); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var out []ocispec.Descriptor
+	otherPlatforms := 0
 	for _, m := range idx.Manifests {
 		// Referrers (signatures, attestations) are not images.
 		if _, ok := m.Annotations[images.AnnotationManifestSubject]; ok {
 			continue
 		}
+		if m.Platform != nil && !matcher.Match(*m.Platform) {
+			otherPlatforms++
+			continue
+		}
 		out = append(out, m)
 	}
-	return out, nil
+	return out, otherPlatforms, nil
 }
 
 // archiveName is the name an archive gives a manifest, as containerd reads it.
