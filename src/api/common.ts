@@ -173,7 +173,7 @@ const resourceList = (field: 'requests' | 'limits') =>
         },
         ...Object.entries(RESOURCE_CAPS).map(([name, cap]) => ({
           // isQuantity first: a malformed value gets the pattern's message, not a CEL error.
-          rule: `!('${name}' in self) || !isQuantity(string(self['${name}'])) || (quantity(string(self['${name}'])).sign() >= 0 && quantity(string(self['${name}'])).compareTo(quantity('${cap}')) <= 0)`,
+          rule: `!('${name}' in self) || !isQuantity(string(self['${name}'])) || (quantity(string(self['${name}'])).compareTo(quantity('0')) >= 0 && quantity(string(self['${name}'])).compareTo(quantity('${cap}')) <= 0)`,
           message: `resources.${field}.${name} must be from 0 to ${cap}`,
         })),
       ],
