@@ -5,7 +5,7 @@
  * after kill -9 of the leader the other takes over and finishes the work.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { openSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -135,6 +135,7 @@ describe('leader election between two operator processes', () => {
   });
 
   function startReplica(identity: string): void {
+    mkdirSync(join(cluster.dir, 'operator-logs'), { recursive: true });
     const logFile = join(cluster.dir, 'operator-logs', `leader-${identity}.log`);
     writeFileSync(logFile, '');
     const out = openSync(logFile, 'a');
@@ -233,6 +234,7 @@ describe('a leader whose API connection hangs', () => {
   });
 
   function replica(identity: string, kubeconfig: string): () => Array<{ time: number; msg: string }> {
+    mkdirSync(join(cluster.dir, 'operator-logs'), { recursive: true });
     const logFile = join(cluster.dir, 'operator-logs', `hang-${identity}.log`);
     writeFileSync(logFile, '');
     const out = openSync(logFile, 'a');
