@@ -375,6 +375,11 @@ async function startLoaders(
   };
   await client.create(Resources.daemonSets, ds);
   o.onCreated(name);
+  // Ctrl-C while the create was in flight: the caller has already cleaned up what it knew of.
+  if (o.signal.aborted) {
+    await removeLoaders(client, o.namespace, name);
+    throw new Interrupted();
+  }
   o.say(`starting loader pods (DaemonSet ${o.namespace}/${name})`);
   const readyNodes = nodes.items.filter(isNodeReady).map((n) => n.metadata.name ?? '');
   const deadline = Date.now() + 5 * 60_000;
