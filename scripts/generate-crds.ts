@@ -1,10 +1,12 @@
 /**
- * Writes crds/*.yaml from the zod schemas in src/api, and the same files into
- * the Helm chart's crds/ (Helm reads CRDs only from inside the chart).
+ * Writes crds/*.yaml from the zod schemas in src/api, the same files into the
+ * Helm chart's crds/ (Helm reads CRDs only from inside the chart), and
+ * deploy/policies.yaml from src/api/policies.ts.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderCrdFiles } from '../src/api/crd.ts';
+import { renderPoliciesYaml } from '../src/api/policies.ts';
 
 const root = join(import.meta.dirname, '..');
 for (const dir of ['crds', join('deploy', 'chart', 'crds')]) {
@@ -14,3 +16,5 @@ for (const dir of ['crds', join('deploy', 'chart', 'crds')]) {
     console.log(`wrote ${dir}/${file}`);
   }
 }
+writeFileSync(join(import.meta.dirname, '..', 'deploy', 'policies.yaml'), renderPoliciesYaml());
+console.log('wrote deploy/policies.yaml');

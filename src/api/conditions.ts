@@ -46,6 +46,23 @@ export const Reason = {
   DownloadFailed: 'DownloadFailed',
   ImageNotInArchive: 'ImageNotInArchive',
   RuntimeNotFound: 'RuntimeNotFound',
+  // Import refusals (the importer's result reasons, src/agent/importer/reasons.go).
+  /** The name is held in containerd by an image Prepull did not import (or imported for another owner). */
+  ImportConflict: 'ImportConflict',
+  /** The name pins an `@sha256:` digest that is not the archive image's. */
+  DigestMismatch: 'DigestMismatch',
+  /** A plain `http://` tarball URL without `sha256`. */
+  ChecksumRequired: 'ChecksumRequired',
+  /** A download redirected from https to http, or too many times. */
+  RedirectRefused: 'RedirectRefused',
+  /** A download larger than the importer's size cap. */
+  DownloadTooLarge: 'DownloadTooLarge',
+  /** An archive larger than the cap on what one archive may write into the content store. */
+  ArchiveTooLarge: 'ArchiveTooLarge',
+  /** An archive path with a `..` segment, or one that leaves its volume. */
+  PathRefused: 'PathRefused',
+  /** The archive is a FIFO, device, socket or directory. */
+  NotRegularFile: 'NotRegularFile',
   DiskPressure: 'DiskPressure',
   /** Event: a node's failed import runs again (its puller pod is recreated). */
   RetryingImport: 'RetryingImport',

@@ -3,12 +3,14 @@
  * the nodes that must hold them.
  */
 import { z } from 'zod';
-import { IMAGE_REFERENCE_PATTERN } from '../image/reference.ts';
+import { IMAGE_REFERENCE_PATTERN, normalizeImageReference } from '../image/reference.ts';
 import {
   conditionsSchema,
   dnsLabel,
   dnsSubdomain,
+  durationMs,
   localObjectReferenceSchema,
+  noDotDotSegments,
   nodeAffinitySchema,
   patternedString,
   resourcesSchema,
@@ -21,24 +23,37 @@ export const MAX_IMAGES = 64;
 
 const sha256Hex = patternedString(/^[a-f0-9]{64}$/, 'must be 64 lower-case hex digits', { max: 64 });
 
+const HTTP_NEEDS_SHA256 =
+  'tarball.sha256 is required for a plain http:// url: nothing else proves what the node downloaded';
+
 export const tarballSourceSchema = z
   .strictObject({
     url: patternedString(/^https?:\/\/\S+$/, 'must be an http:// or https:// URL', { max: 2048 })
       .optional()
       .describe('Downloaded by each node (from inside the pod network), checked against sha256 when given.'),
     sha256: sha256Hex.optional().describe('SHA-256 of the file at url, as 64 lower-case hex digits.'),
-    hostPath: patternedString(/^\//, 'must be an absolute path on the node', { max: 4096 })
+    hostPath: noDotDotSegments(
+      patternedString(/^\//, 'must be an absolute path on the node', { max: 4096 }),
+      'tarball.hostPath must not contain a .. segment',
+    )
       .optional()
       .describe('An archive already on each node, e.g. /var/lib/images/app.tar.'),
     persistentVolumeClaim: z
       .strictObject({
         claimName: dnsSubdomain,
-        path: patternedString(/^[^/]/, 'must be a path relative to the volume root', { min: 1, max: 4096 }),
+        path: noDotDotSegments(
+          patternedString(/^[^/]/, 'must be a path relative to the volume root', { min: 1, max: 4096 }),
+          'tarball.persistentVolumeClaim.path must stay inside the volume: no .. segment',
+        ),
       })
       .optional()
       .describe(
         'An archive on a volume every node can mount read-only (ReadOnlyMany): claim and path in it.',
       ),
+  })
+  .refine((t) => !t.url?.startsWith('http://') || t.sha256 !== undefined, {
+    message: HTTP_NEEDS_SHA256,
+    path: ['sha256'],
   })
   .meta({
     'x-kubernetes-validations': [
@@ -47,6 +62,10 @@ export const tarballSourceSchema = z
         message: 'tarball needs exactly one of url, hostPath or persistentVolumeClaim',
       },
       { rule: '!has(self.sha256) || has(self.url)', message: 'tarball.sha256 is only for a url source' },
+      {
+        rule: "!has(self.url) || !self.url.startsWith('http://') || has(self.sha256)",
+        message: HTTP_NEEDS_SHA256,
+      },
     ],
   });
 export type TarballSource = z.infer<typeof tarballSourceSchema>;
@@ -67,6 +86,36 @@ export const imageEntrySchema = z.strictObject({
     ),
 });
 export type ImageEntry = z.infer<typeof imageEntrySchema>;
+
+/**
+ * Two entries that name one image once normalised (`nginx` and
+ * `docker.io/library/nginx:latest`) would fight over one container image; the
+ * CRD's CEL compares the text only, so this is the controller's check, and
+ * its spec parse reports it as InvalidSpec.
+ */
+function refuseSameImageTwice(entries: ImageEntry[], ctx: z.RefinementCtx): void {
+  const seen = new Map<string, string>();
+  for (const [index, entry] of entries.entries()) {
+    let normalized: string;
+    try {
+      normalized = normalizeImageReference(entry.image);
+    } catch {
+      continue; // The pattern reports a malformed reference.
+    }
+    const first = seen.get(normalized);
+    if (first !== undefined && first !== entry.image) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [index, 'image'],
+        message: `${entry.image} and ${first} are the same image (${normalized}); list it once`,
+      });
+    }
+    seen.set(normalized, seen.get(normalized) ?? entry.image);
+  }
+}
+
+/** Longest refresh interval: a month; a tag not looked at for longer needs no refresh. */
+export const MAX_REFRESH_INTERVAL = '720h';
 
 export const maxConcurrentPullsSchema = z.union([z.number().int(), z.string().max(8)]).meta({
   'x-kubernetes-int-or-string': true,
@@ -95,6 +144,7 @@ export const prePulledImageSpecSchema = z.strictObject({
         },
       ],
     })
+    .superRefine(refuseSameImageTwice)
     .describe('The images every selected node must hold.'),
   pullPolicy: z
     .enum(['IfNotPresent', 'Always'])
@@ -133,26 +183,36 @@ export const prePulledImageSpecSchema = z.strictObject({
     .strictObject({
       interval: patternedString(/^([0-9]+(\.[0-9]+)?(s|m|h))+$/, 'must be a duration like 30m or 1h', {
         max: 32,
-      }).meta({
-        'x-kubernetes-validations': [
-          {
-            // Guarded so a malformed duration reports the pattern's message, not a CEL error.
-            rule: "!self.matches(r'^([0-9]+(\\.[0-9]+)?(s|m|h))+$') || duration(self) >= duration('1m')",
-            message: 'refresh.interval must be at least 1m',
-          },
-        ],
-      }),
+      })
+        .meta({
+          'x-kubernetes-validations': [
+            {
+              // Guarded so a malformed duration reports the pattern's message, not a CEL error.
+              rule: "!self.matches(r'^([0-9]+(\\.[0-9]+)?(s|m|h))+$') || duration(self) >= duration('1m')",
+              message: 'refresh.interval must be at least 1m',
+            },
+            {
+              rule: `!self.matches(r'^([0-9]+(\\.[0-9]+)?(s|m|h))+$') || duration(self) <= duration('${MAX_REFRESH_INTERVAL}')`,
+              message: `refresh.interval must be at most ${MAX_REFRESH_INTERVAL}`,
+            },
+          ],
+        })
+        .refine((interval) => (durationMs(interval) ?? 0) <= (durationMs(MAX_REFRESH_INTERVAL) ?? 0), {
+          message: `refresh.interval must be at most ${MAX_REFRESH_INTERVAL}`,
+        }),
     })
     .optional()
     .describe(
-      'Every interval (at least 1m, counted from creation) the puller pods are replaced and pull their tags again with Always; a tag that moved is downloaded.',
+      'Every interval (at least 1m, at most 720h, counted from creation) the puller pods are replaced and pull their tags again with Always; a tag that moved is downloaded.',
     ),
   priorityClassName: dnsSubdomain
     .optional()
     .describe("Priority class of the puller pods. Default: the operator's --default-priority-class."),
   resources: resourcesSchema
     .optional()
-    .describe('Resources of each hold container. Default: 1m CPU and 4Mi memory requested.'),
+    .describe(
+      'Resources of each hold container: cpu, memory and ephemeral-storage only, each at most 100m CPU, 128Mi memory and 1Gi ephemeral-storage. Default: 1m CPU and 4Mi memory requested.',
+    ),
 });
 export type PrePulledImageSpec = z.infer<typeof prePulledImageSpecSchema>;
 

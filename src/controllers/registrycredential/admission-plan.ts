@@ -8,14 +8,14 @@ import { isDeepStrictEqual } from 'node:util';
 import { Reason } from '../../api/conditions.ts';
 import type { RegistryCredentialStatus } from '../../api/registrycredential.ts';
 import type { KubeObject } from '../../kube/objects.ts';
-import type { NewCondition } from '../conditions.ts';
+import type { NewCondition } from '../../runtime/conditions.ts';
+import { compareStrings } from '../../runtime/order.ts';
 import type {
   AdmissionObjects,
   MutatingAdmissionPolicy,
   MutatingAdmissionPolicyBinding,
 } from './admission.ts';
 import { credentialOwnerUid } from './labels.ts';
-import { compareStrings } from './targets.ts';
 
 /** Condition type on a RegistryCredential with `serviceAccounts`: are new pods given the secret at admission? */
 export const ADMISSION_CONDITION = 'AdmissionPolicy';

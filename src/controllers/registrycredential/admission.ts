@@ -27,8 +27,8 @@ import type { LabelSelector } from '../../api/common.ts';
 import { API_VERSION } from '../../api/group.ts';
 import type { RegistryCredential } from '../../api/registrycredential.ts';
 import type { KubeObject, OwnerReference } from '../../kube/objects.ts';
+import { compareStrings } from '../../runtime/order.ts';
 import { CREDENTIAL_LABEL, credentialLabelValue, MANAGED_BY_LABEL, MANAGER_NAME } from './labels.ts';
-import { compareStrings } from './targets.ts';
 
 export const ADMISSION_API_VERSION = 'admissionregistration.k8s.io/v1';
 /** The label the API server puts on every namespace: its name. */
