@@ -16,5 +16,8 @@ for (const dir of ['crds', join('deploy', 'chart', 'crds')]) {
     console.log(`wrote ${dir}/${file}`);
   }
 }
-writeFileSync(join(import.meta.dirname, '..', 'deploy', 'policies.yaml'), renderPoliciesYaml());
-console.log('wrote deploy/policies.yaml');
+// The chart installs the same policies as the kustomize base (Helm reads templates/ only).
+for (const file of [join('deploy', 'policies.yaml'), join('deploy', 'chart', 'templates', 'policies.yaml')]) {
+  writeFileSync(join(root, file), renderPoliciesYaml());
+  console.log(`wrote ${file}`);
+}

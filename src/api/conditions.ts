@@ -26,6 +26,8 @@ export const Reason = {
   AllNodesReady: 'AllNodesReady',
   NoMatchingNodes: 'NoMatchingNodes',
   NodesFailing: 'NodesFailing',
+  /** The cluster refuses to create puller pods: PodSecurity, a missing PriorityClass, a ResourceQuota. */
+  PodsRefused: 'PodsRefused',
   // Per node and image.
   Pulling: 'Pulling',
   Pending: 'Pending',

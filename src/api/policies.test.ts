@@ -5,12 +5,13 @@ import { parseAllDocuments } from 'yaml';
 import { renderPoliciesYaml, SOURCE_ACCESS_POLICY } from './policies.ts';
 
 describe('deploy/policies.yaml', () => {
-  it('matches what src/api/policies.ts generates', () => {
-    const committed = readFileSync(join(import.meta.dirname, '..', '..', 'deploy', 'policies.yaml'), 'utf8');
-    expect(committed, 'deploy/policies.yaml is stale: run node scripts/generate-crds.ts').toBe(
-      renderPoliciesYaml(),
-    );
-  });
+  it.each(['deploy/policies.yaml', 'deploy/chart/templates/policies.yaml'])(
+    '%s matches what src/api/policies.ts generates',
+    (file) => {
+      const committed = readFileSync(join(import.meta.dirname, '..', '..', file), 'utf8');
+      expect(committed, `${file} is stale: run node scripts/generate-crds.ts`).toBe(renderPoliciesYaml());
+    },
+  );
 
   it('is in the kustomization, so deploy/ installs it', () => {
     const kustomization = readFileSync(

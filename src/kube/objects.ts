@@ -128,6 +128,19 @@ export interface DaemonSet extends KubeObject {
   };
 }
 
+/** A core/v1 Event as the built-in controllers record it. */
+export interface CoreEvent extends KubeObject {
+  involvedObject: { kind?: string; name?: string; namespace?: string; uid?: string };
+  reason?: string;
+  message?: string;
+  type?: string;
+  count?: number;
+  firstTimestamp?: string | null;
+  lastTimestamp?: string | null;
+  eventTime?: string | null;
+  series?: { lastObservedTime?: string; count?: number } | null;
+}
+
 export interface Secret extends KubeObject {
   type?: string;
   data?: Record<string, string>;

@@ -11,7 +11,13 @@ import { addCredentialReferenceIndex } from '../controllers/indexes.ts';
 import { MANAGED_BY_LABEL, MANAGER_NAME, NAME_LABEL } from '../controllers/labels.ts';
 import { prePulledImageKind } from '../controllers/prepulledimage/controller.ts';
 import { PULLER_NAME } from '../controllers/prepulledimage/labels.ts';
-import { addPullerPodIndexes, type PullerPod, slimPullerPod } from '../controllers/prepulledimage/pods.ts';
+import {
+  addPullerPodIndexes,
+  addRefusalIndexes,
+  type PullerPod,
+  slimPullerPod,
+} from '../controllers/prepulledimage/pods.ts';
+import { POD_REFUSAL_FIELD_SELECTOR, slimRefusal } from '../controllers/prepulledimage/refusals.ts';
 import { createRegistryChecks } from '../controllers/prepulledimage/registry-checks.ts';
 import type { RenderOptions } from '../controllers/prepulledimage/render.ts';
 import type { ImportRetryPolicy } from '../controllers/prepulledimage/retry.ts';
@@ -25,7 +31,15 @@ import type { KubeConfig } from '../kube/config.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { apiSource, Informer, type Selection } from '../kube/informer.ts';
 import { leaseLock } from '../kube/lease.ts';
-import type { DaemonSet, KubeObject, Namespace, Node, Secret, ServiceAccount } from '../kube/objects.ts';
+import type {
+  CoreEvent,
+  DaemonSet,
+  KubeObject,
+  Namespace,
+  Node,
+  Secret,
+  ServiceAccount,
+} from '../kube/objects.ts';
 import { Resources } from '../kube/resources.ts';
 import { slimNode } from '../kube/slim.ts';
 import { RegistryClient, type RegistryTlsOptions } from '../registry/index.ts';
@@ -103,6 +117,12 @@ export function startOperator(options: OperatorOptions): RunningOperator {
       slimPullerPod,
     ),
     nodes: informer<Node>('nodes', { type: Resources.nodes }, slimNode),
+    // Puller pods the cluster refuses to create show only in the DaemonSet controller's Events.
+    podRefusals: informer<CoreEvent>(
+      'puller-pod-refusals',
+      { type: Resources.coreEvents, fieldSelector: POD_REFUSAL_FIELD_SELECTOR },
+      slimRefusal,
+    ),
     // RegistryCredential: only Prepull's copies among the secrets (sources are watched one by one).
     copies: informer<Secret>('registrycredential-copies', {
       type: Resources.secrets,
@@ -112,6 +132,7 @@ export function startOperator(options: OperatorOptions): RunningOperator {
     serviceAccounts: informer<ServiceAccount>('serviceaccounts', { type: Resources.serviceAccounts }),
   };
   addPullerPodIndexes(informers.pods);
+  addRefusalIndexes(informers.podRefusals);
   addCredentialReferenceIndex(informers.prePulledImages);
   addRegistryCredentialIndexes(informers);
   // Every replica serves them from its warm cache, so a standby's scrape says the same.

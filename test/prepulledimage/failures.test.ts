@@ -173,6 +173,55 @@ describe('PrePulledImage failures and counts', () => {
     }
   });
 
+  it('names puller pods the cluster refuses (a ResourceQuota, a missing PriorityClass) in the API server words', async () => {
+    kubectl(cluster, ['create', 'namespace', 'ppi-refused-pods']);
+    serverSideApply(cluster, {
+      apiVersion: 'v1',
+      kind: 'ResourceQuota',
+      metadata: { name: 'no-pods', namespace: 'ppi-refused-pods' },
+      spec: { hard: { pods: '0' } },
+    });
+    await eventually(() => {
+      const used = kubectl(cluster, [
+        'get',
+        'resourcequota',
+        'no-pods',
+        '-n',
+        'ppi-refused-pods',
+        '-o',
+        'jsonpath={.status.used}',
+      ]);
+      expect(used.stdout).toContain('pods');
+    });
+    const refused = (name: string, extra: Record<string, unknown>) => ({
+      apiVersion: 'prepull.dev/v1alpha1',
+      kind: 'PrePulledImage',
+      metadata: { name, namespace: 'ppi-refused-pods' },
+      spec: { images: [{ image: 'registry.example.com/q/app:4' }], ...pool('failures'), ...extra },
+    });
+    serverSideApply(cluster, refused('quota', {}));
+    await eventually(async () => {
+      const p = await getPrePulledImage(client, 'ppi-refused-pods', 'quota');
+      expect(condition(p, 'Degraded')).toMatchObject({ status: 'True', reason: 'PodsRefused' });
+      expect(condition(p, 'Degraded')?.message).toContain('exceeded quota');
+      expect(p.status?.ready).toBe('0/6');
+    }, 120_000);
+    expect(kubectl(cluster, ['delete', 'resourcequota', 'no-pods', '-n', 'ppi-refused-pods']).status).toBe(0);
+    await eventually(async () => {
+      const p = await getPrePulledImage(client, 'ppi-refused-pods', 'quota');
+      expect(p.status?.ready).toBe('6/6');
+      expect(condition(p, 'Degraded')?.status).toBe('False');
+    }, 120_000);
+
+    serverSideApply(cluster, refused('priority', { priorityClassName: 'ppi-failures-no-such-class' }));
+    await eventually(async () => {
+      const p = await getPrePulledImage(client, 'ppi-refused-pods', 'priority');
+      expect(condition(p, 'Degraded')).toMatchObject({ status: 'True', reason: 'PodsRefused' });
+      expect(condition(p, 'Degraded')?.message).toContain('ppi-failures-no-such-class');
+    }, 120_000);
+    kubectl(cluster, ['delete', 'namespace', 'ppi-refused-pods', '--wait=false']);
+  });
+
   it('is not reconciled again when a RegistryCredential it names writes its status', async () => {
     kubectl(cluster, ['create', 'namespace', 'ppi-failures-src']);
     serverSideApply(cluster, {

@@ -21,7 +21,7 @@ import type { KubeClient } from '../../kube/client.ts';
 import { isConflict, isNotFound } from '../../kube/errors.ts';
 import type { EventRecorder } from '../../kube/events.ts';
 import type { Informer } from '../../kube/informer.ts';
-import { type DaemonSet, keyOf, type Node } from '../../kube/objects.ts';
+import { type CoreEvent, type DaemonSet, keyOf, type Node } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
 import type { Clock } from '../../runtime/clock.ts';
 import { ClassifiedError, StepError, step } from '../../runtime/failure.ts';
@@ -36,6 +36,7 @@ import { prePulledImagesNaming } from '../indexes.ts';
 import { PULL_SLOT_GATE, REFRESH_ROUND_ANNOTATION } from './labels.ts';
 import { OWNER_INDEX, ownerKeyOf, type PullerPod, podsOf } from './pods.ts';
 import { refreshSchedule } from './refresh.ts';
+import { currentRefusal, REFUSAL_DAEMONSET_INDEX, refusedDaemonSetKey } from './refusals.ts';
 import type { RegistryCheckResult, RegistryChecks } from './registry-checks.ts';
 import { daemonSetName, type RenderOptions, renderPullDaemonSet } from './render.ts';
 import {
@@ -67,6 +68,8 @@ export interface PrePulledImageInformers {
   pods: Informer<PullerPod>;
   nodes: Informer<Node>;
   registryCredentials: Informer<RegistryCredential>;
+  /** The DaemonSet controller's FailedCreate Events (refusals.ts). */
+  podRefusals: Informer<CoreEvent>;
 }
 
 export interface PrePulledImageKindDeps {
@@ -101,6 +104,11 @@ export function prePulledImageKind(
       watch(informers.nodes, Resources.nodes, (node, previous) =>
         previous === undefined || diskPressure(previous) !== diskPressure(node) ? everyObject() : [],
       ),
+      watch(informers.podRefusals, Resources.coreEvents, (event) => {
+        const daemonSet = informers.daemonSets.get(refusedDaemonSetKey(event) ?? '');
+        const owner = daemonSet && ownerKeyOf(daemonSet);
+        return owner ? [owner] : [];
+      }),
       // Only the copy's name matters here, never a RegistryCredential's status.
       watch(informers.registryCredentials, Resources.registryCredentials, (rc, previous) =>
         previous === undefined || previous.spec.target.secretName !== rc.spec.target.secretName
@@ -142,6 +150,11 @@ export function prePulledImageKind(
       nodes,
       daemonSet,
       importRetries: importRetriesAfter(retries.attempts, (name) => nodes.has(name)),
+      podRefusal: currentRefusal(
+        daemonSet ? informers.podRefusals.byIndex(REFUSAL_DAEMONSET_INDEX, keyOf(daemonSet)) : [],
+        daemonSet,
+        pods,
+      ),
       ...(checks && { resolutions: checks.resolutions }),
       now,
     });

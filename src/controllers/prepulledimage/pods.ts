@@ -4,9 +4,10 @@
  * routes their events. Pure.
  */
 import type { PrePulledImage } from '../../api/prepulledimage.ts';
-import type { ContainerStatus, DaemonSet, KubeObject, PodSpec } from '../../kube/objects.ts';
+import type { ContainerStatus, CoreEvent, DaemonSet, KubeObject, PodSpec } from '../../kube/objects.ts';
 import { slimContainerStatus, slimMeta } from '../../kube/slim.ts';
 import { OWNER_ANNOTATION, OWNER_UID_LABEL } from './labels.ts';
+import { REFUSAL_DAEMONSET_INDEX, refusedDaemonSetKey } from './refusals.ts';
 
 /** A pod as {@link slimPullerPod} keeps it: containers' names and images, placement, gates, and statuses. */
 export interface PullerPod extends KubeObject {
@@ -91,6 +92,16 @@ export function addPullerPodIndexes(pods: {
 }): void {
   pods.addIndex(OWNER_INDEX, (pod) => {
     const key = ownerKeyOf(pod);
+    return key ? [key] : [];
+  });
+}
+
+/** Adds {@link REFUSAL_DAEMONSET_INDEX} to the refusal Events' informer. */
+export function addRefusalIndexes(events: {
+  addIndex(name: string, fn: (event: CoreEvent) => string[]): void;
+}): void {
+  events.addIndex(REFUSAL_DAEMONSET_INDEX, (event) => {
+    const key = refusedDaemonSetKey(event);
     return key ? [key] : [];
   });
 }

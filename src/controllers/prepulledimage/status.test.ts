@@ -561,6 +561,34 @@ describe('computePrePulledImageStatus: conditions', () => {
   });
 });
 
+describe('pods the cluster refuses', () => {
+  it('is PodsRefused with the API server message while nodes have no pod', () => {
+    const status = compute({
+      pods: [pod('n1', ['ready', 'ready'])],
+      nodes: nodeMap(node('n1'), node('n2'), node('n3')),
+      daemonSet: daemonSet(3),
+      podRefusal: 'pods "ppi-web-abcde" is forbidden: exceeded quota: compute, requested: pods=1',
+    });
+    expect(status.conditions?.map((c) => [c.type, c.status, c.reason])).toEqual([
+      ['Ready', 'False', 'PodsRefused'],
+      ['Progressing', 'True', 'PodsRefused'],
+      ['Degraded', 'True', 'PodsRefused'],
+    ]);
+    expect(status.conditions?.[2]?.message).toBe(
+      '2 of 3 nodes have no puller pod; the DaemonSet controller\'s last try: pods "ppi-web-abcde" is forbidden: exceeded quota: compute, requested: pods=1',
+    );
+  });
+
+  it('is ignored once every node has its pod', () => {
+    const status = compute({
+      pods: [pod('n1', ['ready', 'ready'])],
+      nodes: nodeMap(node('n1')),
+      podRefusal: 'exceeded quota',
+    });
+    expect(status.conditions?.[0]).toMatchObject({ type: 'Ready', status: 'True' });
+  });
+});
+
 describe('desired nodes after nodes are deleted', () => {
   it('counts only nodes that exist, while the deleted nodes still have pods and the DaemonSet still counts them', () => {
     const pods = ['n1', 'n2', 'n3', 'gone-1', 'gone-2'].map((n) => pod(n, ['ready', 'ready']));

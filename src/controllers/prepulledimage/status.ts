@@ -41,6 +41,8 @@ export interface StatusInput {
   nodes: Map<string, Node>;
   /** Undefined before it is created. */
   daemonSet?: DaemonSet;
+  /** The API server's message refusing the DaemonSet's latest pods, if any (refusals.ts). */
+  podRefusal?: string;
   /** Per node, the import retries made so far (retry.ts). */
   importRetries?: NonNullable<PrePulledImageStatus['importRetries']>;
   /** The registry checks of the images, aligned with spec.images, when the operator makes them (resolution.ts). */
@@ -214,7 +216,7 @@ export function computePrePulledImageStatus(input: StatusInput): PrePulledImageS
   const listed = listNodes(reports);
   const generation = ppi.metadata.generation;
   const decided = withRegistryCheck(
-    decideConditions(ppi, counts, reports, daemonSet),
+    decideConditions(ppi, counts, reports, daemonSet, input.podRefusal),
     firstFailedCheck(ppi, input.resolutions),
     counts,
   );
@@ -378,8 +380,24 @@ function decideConditions(
   counts: Counts,
   reports: NodeReport[],
   daemonSet: DaemonSet | undefined,
+  podRefusal: string | undefined,
 ): NewCondition[] {
   const progress = { reason: Reason.Progressing, message: progressMessage(counts, daemonSet) };
+  if (podRefusal !== undefined && counts.pending > 0) {
+    // Nodes wait for pods the cluster will not create: say why, in its words.
+    const message = shortenMessage(
+      `${counts.pending} of ${counts.desired} nodes have no puller pod; the DaemonSet controller's last try: ${podRefusal}`,
+      CONDITION_MESSAGE_MAX,
+    );
+    return verdict(PREPULLED_IMAGE_CONDITIONS, {
+      reason: Reason.PodsRefused,
+      message,
+      ready: false,
+      progressing: true,
+      failing: true,
+      progress: { reason: Reason.PodsRefused, message },
+    });
+  }
   if (counts.failed > 0) {
     return verdict(PREPULLED_IMAGE_CONDITIONS, {
       reason: Reason.NodesFailing,
