@@ -28,6 +28,8 @@ export const Reason = {
   NodesFailing: 'NodesFailing',
   /** The cluster refuses to create puller pods: PodSecurity, a missing PriorityClass, a ResourceQuota. */
   PodsRefused: 'PodsRefused',
+  /** spec.priorityClassName names a class the operator does not allow for puller pods (value above 0). */
+  PriorityClassNotAllowed: 'PriorityClassNotAllowed',
   // Per node and image.
   Pulling: 'Pulling',
   Pending: 'Pending',

@@ -31,6 +31,8 @@ commands:
             --containerd-socket PATH  containerd's socket on the nodes, for tarball imports
                                     (default: detected: kubeadm, k3s/rke2, microk8s, k0s paths)
             --default-priority-class NAME  priority class of puller pods when the spec names none
+            --allowed-priority-class NAME  a class a PrePulledImage may name (besides those of value
+                                    0 or less); repeatable (default prepull-low)
             --registry-checks       check each image at its registry (tag → digest, platforms) for status
             --registry-ca-file PATH  PEM CA bundle trusted for registries, besides Node's roots
             --insecure-registry HOST  a registry (host or host:port) reached without TLS verification,
@@ -65,6 +67,7 @@ async function main(argv: string[]): Promise<number> {
           'hold-path': { type: 'string', default: '/hold' },
           'containerd-socket': { type: 'string' },
           'default-priority-class': { type: 'string' },
+          'allowed-priority-class': { type: 'string', multiple: true, default: [] },
           'registry-checks': { type: 'boolean', default: false },
           'registry-ca-file': { type: 'string' },
           'insecure-registry': { type: 'string', multiple: true, default: [] },
@@ -91,6 +94,7 @@ async function main(argv: string[]): Promise<number> {
         holdPath: values['hold-path'],
         runtimeSocket: values['containerd-socket'],
         defaultPriorityClass: values['default-priority-class'],
+        allowedPriorityClasses: values['allowed-priority-class'],
         registryChecks: values['registry-checks']
           ? { caFile: values['registry-ca-file'], insecureRegistries: values['insecure-registry'] }
           : undefined,

@@ -128,6 +128,11 @@ export interface DaemonSet extends KubeObject {
   };
 }
 
+/** A scheduling.k8s.io/v1 PriorityClass. */
+export interface PriorityClass extends KubeObject {
+  value: number;
+}
+
 /** A core/v1 Event as the built-in controllers record it. */
 export interface CoreEvent extends KubeObject {
   involvedObject: { kind?: string; name?: string; namespace?: string; uid?: string };

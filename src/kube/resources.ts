@@ -27,6 +27,13 @@ export const Resources = {
   /** core/v1 Events: what the built-in controllers record, selectable by reason and involved object. */
   coreEvents: { group: '', version: 'v1', plural: 'events', kind: 'Event', namespaced: true },
   daemonSets: { group: 'apps', version: 'v1', plural: 'daemonsets', kind: 'DaemonSet', namespaced: true },
+  priorityClasses: {
+    group: 'scheduling.k8s.io',
+    version: 'v1',
+    plural: 'priorityclasses',
+    kind: 'PriorityClass',
+    namespaced: false,
+  },
   leases: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
   prePulledImages: {
     group: 'prepull.dev',

@@ -37,6 +37,7 @@ import type {
   KubeObject,
   Namespace,
   Node,
+  PriorityClass,
   Secret,
   ServiceAccount,
 } from '../kube/objects.ts';
@@ -64,6 +65,8 @@ export interface OperatorOptions {
   /** containerd's socket on the nodes, when auto-detection does not fit. */
   runtimeSocket?: string;
   defaultPriorityClassName?: string;
+  /** Priority classes a PrePulledImage may name besides those of value 0 or less (default prepull-low). */
+  allowedPriorityClasses?: readonly string[];
   /** Keys reconciled at once per controller. */
   concurrency?: number;
   /** Back-off between retries of a failed tarball import on a node (default 30 s doubling to 10 min). */
@@ -117,6 +120,7 @@ export function startOperator(options: OperatorOptions): RunningOperator {
       slimPullerPod,
     ),
     nodes: informer<Node>('nodes', { type: Resources.nodes }, slimNode),
+    priorityClasses: informer<PriorityClass>('priorityclasses', { type: Resources.priorityClasses }),
     // Puller pods the cluster refuses to create show only in the DaemonSet controller's Events.
     podRefusals: informer<CoreEvent>(
       'puller-pod-refusals',
@@ -173,6 +177,7 @@ export function startOperator(options: OperatorOptions): RunningOperator {
       events,
       informers,
       ...(options.importRetry ? { importRetry: options.importRetry } : {}),
+      ...(options.allowedPriorityClasses ? { allowedPriorityClasses: options.allowedPriorityClasses } : {}),
       ...(registry ? { registryChecks: createRegistryChecks({ client, registry, clock }) } : {}),
       render: {
         agent: options.agent,

@@ -30,6 +30,8 @@ export interface RunOptions {
   holdPath: string;
   runtimeSocket: string | undefined;
   defaultPriorityClass: string | undefined;
+  /** Priority classes a PrePulledImage may name besides those of value 0 or less; empty: the default. */
+  allowedPriorityClasses: string[];
   /** Check images at their registries (--registry-checks), with these TLS settings. */
   registryChecks: { caFile: string | undefined; insecureRegistries: string[] } | undefined;
 }
@@ -111,6 +113,9 @@ export async function runOperator(options: RunOptions): Promise<number> {
         holdPath: options.holdPath,
       },
       ...(options.defaultPriorityClass ? { defaultPriorityClassName: options.defaultPriorityClass } : {}),
+      ...(options.allowedPriorityClasses.length > 0
+        ? { allowedPriorityClasses: options.allowedPriorityClasses }
+        : {}),
       ...(checks
         ? {
             registryChecks: {

@@ -45,7 +45,10 @@ describe('PrePulledImage failures and counts', () => {
     expect(kubectl(cluster, ['apply', '--server-side', '-f', 'crds/']).status).toBe(0);
     kubectl(cluster, ['create', 'namespace', NS]);
     createFakeNodes(cluster, 'failures', 0, 6, { 'prepull-test/pool': 'failures' });
-    operator = startTestOperator(cluster, 'ppi-failures');
+    // A class that does not exist, allowed, so that the pods themselves are refused.
+    operator = startTestOperator(cluster, 'ppi-failures', {
+      allowedPriorityClasses: ['prepull-low', 'ppi-failures-no-such-class'],
+    });
     await eventually(() => expect(operator.ready()).toBe(true));
   });
 
@@ -220,6 +223,47 @@ describe('PrePulledImage failures and counts', () => {
       expect(condition(p, 'Degraded')?.message).toContain('ppi-failures-no-such-class');
     }, 120_000);
     kubectl(cluster, ['delete', 'namespace', 'ppi-refused-pods', '--wait=false']);
+  });
+
+  it('refuses a priority class the operator does not allow, applying nothing, and allows one of value 0 or less', async () => {
+    serverSideApply(
+      cluster,
+      ppi('critical', {
+        images: [{ image: 'registry.example.com/q/app:5' }],
+        priorityClassName: 'system-node-critical',
+        ...pool('failures'),
+      }),
+    );
+    await eventually(async () => {
+      const p = await getPpi('critical');
+      expect(condition(p, 'Degraded')).toMatchObject({ status: 'True', reason: 'PriorityClassNotAllowed' });
+      expect(condition(p, 'Degraded')?.message).toContain('system-node-critical');
+      expect(condition(p, 'Progressing')?.status).toBe('False');
+    });
+    expect(await client.get(Resources.daemonSets, 'ppi-critical', NS)).toBeUndefined();
+    // A class that preempts nothing is the team's own business.
+    serverSideApply(cluster, {
+      apiVersion: 'scheduling.k8s.io/v1',
+      kind: 'PriorityClass',
+      metadata: { name: 'ppi-failures-batch' },
+      value: -5,
+      preemptionPolicy: 'Never',
+    });
+    serverSideApply(
+      cluster,
+      ppi('critical', {
+        images: [{ image: 'registry.example.com/q/app:5' }],
+        priorityClassName: 'ppi-failures-batch',
+        ...pool('failures'),
+      }),
+    );
+    await eventually(async () => expect((await getPpi('critical')).status?.ready).toBe('6/6'), 120_000);
+    const ds = await client.get<
+      { spec: { template: { spec: { priorityClassName?: string } } } } & { metadata: object }
+    >(Resources.daemonSets, 'ppi-critical', NS);
+    expect(ds?.spec.template.spec.priorityClassName).toBe('ppi-failures-batch');
+    kubectl(cluster, ['delete', 'ppi', 'critical', '-n', NS, '--wait=false']);
+    kubectl(cluster, ['delete', 'priorityclass', 'ppi-failures-batch', '--wait=false']);
   });
 
   it('is not reconciled again when a RegistryCredential it names writes its status', async () => {

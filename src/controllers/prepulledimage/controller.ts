@@ -21,7 +21,7 @@ import type { KubeClient } from '../../kube/client.ts';
 import { isConflict, isNotFound } from '../../kube/errors.ts';
 import type { EventRecorder } from '../../kube/events.ts';
 import type { Informer } from '../../kube/informer.ts';
-import { type CoreEvent, type DaemonSet, keyOf, type Node } from '../../kube/objects.ts';
+import { type CoreEvent, type DaemonSet, keyOf, type Node, type PriorityClass } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
 import type { Clock } from '../../runtime/clock.ts';
 import { ClassifiedError, StepError, step } from '../../runtime/failure.ts';
@@ -35,6 +35,7 @@ import {
 import { prePulledImagesNaming } from '../indexes.ts';
 import { PULL_SLOT_GATE, REFRESH_ROUND_ANNOTATION } from './labels.ts';
 import { OWNER_INDEX, ownerKeyOf, type PullerPod, podsOf } from './pods.ts';
+import { DEFAULT_ALLOWED_PRIORITY_CLASSES, priorityClassRefusal } from './priority.ts';
 import { refreshSchedule } from './refresh.ts';
 import { currentRefusal, REFUSAL_DAEMONSET_INDEX, refusedDaemonSetKey } from './refusals.ts';
 import type { RegistryCheckResult, RegistryChecks } from './registry-checks.ts';
@@ -70,6 +71,7 @@ export interface PrePulledImageInformers {
   registryCredentials: Informer<RegistryCredential>;
   /** The DaemonSet controller's FailedCreate Events (refusals.ts). */
   podRefusals: Informer<CoreEvent>;
+  priorityClasses: Informer<PriorityClass>;
 }
 
 export interface PrePulledImageKindDeps {
@@ -82,6 +84,8 @@ export interface PrePulledImageKindDeps {
   importRetry?: ImportRetryPolicy;
   /** Registry checks of the images (tag → digest, platforms), when the operator makes them. */
   registryChecks?: RegistryChecks;
+  /** Priority classes a spec may name besides those of value 0 or less (priority.ts). */
+  allowedPriorityClasses?: readonly string[];
 }
 
 /** The PrePulledImage kind, for {@link createObjectController}. */
@@ -109,6 +113,13 @@ export function prePulledImageKind(
         const owner = daemonSet && ownerKeyOf(daemonSet);
         return owner ? [owner] : [];
       }),
+      // A class that appears, goes or changes value may allow or refuse the objects naming it.
+      watch(informers.priorityClasses, Resources.priorityClasses, (pc) =>
+        informers.prePulledImages
+          .list()
+          .filter((ppi) => ppi.spec.priorityClassName === pc.metadata.name)
+          .map(keyOf),
+      ),
       // Only the copy's name matters here, never a RegistryCredential's status.
       watch(informers.registryCredentials, Resources.registryCredentials, (rc, previous) =>
         previous === undefined || previous.spec.target.secretName !== rc.spec.target.secretName
@@ -176,6 +187,17 @@ export function prePulledImageKind(
       checks && ppi.spec.refresh
         ? digestRolloutKey(checkedImages(ppi), checks.resolutions, round)
         : undefined;
+    const priorityClass = ppi.spec.priorityClassName;
+    if (priorityClass !== undefined) {
+      const refusal = priorityClassRefusal(
+        priorityClass,
+        deps.allowedPriorityClasses ?? DEFAULT_ALLOWED_PRIORITY_CLASSES,
+        informers.priorityClasses.get(priorityClass)?.value,
+      );
+      // Nothing is applied: the object waits for an edit (or for the class to change).
+      if (refusal)
+        throw new ClassifiedError({ reason: Reason.PriorityClassNotAllowed, message: refusal, retry: false });
+    }
     let desired: DaemonSet;
     try {
       desired = renderPullDaemonSet(ppi, {
