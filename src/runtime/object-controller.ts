@@ -301,20 +301,20 @@ export function createObjectController<T extends KindObject<Status>, Spec, Statu
     const object: T = mine ? { ...cached, status: mine } : cached;
     const now = new Date(clock.now());
     const parsed = kind.specSchema.safeParse(object.spec);
+    const request = (spec: Spec): ReconcileRequest<T, Spec> => ({
+      key,
+      object,
+      spec,
+      now,
+      log,
+      store,
+      fieldManager,
+      statusDueInMs: statusDueInMs(key),
+    });
 
     if (object.metadata.deletionTimestamp) {
       if (!kind.finalize || !parsed.success) return undefined;
-      const outcome = await kind.finalize({
-        key,
-        object,
-        spec: parsed.data,
-        now,
-        log,
-        store,
-        fieldManager,
-        statusDueInMs: 0,
-      });
-      return finish(object, outcome, log, true);
+      return finish(object, await kind.finalize(request(parsed.data)), log, true);
     }
     if (!parsed.success) {
       const message = formatSchemaError(parsed.error);
@@ -329,16 +329,7 @@ export function createObjectController<T extends KindObject<Status>, Spec, Statu
 
     let outcome: ReconcileOutcome<Status>;
     try {
-      outcome = await kind.reconcile({
-        key,
-        object,
-        spec: parsed.data,
-        now,
-        log,
-        store,
-        fieldManager,
-        statusDueInMs: statusDueInMs(key),
-      });
+      outcome = await kind.reconcile(request(parsed.data));
     } catch (err) {
       const failure = classifyFailure(err, kind.classify);
       await writeStalled(object, failure, now, log);
