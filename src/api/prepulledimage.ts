@@ -117,6 +117,23 @@ function refuseSameImageTwice(entries: ImageEntry[], ctx: z.RefinementCtx): void
 /** Longest refresh interval: a month; a tag not looked at for longer needs no refresh. */
 export const MAX_REFRESH_INTERVAL = '720h';
 
+/**
+ * The startup taint of a node that must not take workloads before its images
+ * are there (spec.nodeReadiness): nodes register with it (kubelet
+ * --register-with-taints, Karpenter startupTaints, a cluster-autoscaler
+ * startup taint), puller pods tolerate it, and the controller removes it.
+ */
+export const IMAGES_NOT_READY_TAINT = 'prepull.dev/images-not-ready';
+/**
+ * On a node the controller released from {@link IMAGES_NOT_READY_TAINT} before
+ * it held its images: why (`Timeout`, or the failure's reason).
+ */
+export const RELEASED_UNREADY_ANNOTATION = 'prepull.dev/released-unready';
+/** How long a node is held back at most when spec.nodeReadiness.timeout is not set. */
+export const DEFAULT_NODE_READINESS_TIMEOUT = '15m';
+const MAX_NODE_READINESS_TIMEOUT = '24h';
+const DURATION = /^([0-9]+(\.[0-9]+)?(s|m|h))+$/;
+
 export const maxConcurrentPullsSchema = z.union([z.number().int(), z.string().max(8)]).meta({
   'x-kubernetes-int-or-string': true,
   'x-kubernetes-validations': [
@@ -205,6 +222,36 @@ export const prePulledImageSpecSchema = z.strictObject({
     .describe(
       'Every interval (at least 1m, at most 720h, counted from creation) the puller pods are replaced and pull their tags again with Always; a tag that moved is downloaded.',
     ),
+  nodeReadiness: z
+    .strictObject({
+      taint: z
+        .boolean()
+        .describe(
+          `Hold nodes that register with the ${IMAGES_NOT_READY_TAINT}:NoSchedule taint back from work until they hold these images: the controller removes the taint then.`,
+        ),
+      timeout: patternedString(DURATION, 'must be a duration like 15m', { max: 32 })
+        .meta({
+          'x-kubernetes-validations': [
+            {
+              rule: `!self.matches(r'^([0-9]+(\\.[0-9]+)?(s|m|h))+$') || (duration(self) >= duration('10s') && duration(self) <= duration('${MAX_NODE_READINESS_TIMEOUT}'))`,
+              message: `nodeReadiness.timeout must be between 10s and ${MAX_NODE_READINESS_TIMEOUT}`,
+            },
+          ],
+        })
+        .refine(
+          (t) => {
+            const ms = durationMs(t) ?? 0;
+            return ms >= 10_000 && ms <= (durationMs(MAX_NODE_READINESS_TIMEOUT) ?? 0);
+          },
+          { message: `nodeReadiness.timeout must be between 10s and ${MAX_NODE_READINESS_TIMEOUT}` },
+        )
+        .optional()
+        .describe(
+          `Fail open: a node still without its images this long after it registered (default ${DEFAULT_NODE_READINESS_TIMEOUT}), or whose images fail, is released anyway, with a Warning Event.`,
+        ),
+    })
+    .optional()
+    .describe('Keep new nodes from taking workloads until their images are there (a startup taint).'),
   priorityClassName: dnsSubdomain
     .optional()
     .describe("Priority class of the puller pods. Default: the operator's --default-priority-class."),
@@ -287,6 +334,19 @@ export const prePulledImageStatusSchema = z.strictObject({
    * so far: the back-off between retries grows with it, and lives here so that
    * a new leader goes on where the last one stopped.
    */
+  nodeReadiness: z
+    .strictObject({
+      heldBack: z.number().int().min(0).describe('Nodes of this object that still carry the startup taint.'),
+      releasedUnready: z
+        .array(z.string().max(253))
+        .max(MAX_STATUS_NODES)
+        .optional()
+        .describe(
+          'Nodes released by the timeout, or because their images failed, before they held every image.',
+        ),
+    })
+    .optional()
+    .describe('With spec.nodeReadiness: the nodes held back now, and those released before they were ready.'),
   importRetries: z
     .array(
       z.strictObject({

@@ -10,9 +10,11 @@ import type { RegistryCredential } from '../api/registrycredential.ts';
 import { addCredentialReferenceIndex } from '../controllers/indexes.ts';
 import { MANAGED_BY_LABEL, MANAGER_NAME, NAME_LABEL } from '../controllers/labels.ts';
 import { prePulledImageKind } from '../controllers/prepulledimage/controller.ts';
+import { GATED_NODE_INDEX, isGated, nodeGateKind } from '../controllers/prepulledimage/gate.ts';
 import { PULLER_NAME } from '../controllers/prepulledimage/labels.ts';
 import {
   addPullerPodIndexes,
+  addPullerPodNodeIndex,
   addRefusalIndexes,
   type PullerPod,
   slimPullerPod,
@@ -136,6 +138,8 @@ export function startOperator(options: OperatorOptions): RunningOperator {
     serviceAccounts: informer<ServiceAccount>('serviceaccounts', { type: Resources.serviceAccounts }),
   };
   addPullerPodIndexes(informers.pods);
+  addPullerPodNodeIndex(informers.pods);
+  informers.nodes.addIndex(GATED_NODE_INDEX, (node) => (isGated(node) ? ['true'] : []));
   addRefusalIndexes(informers.podRefusals);
   addCredentialReferenceIndex(informers.prePulledImages);
   addRegistryCredentialIndexes(informers);
@@ -187,8 +191,10 @@ export function startOperator(options: OperatorOptions): RunningOperator {
           : {}),
       },
     });
+    const gate = nodeGateKind({ client, events, informers });
     return [
       createObjectController(prePulledImages, deps(prePulledImages.name)),
+      createObjectController(gate, deps(gate.name)),
       createRegistryCredentialController({
         ...deps('registrycredential'),
         informers,

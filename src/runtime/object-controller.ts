@@ -45,10 +45,8 @@ import {
 import { ClassifiedError, type ClassifyOptions, classifyFailure, type Failure } from './failure.ts';
 import { WorkQueue, type WorkQueueObserver } from './queue.ts';
 
-/** A status as the runtime handles it: anything with conditions. */
-export interface StatusShape {
-  conditions?: Condition[];
-}
+/** A status as the runtime handles it: any object; its `conditions`, if it has them, drive the transition Events. */
+export type StatusShape = object;
 
 /** An object of a kind: metadata, a spec, and a status of known shape. */
 export interface KindObject<Status extends StatusShape> extends KubeObject {
@@ -146,9 +144,10 @@ export interface ObjectKind<T extends KindObject<Status>, Spec, Status extends S
   reconcile(request: ReconcileRequest<T, Spec>): Promise<ReconcileOutcome<Status>>;
   /**
    * Pure: the status of a pass that cannot go on (an invalid spec, a failed
-   * step): conditions from `failure`, everything else as it was.
+   * step): conditions from `failure`, everything else as it was. A kind that
+   * owns no status of the objects it reconciles (the node gate) has none.
    */
-  stalledStatus(object: T, failure: Failure, now: Date): Status;
+  stalledStatus?(object: T, failure: Failure, now: Date): Status;
   /** Events on condition transitions. */
   transitions: readonly TransitionRule[];
   /**
@@ -266,7 +265,9 @@ export function createObjectController<T extends KindObject<Status>, Spec, Statu
     store.wrote(statusType, key, object.metadata.resourceVersion, { value: status });
     lastWrite.set(key, clock.now());
     log.debug('wrote status');
-    for (const e of transitionEvents(object.status?.conditions, status.conditions, kind.transitions)) {
+    const conditions = (s: StatusShape | undefined) =>
+      (s as { conditions?: Condition[] } | undefined)?.conditions;
+    for (const e of transitionEvents(conditions(object.status), conditions(status), kind.transitions)) {
       await deps.events.record(object, e.type, e.reason, e.action, e.note);
     }
     return undefined;
@@ -275,7 +276,7 @@ export function createObjectController<T extends KindObject<Status>, Spec, Statu
   /** The status of a failed pass, written at once; a failure to write it is logged, not thrown over the first. */
   async function writeStalled(object: T, failure: Failure, now: Date, log: Logger): Promise<void> {
     try {
-      await writeStatus(object, kind.stalledStatus(object, failure, now), log, true);
+      if (kind.stalledStatus) await writeStatus(object, kind.stalledStatus(object, failure, now), log, true);
     } catch (err) {
       log.warn(
         { err: { message: err instanceof Error ? err.message : String(err) } },
@@ -318,12 +319,8 @@ export function createObjectController<T extends KindObject<Status>, Spec, Statu
     }
     if (!parsed.success) {
       const message = formatSchemaError(parsed.error);
-      await writeStatus(
-        object,
-        kind.stalledStatus(object, { reason: Reason.InvalidSpec, message, retry: false }, now),
-        log,
-        true,
-      );
+      const failure = { reason: Reason.InvalidSpec, message, retry: false };
+      if (kind.stalledStatus) await writeStatus(object, kind.stalledStatus(object, failure, now), log, true);
       throw new TerminalError(Reason.InvalidSpec, message);
     }
 

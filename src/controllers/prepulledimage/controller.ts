@@ -15,6 +15,7 @@ import {
   type PrePulledImageSpec,
   type PrePulledImageStatus,
   prePulledImageSpecSchema,
+  RELEASED_UNREADY_ANNOTATION,
 } from '../../api/prepulledimage.ts';
 import type { RegistryCredential } from '../../api/registrycredential.ts';
 import type { KubeClient } from '../../kube/client.ts';
@@ -33,6 +34,7 @@ import {
   watch,
 } from '../../runtime/object-controller.ts';
 import { prePulledImagesNaming } from '../indexes.ts';
+import { isGated } from './gate.ts';
 import { PULL_SLOT_GATE, REFRESH_ROUND_ANNOTATION } from './labels.ts';
 import { OWNER_INDEX, ownerKeyOf, type PullerPod, podsOf } from './pods.ts';
 import { DEFAULT_ALLOWED_PRIORITY_CLASSES, priorityClassRefusal } from './priority.ts';
@@ -105,8 +107,14 @@ export function prePulledImageKind(
       owns(informers.daemonSets, Resources.daemonSets, ownerKeyOf),
       owns(informers.pods, Resources.pods, ownerKeyOf),
       // A node that joins or leaves, or whose disk pressure changes, may change any object's nodes.
+      // So may the startup taint leaving it, or a release before its images were there (nodeReadiness).
       watch(informers.nodes, Resources.nodes, (node, previous) =>
-        previous === undefined || diskPressure(previous) !== diskPressure(node) ? everyObject() : [],
+        previous === undefined ||
+        diskPressure(previous) !== diskPressure(node) ||
+        isGated(previous) !== isGated(node) ||
+        releasedUnready(previous) !== releasedUnready(node)
+          ? everyObject()
+          : [],
       ),
       watch(informers.podRefusals, Resources.coreEvents, (event) => {
         const daemonSet = informers.daemonSets.get(refusedDaemonSetKey(event) ?? '');
@@ -348,6 +356,10 @@ export function prePulledImageKind(
       (ref) => informers.registryCredentials.get(ref.name)?.spec.target.secretName ?? ref.name,
     );
   }
+}
+
+function releasedUnready(node: Node): string | undefined {
+  return node.metadata.annotations?.[RELEASED_UNREADY_ANNOTATION];
 }
 
 function diskPressure(node: Node): boolean {

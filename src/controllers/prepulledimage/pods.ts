@@ -8,6 +8,7 @@ import type { ContainerStatus, CoreEvent, DaemonSet, KubeObject, PodSpec } from 
 import { slimContainerStatus, slimMeta } from '../../kube/slim.ts';
 import { OWNER_ANNOTATION, OWNER_UID_LABEL } from './labels.ts';
 import { REFUSAL_DAEMONSET_INDEX, refusedDaemonSetKey } from './refusals.ts';
+import { podNodeName } from './status.ts';
 
 /** A pod as {@link slimPullerPod} keeps it: containers' names and images, placement, gates, and statuses. */
 export interface PullerPod extends KubeObject {
@@ -93,6 +94,19 @@ export function addPullerPodIndexes(pods: {
   pods.addIndex(OWNER_INDEX, (pod) => {
     const key = ownerKeyOf(pod);
     return key ? [key] : [];
+  });
+}
+
+/** Index of puller pods by the node they are for (bound, or pinned by the DaemonSet controller). */
+export const NODE_INDEX = 'prepulledimage-node';
+
+/** Adds {@link NODE_INDEX}; call once, before or after the informer starts. */
+export function addPullerPodNodeIndex(pods: {
+  addIndex(name: string, fn: (pod: PullerPod) => string[]): void;
+}): void {
+  pods.addIndex(NODE_INDEX, (pod) => {
+    const node = podNodeName(pod);
+    return node ? [node] : [];
   });
 }
 

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { API_VERSION } from '../../api/group.ts';
-import type { ImageEntry, PrePulledImage } from '../../api/prepulledimage.ts';
+import { IMAGES_NOT_READY_TAINT, type ImageEntry, type PrePulledImage } from '../../api/prepulledimage.ts';
 import { defaultPullPolicy, normalizeImageReference, type PullPolicy } from '../../image/reference.ts';
 import type {
   Container,
@@ -178,7 +178,11 @@ function renderPodSpec(ppi: PrePulledImage, options: RenderOptions): PodSpec {
   if (spec.nodeSelector && Object.keys(spec.nodeSelector).length > 0) {
     podSpec.nodeSelector = jsonCopy(spec.nodeSelector);
   }
-  if (spec.tolerations && spec.tolerations.length > 0) podSpec.tolerations = jsonCopy(spec.tolerations);
+  // Puller pods are what a node held back by the startup taint waits for.
+  podSpec.tolerations = [
+    ...(spec.tolerations ? jsonCopy(spec.tolerations) : []),
+    { key: IMAGES_NOT_READY_TAINT, operator: 'Exists', effect: 'NoSchedule' },
+  ];
   if (priorityClassName) podSpec.priorityClassName = priorityClassName;
   if (spec.maxConcurrentPulls !== undefined) podSpec.schedulingGates = [{ name: PULL_SLOT_GATE }];
   addImportSteps(podSpec, ppi, options);

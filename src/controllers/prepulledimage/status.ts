@@ -6,10 +6,12 @@
 import type { z } from 'zod';
 import { ConditionType, Reason } from '../../api/conditions.ts';
 import {
+  IMAGES_NOT_READY_TAINT,
   MAX_STATUS_NODES,
   type nodeImageStateSchema,
   type PrePulledImage,
   type PrePulledImageStatus,
+  RELEASED_UNREADY_ANNOTATION,
 } from '../../api/prepulledimage.ts';
 import { normalizeImageReference } from '../../image/reference.ts';
 import type { ContainerStateWaiting, ContainerStatus, DaemonSet, Node } from '../../kube/objects.ts';
@@ -27,6 +29,7 @@ import { PULL_SLOT_GATE } from './labels.ts';
 import type { PullerPod } from './pods.ts';
 import { holdIndexOf, importContainerName, parseImportResult, podCreatedAt } from './protocol.ts';
 import { firstFailedCheck, type ImageResolution, withResolution } from './resolution.ts';
+import { selectsNode } from './selection.ts';
 
 /** One image on one node. */
 export type NodeImageState = z.infer<typeof nodeImageStateSchema>;
@@ -167,6 +170,29 @@ interface Counts {
   pending: number;
 }
 
+/** How far one node is for a PrePulledImage: every image held, a failure, or on its way. */
+export type NodeProgress =
+  | { state: 'ready' }
+  | { state: 'failed'; reason: string; message: string }
+  | { state: 'waiting' };
+
+/** {@link NodeProgress} of `node`, from the object's puller pods (of any node). */
+export function nodeProgress(ppi: PrePulledImage, pods: PullerPod[], node: Node): NodeProgress {
+  const name = node.metadata.name ?? '';
+  const onNode = podsByNode(pods, new Map([[name, node]])).get(name);
+  if (!onNode) return { state: 'waiting' };
+  const images = ppi.spec.images.map((entry) => imageStateOnNode(onNode, node, normalizeOrKeep(entry.image)));
+  const group = groupOf(images);
+  if (group === 'ready') return { state: 'ready' };
+  if (group !== 'failed') return { state: 'waiting' };
+  const failure = images.find((s) => s.state === 'Failed');
+  return {
+    state: 'failed',
+    reason: failure?.reason ?? Reason.NodesFailing,
+    message: `${failure?.image}: ${failure?.message ?? failure?.reason}`,
+  };
+}
+
 /** Aggregates the puller pods into the PrePulledImage's status. */
 export function computePrePulledImageStatus(input: StatusInput): PrePulledImageStatus {
   const { ppi, nodes, daemonSet, now } = input;
@@ -231,8 +257,28 @@ export function computePrePulledImageStatus(input: StatusInput): PrePulledImageS
     images,
     nodes: listed,
     ...(reports.length > listed.length && { nodesOmitted: reports.length - listed.length }),
+    ...(ppi.spec.nodeReadiness?.taint && { nodeReadiness: nodeReadinessOf(ppi, nodes) }),
     ...(input.importRetries && input.importRetries.length > 0 && { importRetries: input.importRetries }),
   };
+}
+
+/**
+ * The nodes this object selects that the startup taint still holds back, and
+ * those released before they were ready (their pods may not even exist yet).
+ */
+function nodeReadinessOf(
+  ppi: PrePulledImage,
+  nodes: Map<string, Node>,
+): NonNullable<PrePulledImageStatus['nodeReadiness']> {
+  let heldBack = 0;
+  const released: string[] = [];
+  for (const [name, node] of nodes) {
+    if (!selectsNode(ppi, node)) continue;
+    if (node.spec?.taints?.some((t) => t.key === IMAGES_NOT_READY_TAINT)) heldBack++;
+    if (node.metadata.annotations?.[RELEASED_UNREADY_ANNOTATION] !== undefined) released.push(name);
+  }
+  released.sort(compareStrings);
+  return { heldBack, ...(released.length > 0 && { releasedUnready: released.slice(0, MAX_STATUS_NODES) }) };
 }
 
 /**
