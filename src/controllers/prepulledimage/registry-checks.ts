@@ -1,8 +1,8 @@
 /**
  * Asks the registry about a PrePulledImage's images, with the credentials the
  * kubelet would use for its pods: the pull secrets it names and the copies of
- * its RegistryCredentials, read from the API when a check is due (not
- * cached: only Prepull's own copies are). Every object's questions go
+ * its RegistryCredentials, read from the API by name when a check is due
+ * (not cached: only Prepull's own copies are). Every object's questions go
  * through one shared resolver, so a tag named by many objects costs one
  * request per interval. I/O.
  */
@@ -22,7 +22,7 @@ import {
   SharedResolver,
 } from '../../registry/index.ts';
 import type { Clock } from '../../runtime/clock.ts';
-import { StepError } from '../../runtime/failure.ts';
+import { classifyFailure, StepError } from '../../runtime/failure.ts';
 import {
   checkedImages,
   checkIntervalMs,
@@ -51,6 +51,8 @@ export interface RegistryChecksDeps {
 
 /** Checks made no sooner than this apart, whatever a back-off says. */
 const MIN_COME_BACK_MS = 1_000;
+/** Pull secrets that could not be read are read again after this long. */
+const SECRETS_RETRY_MS = 30_000;
 
 /** The registry checks, over one shared resolver. */
 export function createRegistryChecks(deps: RegistryChecksDeps): RegistryChecks {
@@ -63,11 +65,14 @@ export function createRegistryChecks(deps: RegistryChecksDeps): RegistryChecks {
   async function pullSecrets(namespace: string, names: readonly string[]): Promise<PullSecret[]> {
     const secrets: PullSecret[] = [];
     for (const name of new Set(names)) {
-      const secret = await deps.client
-        .get<Secret>(Resources.secrets, name, namespace)
+      // A list by name, not a get: the operator's role lists secrets (for its copies' informer) and
+      // grants get on none, and the answer is the same one secret.
+      const listed = await deps.client
+        .list<Secret>(Resources.secrets, { namespace, fieldSelector: `metadata.name=${name}` })
         .catch((err: unknown) => {
           throw new StepError('reading a pull secret', err);
         });
+      const secret = listed.items[0];
       // A missing pull secret is skipped, as the kubelet skips it.
       if (!secret) continue;
       const data = Object.fromEntries(
@@ -84,14 +89,20 @@ export function createRegistryChecks(deps: RegistryChecksDeps): RegistryChecks {
       const refs = checkedImages(ppi);
       const interval = checkIntervalMs(ppi);
       const now = () => new Date(deps.clock.now());
+      const failAll = (reason: string, message: string, nextInMs: number) => {
+        const failed = failedCheck(reason, message, now());
+        return { resolutions: refs.map((ref) => (ref ? failed : undefined)), nextInMs };
+      };
       let keyring: Keyring;
       try {
         keyring = new Keyring(await pullSecrets(ppi.metadata.namespace ?? '', pullSecretNames));
       } catch (err) {
-        if (!(err instanceof InvalidPullSecretError)) throw err;
         // The kubelet fails every pull with such a secret; so does every check.
-        const failed = failedCheck(Reason.Unauthorized, err.message, now());
-        return { resolutions: refs.map((ref) => (ref ? failed : undefined)), nextInMs: interval };
+        if (err instanceof InvalidPullSecretError) return failAll(Reason.Unauthorized, err.message, interval);
+        // Secrets that cannot be read (RBAC, the API server) fail the checks, not the pass: the
+        // DaemonSet and the pulls go on, and status says why the registry was not asked.
+        const failure = classifyFailure(err);
+        return failAll(failure.reason, failure.message, SECRETS_RETRY_MS);
       }
       let nextInMs = interval;
       const resolutions = await Promise.all(
