@@ -8,7 +8,6 @@
  */
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { PrePulledImage } from '../../src/api/prepulledimage.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
 import { apiSource, Informer } from '../../src/kube/informer.ts';
