@@ -35,7 +35,7 @@ function registryCredential(name: string, source: { namespace: string; name: str
 describe('a RegistryCredential may only copy a secret its author can read', () => {
   beforeAll(() => {
     expect(kubectl(cluster, ['apply', '--server-side', '-f', 'crds/']).status).toBe(0);
-    const applied = kubectl(cluster, ['apply', '-f', policies]);
+    const applied = kubectl(cluster, ['apply', '--server-side', '-f', policies]);
     expect(applied.status, applied.stderr).toBe(0);
     kubectl(cluster, ['create', 'namespace', SOURCE_NS]);
     for (const name of ['readable', 'unreadable']) {
