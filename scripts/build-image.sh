@@ -175,7 +175,9 @@ if [[ "$mode" == image && -f "$out/.complete" ]]; then
 fi
 
 started=$SECONDS
-rm -rf "$out"; mkdir -p "$out"
+# A cache entry left half-built by an interrupted run is redone; an --out directory is only written into.
+[[ "$mode" == image ]] && rm -rf "$out"
+mkdir -p "$out"
 make_parts "$work/parts"
 storage="$work/storage"
 b() { buildah --root "$storage/root" --runroot "$storage/run" --storage-driver vfs "$@"; }
@@ -205,13 +207,12 @@ b manifest create prepull-index >/dev/null
 for arch in "${arches[@]}"; do b manifest add --os linux --arch "$arch" prepull-index "containers-storage:localhost/prepull-$arch" >/dev/null; done
 b manifest push --quiet --all --format oci --digestfile "$out/index-digest" prepull-index \
   "oci-archive:$out/prepull.oci.tar:$image_name" >/dev/null
-b rmi --all --force >/dev/null 2>&1 || true
 "$node" "$root/scripts/image-sizes.ts" "$out/prepull.oci.tar" > "$out/sizes.txt"
 echo "built in $((SECONDS - started)) s: $image_name@$(cat "$out/index-digest")" >> "$out/sizes.txt"
 touch "$out/.complete"
 # Only the newest few builds are kept: each source change makes a new one.
 if [[ "$mode" == image ]]; then
-  ls -dt "$cache"/image-* 2>/dev/null | tail -n +4 | xargs -r rm -rf
+  ls -dt "$cache"/image-* 2>/dev/null | tail -n +6 | xargs -r rm -rf
 fi
 cat "$out/sizes.txt" >&2
 echo "$out/prepull.oci.tar"

@@ -250,7 +250,7 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
     stdio: 'pipe',
     env,
   });
-  const images = execFileSync(ctr, ctrArgs(['images', 'ls', '-q']), { encoding: 'utf8', env });
+  const images = execFileSync(ctr, ctrArgs(['images', 'ls', '-q']), { encoding: 'utf8', stdio: 'pipe', env });
   for (const ref of [release.name, digestReference(release)]) {
     // An import that names nothing exits 0 (HARNESS-NOTES): check.
     if (!images.split('\n').includes(ref))

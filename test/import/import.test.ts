@@ -98,14 +98,14 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
       refName: name('multi'),
       omitBlobsOf: 'arm64',
     });
-    // ctr export of an image containerd holds (the agent image), imported under another name.
+    // ctr export of an image containerd holds (the Prepull image, by its release name), imported under another name.
     const exported = join(dir, `ctr-export-${run}.tar`);
     ctr([
       'images',
       'export',
       ...(node.runtime === 'containerd2' ? ['--local'] : []),
       exported,
-      node.agentImage,
+      inject('image').name,
     ]);
     // A volume holding archives: a static hostPath PersistentVolume over the
     // archive directory (the harness has no provisioner), bound to a claim.
