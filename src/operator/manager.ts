@@ -48,6 +48,7 @@ import type {
   ServiceAccount,
 } from '../kube/objects.ts';
 import { Resources, type ResourceType } from '../kube/resources.ts';
+import { SecretWatches } from '../kube/secret-watches.ts';
 import { slimNode } from '../kube/slim.ts';
 import { RegistryClient, type RegistryTlsOptions } from '../registry/index.ts';
 import type { Clock } from '../runtime/clock.ts';
@@ -101,6 +102,8 @@ export interface RunningOperator {
 }
 
 export const USER_AGENT = 'prepull-operator';
+/** Metrics name of the PrePulledImage controller's pull-secret informers (one label value for all). */
+const PULL_SECRET_WATCHES = 'prepulledimage-pull-secrets';
 
 export function startOperator(options: OperatorOptions): RunningOperator {
   const { log, clock, metrics } = options;
@@ -228,6 +231,18 @@ export function startOperator(options: OperatorOptions): RunningOperator {
       clock,
       events,
       informers,
+      pullSecrets: new SecretWatches({
+        client,
+        newInformer: (name, source) =>
+          new Informer<Secret>({
+            name,
+            source,
+            clock,
+            log,
+            onRestart: (reason) => metrics.watchRestart(PULL_SECRET_WATCHES, reason),
+            onEvent: (type) => metrics.watchEvent(PULL_SECRET_WATCHES, type),
+          }),
+      }),
       ...(options.importRetry ? { importRetry: options.importRetry } : {}),
       ...(options.allowedPriorityClasses ? { allowedPriorityClasses: options.allowedPriorityClasses } : {}),
       ...(registry ? { registryChecks: createRegistryChecks({ client, registry, clock }) } : {}),

@@ -361,7 +361,7 @@ describe('RegistryCredential against the real API server', () => {
     await expectSynced('scale', scaleTargets);
   });
 
-  it('warns on a PrePulledImage that names no RegistryCredential, without failing it or looping', async () => {
+  it('warns on a PrePulledImage naming a pull secret or RegistryCredential that does not exist, without failing it or looping', async () => {
     apply({
       apiVersion: 'prepull.dev/v1alpha1',
       kind: 'PrePulledImage',
@@ -369,14 +369,31 @@ describe('RegistryCredential against the real API server', () => {
       spec: {
         images: [{ image: `${REGISTRY}/team/app:1.0` }],
         nodeSelector: { 'rc-test/no-such-node': 'x' },
+        imagePullSecrets: [{ name: 'not-yet' }],
         registryCredentials: [{ name: 'no-such-credential' }],
       },
+    });
+    await eventually(async () => {
+      const warning = await credentialsCondition('names-nothing');
+      expect(warning).toMatchObject({ status: 'False', reason: 'PullSecretNotFound' });
+      expect(warning?.message).toContain(
+        'pull secret not-yet (spec.imagePullSecrets) does not exist in namespace rc-ppi',
+      );
+      expect(warning?.message).toContain('RegistryCredential no-such-credential does not exist');
+    });
+    // The secret's own watch brings the object back when it appears.
+    apply({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'not-yet', namespace: 'rc-ppi' },
+      type: 'kubernetes.io/dockerconfigjson',
+      data: { '.dockerconfigjson': b64(dockerConfig(passwords[0]!)) },
     });
     await eventually(async () =>
       expect(await credentialsCondition('names-nothing')).toMatchObject({
         status: 'False',
         reason: 'RegistryCredentialNotFound',
-        message: expect.stringContaining('RegistryCredential no-such-credential does not exist'),
+        message: expect.not.stringContaining('not-yet'),
       }),
     );
     const ppi = await client.get<PrePulledImage>(Resources.prePulledImages, 'names-nothing', 'rc-ppi');

@@ -31,6 +31,7 @@ import {
   type PriorityClass,
 } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
+import { type SecretWatches, secretSelection } from '../../kube/secret-watches.ts';
 import type { Clock } from '../../runtime/clock.ts';
 import { ClassifiedError, StepError, step } from '../../runtime/failure.ts';
 import {
@@ -41,7 +42,12 @@ import {
   watch,
 } from '../../runtime/object-controller.ts';
 import { prePulledImagesNaming } from '../indexes.ts';
-import { credentialsCondition, registryCredentialProblems, withCredentialsCondition } from './credentials.ts';
+import {
+  credentialsCondition,
+  pullSecretProblems,
+  registryCredentialProblems,
+  withCredentialsCondition,
+} from './credentials.ts';
 import { isGated } from './gate.ts';
 import { PULL_SLOT_GATE, REFRESH_ROUND_ANNOTATION } from './labels.ts';
 import { OWNER_INDEX, ownerKeyOf, type PullerPod, podsOf } from './pods.ts';
@@ -98,6 +104,8 @@ export interface PrePulledImageKindDeps {
   registryChecks?: RegistryChecks;
   /** Priority classes a spec may name besides those of value 0 or less (priority.ts). */
   allowedPriorityClasses?: readonly string[];
+  /** One watch per spec.imagePullSecrets entry, so status can say which does not exist. */
+  pullSecrets: SecretWatches;
 }
 
 /** The PrePulledImage kind, for {@link createObjectController}. */
@@ -168,6 +176,9 @@ export function prePulledImageKind(
     ],
     stalledStatus,
     reconcile,
+    forget: (key) => deps.pullSecrets.forget(key),
+    connect: (enqueue) => deps.pullSecrets.notifyWith(enqueue),
+    stop: () => deps.pullSecrets.stop(),
   };
 
   async function reconcile(
@@ -203,12 +214,13 @@ export function prePulledImageKind(
       ...(checks && { resolutions: checks.resolutions }),
       now,
     });
-    // A RegistryCredential that is missing or refuses this namespace is a warning, never a failed Ready.
-    const problems = registryCredentialProblems(
-      ppi,
-      informers.namespaces.get(ppi.metadata.namespace ?? ''),
-      (name) => informers.registryCredentials.get(name),
-    );
+    // A pull secret or RegistryCredential that is missing or refuses this namespace is a warning, never a failed Ready.
+    const problems = [
+      ...pullSecretProblems(ppi, pullSecretExists(key, ppi)),
+      ...registryCredentialProblems(ppi, informers.namespaces.get(ppi.metadata.namespace ?? ''), (name) =>
+        informers.registryCredentials.get(name),
+      ),
+    ];
     const status = withCredentialsCondition(computed, credentialsCondition(ppi, problems), now);
     if (checks?.nextInMs !== undefined) comeBack.push(checks.nextInMs);
     log.debug({ ready: status.ready }, 'computed status');
@@ -382,6 +394,27 @@ export function prePulledImageKind(
       await events.record(ppi, 'Normal', Reason.TagMoved, 'Refresh', message);
     }
     return checked;
+  }
+
+  /**
+   * Whether each spec.imagePullSecrets entry exists, from one watch per entry
+   * (started here, stopped when the object goes or drops it); undefined while
+   * a watch has not listed or may not read the namespace.
+   */
+  function pullSecretExists(key: string, ppi: PrePulledImage): (name: string) => boolean | undefined {
+    const namespace = ppi.metadata.namespace ?? '';
+    const names = (ppi.spec.imagePullSecrets ?? []).map((s) => s.name);
+    const states = deps.pullSecrets.use(
+      key,
+      names.map((name) => secretSelection(namespace, name)),
+    );
+    const known = new Map(
+      names.map((name, i) => {
+        const state = states[i]!;
+        return [name, state.synced ? state.informer.get(`${namespace}/${name}`) !== undefined : undefined];
+      }),
+    );
+    return (name) => known.get(name);
   }
 
   function registryCredentialSecrets(ppi: PrePulledImage): string[] {

@@ -5,6 +5,7 @@ import type { Namespace } from '../../kube/objects.ts';
 import {
   CREDENTIALS_CONDITION,
   credentialsCondition,
+  pullSecretProblems,
   registryCredentialProblems,
   withCredentialsCondition,
 } from './credentials.ts';
@@ -66,8 +67,30 @@ describe('credentialsCondition', () => {
     const condition = credentialsCondition(p, registryCredentialProblems(p, namespace, lookup));
     expect(condition).toMatchObject({ status: 'False', reason: 'RegistryCredentialNotFound' });
     expect(condition?.message).toBe(
-      'RegistryCredential missing does not exist; RegistryCredential closed does not allow requests from namespace team-a (its spec.target.allowRequestsFrom): its secret is not copied here, and images that need it cannot be pulled',
+      'RegistryCredential missing does not exist; RegistryCredential closed does not allow requests from namespace team-a (its spec.target.allowRequestsFrom): images that need these credentials cannot be pulled',
     );
+  });
+});
+
+describe('pullSecretProblems', () => {
+  it('reports the imagePullSecrets entries known to be missing, and names them in the condition', () => {
+    const p: PrePulledImage = {
+      ...ppi([]),
+      spec: { ...ppi([]).spec, imagePullSecrets: [{ name: 'a' }, { name: 'b' }, { name: 'c' }] },
+    };
+    const exists = (name: string) => (name === 'a' ? true : name === 'b' ? false : undefined);
+    const problems = pullSecretProblems(p, exists);
+    expect(problems).toEqual([{ name: 'b', reason: 'PullSecretNotFound' }]);
+    expect(credentialsCondition(p, problems)).toMatchObject({
+      status: 'False',
+      reason: 'PullSecretNotFound',
+      message:
+        'pull secret b (spec.imagePullSecrets) does not exist in namespace team-a: images that need these credentials cannot be pulled',
+    });
+    expect(credentialsCondition(p, [])).toMatchObject({
+      status: 'True',
+      message: 'pull secrets a, b, c exist',
+    });
   });
 });
 

@@ -24,6 +24,12 @@ import {
 import type { KubeClient } from '../../kube/client.ts';
 import { isTerminating } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
+import {
+  copyNameSelection,
+  type SecretWatches,
+  secretSelection,
+  type WatchState,
+} from '../../kube/secret-watches.ts';
 import { ClassifiedError } from '../../runtime/failure.ts';
 import type { ObjectKind, ReconcileOutcome, ReconcileRequest } from '../../runtime/object-controller.ts';
 import { mapConcurrently } from '../../runtime/parallel.ts';
@@ -46,7 +52,6 @@ import {
   syncedStatus,
 } from './status.ts';
 import { allowedRequesters, selectTargetNamespaces } from './targets.ts';
-import { copyNameSelection, type SecretWatches, sourceSelection, type WatchState } from './watches.ts';
 import { createSyncWriter, describeError, failureOf, WRITE_CONCURRENCY } from './writes.ts';
 
 export const CONTROLLER_NAME = 'registrycredential';
@@ -91,7 +96,7 @@ export function registryCredentialKind(
     const rc = withSpec(request);
     const { secretRef } = rc.spec.source;
     const [source, copies] = watches.use(key, [
-      sourceSelection(secretRef.namespace, secretRef.name),
+      secretSelection(secretRef.namespace, secretRef.name),
       copyNameSelection(rc.spec.target.secretName),
     ]) as [WatchState, WatchState];
     const waiting = waitingForWatches(rc, source, copies, now);

@@ -7,12 +7,12 @@
 import { Informer, type RestartReason } from '../../kube/informer.ts';
 import { keyOf, type Secret } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
+import { SecretWatches } from '../../kube/secret-watches.ts';
 import type { Controller } from '../../runtime/controller.ts';
 import { createObjectController, type ObjectControllerDeps } from '../../runtime/object-controller.ts';
 import type { AdmissionMode } from './admission-writes.ts';
 import { registryCredentialKind } from './controller.ts';
 import type { RegistryCredentialInformers } from './informers.ts';
-import { SecretWatches } from './watches.ts';
 
 export { ADMISSION_OBJECTS_SELECTOR } from './admission.ts';
 export { type AdmissionMode, addAdmissionIndexes } from './admission-writes.ts';
