@@ -95,5 +95,14 @@ export const Reason = {
   AdmissionPolicyDisabled: 'AdmissionPolicyDisabled',
   /** The API server refused a policy or binding (403 is Forbidden). */
   AdmissionPolicyFailed: 'AdmissionPolicyFailed',
+  // PrePulledImage: its spec.imagePullSecrets and spec.registryCredentials (#17, #12).
+  /** Every pull secret and RegistryCredential named exists (and serves this namespace). */
+  CredentialsResolved: 'CredentialsResolved',
+  /** An entry of spec.imagePullSecrets is no secret in the namespace. */
+  PullSecretNotFound: 'PullSecretNotFound',
+  /** A name in spec.registryCredentials is no RegistryCredential. */
+  RegistryCredentialNotFound: 'RegistryCredentialNotFound',
+  /** The RegistryCredential's target.allowRequestsFrom does not select this namespace. */
+  RegistryCredentialNotAllowed: 'RegistryCredentialNotAllowed',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];

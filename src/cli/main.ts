@@ -37,6 +37,8 @@ commands:
             --registry-ca-file PATH  PEM CA bundle trusted for registries, besides Node's roots
             --insecure-registry HOST  a registry (host or host:port) reached without TLS verification,
                                     or over plain HTTP when it has no TLS; repeatable
+            --no-admission-policies  keep no MutatingAdmissionPolicies: pods created before their
+                                    ServiceAccount is patched then miss a RegistryCredential's secret
   load      import an image archive into containerd on every node (kubectl prepull load);
             prepull load --help for its flags
   crds      print the CustomResourceDefinitions (prepull crds | kubectl apply -f -)
@@ -71,7 +73,9 @@ async function main(argv: string[]): Promise<number> {
           'registry-checks': { type: 'boolean', default: false },
           'registry-ca-file': { type: 'string' },
           'insecure-registry': { type: 'string', multiple: true, default: [] },
+          'admission-policies': { type: 'boolean', default: true },
         },
+        allowNegative: true,
         strict: true,
       });
       if (
@@ -98,6 +102,7 @@ async function main(argv: string[]): Promise<number> {
         registryChecks: values['registry-checks']
           ? { caFile: values['registry-ca-file'], insecureRegistries: values['insecure-registry'] }
           : undefined,
+        admissionPolicies: values['admission-policies'],
       });
     }
     case 'load': {

@@ -35,6 +35,20 @@ export const Resources = {
     namespaced: false,
   },
   leases: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
+  mutatingAdmissionPolicies: {
+    group: 'admissionregistration.k8s.io',
+    version: 'v1',
+    plural: 'mutatingadmissionpolicies',
+    kind: 'MutatingAdmissionPolicy',
+    namespaced: false,
+  },
+  mutatingAdmissionPolicyBindings: {
+    group: 'admissionregistration.k8s.io',
+    version: 'v1',
+    plural: 'mutatingadmissionpolicybindings',
+    kind: 'MutatingAdmissionPolicyBinding',
+    namespaced: false,
+  },
   prePulledImages: {
     group: 'prepull.dev',
     version: 'v1alpha1',

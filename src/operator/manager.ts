@@ -24,12 +24,16 @@ import { createRegistryChecks } from '../controllers/prepulledimage/registry-che
 import type { RenderOptions } from '../controllers/prepulledimage/render.ts';
 import type { ImportRetryPolicy } from '../controllers/prepulledimage/retry.ts';
 import {
+  ADMISSION_OBJECTS_SELECTOR,
+  type AdmissionMode,
+  addAdmissionIndexes,
   addRegistryCredentialIndexes,
   COPIES_SELECTOR,
   createRegistryCredentialController,
 } from '../controllers/registrycredential/index.ts';
 import { KubeClient } from '../kube/client.ts';
 import type { KubeConfig } from '../kube/config.ts';
+import { servesResource } from '../kube/discovery.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { apiSource, Informer, type Selection } from '../kube/informer.ts';
 import { leaseLock } from '../kube/lease.ts';
@@ -43,7 +47,8 @@ import type {
   Secret,
   ServiceAccount,
 } from '../kube/objects.ts';
-import { Resources } from '../kube/resources.ts';
+import { Resources, type ResourceType } from '../kube/resources.ts';
+import { SecretWatches } from '../kube/secret-watches.ts';
 import { slimNode } from '../kube/slim.ts';
 import { RegistryClient, type RegistryTlsOptions } from '../registry/index.ts';
 import type { Clock } from '../runtime/clock.ts';
@@ -79,6 +84,12 @@ export interface OperatorOptions {
    * Off when undefined.
    */
   registryChecks?: { tls: RegistryTlsOptions };
+  /**
+   * Keep a MutatingAdmissionPolicy per RegistryCredential with
+   * serviceAccounts, so that new pods get the secret at admission (default
+   * true; the cluster must serve admissionregistration.k8s.io/v1).
+   */
+  admissionPolicies?: boolean;
 }
 
 export interface RunningOperator {
@@ -91,6 +102,8 @@ export interface RunningOperator {
 }
 
 export const USER_AGENT = 'prepull-operator';
+/** Metrics name of the PrePulledImage controller's pull-secret informers (one label value for all). */
+const PULL_SECRET_WATCHES = 'prepulledimage-pull-secrets';
 
 export function startOperator(options: OperatorOptions): RunningOperator {
   const { log, clock, metrics } = options;
@@ -149,6 +162,44 @@ export function startOperator(options: OperatorOptions): RunningOperator {
   for (const i of all) i.start();
   const synced = () => all.every((i) => i.hasSynced);
 
+  // MutatingAdmissionPolicy v1 is served from Kubernetes 1.36 on: discovery
+  // says, once, whether to watch Prepull's policies and bindings at all (a
+  // watch of a type the cluster lacks would never sync).
+  const discovery = new AbortController();
+  const admission: Promise<AdmissionMode> =
+    options.admissionPolicies === false
+      ? Promise.resolve({ state: 'disabled' })
+      : servesResource(client, Resources.mutatingAdmissionPolicies, clock, discovery.signal, (err) =>
+          log.warn(
+            { err: { message: String(err) } },
+            'discovery of admissionregistration.k8s.io/v1 failed; retrying',
+          ),
+        ).then((served): AdmissionMode => {
+          if (!served || discovery.signal.aborted) {
+            log.warn(
+              'the cluster does not serve admissionregistration.k8s.io/v1 MutatingAdmissionPolicy: pull secrets are not added to pods at admission',
+            );
+            return { state: 'unsupported' };
+          }
+          const selection = (type: ResourceType) => ({
+            type,
+            labelSelector: ADMISSION_OBJECTS_SELECTOR,
+          });
+          const policies = informer<KubeObject>(
+            'mutatingadmissionpolicies',
+            selection(Resources.mutatingAdmissionPolicies),
+          );
+          const bindings = informer<KubeObject>(
+            'mutatingadmissionpolicybindings',
+            selection(Resources.mutatingAdmissionPolicyBindings),
+          );
+          addAdmissionIndexes(policies, bindings);
+          all.push(policies, bindings);
+          policies.start();
+          bindings.start();
+          return { state: 'enabled', policies, bindings };
+        });
+
   const events = new EventRecorder({
     client,
     clock,
@@ -162,7 +213,7 @@ export function startOperator(options: OperatorOptions): RunningOperator {
     ? new RegistryClient({ clock, tls: options.registryChecks.tls, userAgent: USER_AGENT })
     : undefined;
 
-  const makeControllers = (): Controller[] => {
+  const makeControllers = (admissionMode: AdmissionMode): Controller[] => {
     // One memory of our own writes for every controller of this term as leader.
     const store = new ConsistencyStore();
     const deps = (name: string) => ({
@@ -180,6 +231,18 @@ export function startOperator(options: OperatorOptions): RunningOperator {
       clock,
       events,
       informers,
+      pullSecrets: new SecretWatches({
+        client,
+        newInformer: (name, source) =>
+          new Informer<Secret>({
+            name,
+            source,
+            clock,
+            log,
+            onRestart: (reason) => metrics.watchRestart(PULL_SECRET_WATCHES, reason),
+            onEvent: (type) => metrics.watchEvent(PULL_SECRET_WATCHES, type),
+          }),
+      }),
       ...(options.importRetry ? { importRetry: options.importRetry } : {}),
       ...(options.allowedPriorityClasses ? { allowedPriorityClasses: options.allowedPriorityClasses } : {}),
       ...(registry ? { registryChecks: createRegistryChecks({ client, registry, clock }) } : {}),
@@ -198,6 +261,7 @@ export function startOperator(options: OperatorOptions): RunningOperator {
       createRegistryCredentialController({
         ...deps('registrycredential'),
         informers,
+        admission: admissionMode,
         watchObserver: { restart: metrics.watchRestart, event: metrics.watchEvent },
       }),
     ];
@@ -206,9 +270,10 @@ export function startOperator(options: OperatorOptions): RunningOperator {
   let controllers: Controller[] = [];
   let stopping = false;
   const lead = async (signal?: AbortSignal) => {
+    const admissionMode = await admission;
     await Promise.all(all.map((i) => i.waitForSync()));
     if (stopping || signal?.aborted) return;
-    controllers = makeControllers();
+    controllers = makeControllers(admissionMode);
     for (const c of controllers) c.start();
     log.info({ controllers: controllers.map((c) => c.name) }, 'controllers started');
   };
@@ -247,9 +312,11 @@ export function startOperator(options: OperatorOptions): RunningOperator {
     ended,
     async stop() {
       stopping = true;
+      discovery.abort();
       elector?.stop();
       await stopControllers();
       if (elector) await ended;
+      await admission;
       await Promise.all(all.map((i) => i.stop()));
       await registry?.close();
     },

@@ -34,6 +34,8 @@ export interface RunOptions {
   allowedPriorityClasses: string[];
   /** Check images at their registries (--registry-checks), with these TLS settings. */
   registryChecks: { caFile: string | undefined; insecureRegistries: string[] } | undefined;
+  /** Keep the pull-secret MutatingAdmissionPolicies (--no-admission-policies turns them off). */
+  admissionPolicies: boolean;
 }
 
 /** Runs until SIGINT or SIGTERM; resolves with the exit code. */
@@ -116,6 +118,7 @@ export async function runOperator(options: RunOptions): Promise<number> {
       ...(options.allowedPriorityClasses.length > 0
         ? { allowedPriorityClasses: options.allowedPriorityClasses }
         : {}),
+      admissionPolicies: options.admissionPolicies,
       ...(checks
         ? {
             registryChecks: {

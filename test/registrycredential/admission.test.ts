@@ -18,8 +18,10 @@ import {
 } from '../../src/controllers/registrycredential/admission.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
+import { servesResource } from '../../src/kube/discovery.ts';
 import type { Pod, ServiceAccount } from '../../src/kube/objects.ts';
 import { Resources } from '../../src/kube/resources.ts';
+import { systemClock } from '../../src/runtime/clock.ts';
 import { eventually } from '../support/eventually.ts';
 import { kubectl, serverSideApply } from '../support/kubectl.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
@@ -348,7 +350,8 @@ describe('pull secrets added at admission, on the real API server', () => {
 
     beforeAll(async () => {
       serverSideApply(cluster, registryCredential('adm-race', 'race-pull', 'race'));
-      operator = startTestOperator(cluster, 'rc-admission-race');
+      // Turned off, so that only the ServiceAccount patches can give pods the secret.
+      operator = startTestOperator(cluster, 'rc-admission-race', { admissionPolicies: false });
       await eventually(() => expect(operator.ready()).toBe(true));
     });
 
@@ -381,10 +384,171 @@ describe('pull secrets added at admission, on the real API server', () => {
           expect((sa?.imagePullSecrets ?? []).map((e) => e.name)).toContain('race-pull');
         });
       }
+      const race = await getRc('adm-race');
+      expect(race.status?.conditions?.find((c) => c.type === 'AdmissionPolicy')).toMatchObject({
+        status: 'False',
+        reason: 'AdmissionPolicyDisabled',
+      });
       process.stderr.write(
         `[admission] without the policy, ${ROUNDS} rounds: the bare Pod missed the secret ${bareMissed}/${ROUNDS}, ` +
           `the Deployment's pod ${deploymentMissed}/${ROUNDS}\n`,
       );
+    });
+  });
+
+  describe('kept by the operator', () => {
+    let operator: TestOperator;
+    const MANAGED = 'adm-managed';
+    const policyNames = [`prepull-rc-${MANAGED}-append`, `prepull-rc-${MANAGED}-create`];
+    const selectorBindings = [
+      `prepull-rc-${MANAGED}-append-selector`,
+      `prepull-rc-${MANAGED}-create-selector`,
+    ];
+    const nameBindings = [
+      `prepull-rc-${MANAGED}-append-namespaces`,
+      `prepull-rc-${MANAGED}-create-namespaces`,
+    ];
+
+    const managedSpec = (extra: Record<string, unknown> = {}, target: Record<string, unknown> = {}) => ({
+      apiVersion: 'prepull.dev/v1alpha1',
+      kind: 'RegistryCredential',
+      metadata: { name: MANAGED },
+      spec: {
+        source: { secretRef: { namespace: SOURCE_NS, name: 'pull' } },
+        target: {
+          secretName: 'managed-pull',
+          namespaceSelector: { matchLabels: { [LABEL]: 'managed' } },
+          ...target,
+        },
+        serviceAccounts: ['default'],
+        ...extra,
+      },
+    });
+
+    /** Names of our policies and bindings the API server holds for `adm-managed`. */
+    function heldObjects(): string[] {
+      const listed = kubectl(cluster, [
+        'get',
+        'mutatingadmissionpolicies,mutatingadmissionpolicybindings',
+        '-l',
+        admissionObjectsSelector(MANAGED),
+        '-o',
+        'jsonpath={.items[*].metadata.name}',
+      ]);
+      expect(listed.status, listed.stderr).toBe(0);
+      return listed.stdout.split(' ').filter(Boolean).sort();
+    }
+
+    beforeAll(async () => {
+      operator = startTestOperator(cluster, 'rc-admission-managed');
+      await eventually(() => expect(operator.ready()).toBe(true));
+    });
+
+    afterAll(async () => {
+      await operator?.stop();
+    });
+
+    it('finds out from discovery that the cluster serves MutatingAdmissionPolicy v1', async () => {
+      const signal = new AbortController().signal;
+      expect(await servesResource(client, Resources.mutatingAdmissionPolicies, systemClock, signal)).toBe(
+        true,
+      );
+      const absent = { ...Resources.mutatingAdmissionPolicies, version: 'v1alpha9' };
+      expect(await servesResource(client, absent, systemClock, signal)).toBe(false);
+      const unknown = { ...Resources.mutatingAdmissionPolicies, plural: 'mutatingadmissionwishes' };
+      expect(await servesResource(client, unknown, systemClock, signal)).toBe(false);
+    });
+
+    it('makes the policies and bindings for a RegistryCredential with serviceAccounts, owned by it, in its status', async () => {
+      serverSideApply(cluster, managedSpec());
+      await eventually(async () => {
+        const rc = await getRc(MANAGED);
+        expect(rc.status?.admission).toEqual({ policies: policyNames, bindings: selectorBindings });
+        expect(rc.status?.conditions?.find((c) => c.type === 'AdmissionPolicy')).toMatchObject({
+          status: 'True',
+          reason: 'AdmissionPolicyReady',
+        });
+      });
+      expect(heldObjects()).toEqual([...policyNames, ...selectorBindings].sort());
+      const rc = await getRc(MANAGED);
+      const policy = JSON.parse(
+        kubectl(cluster, ['get', 'mutatingadmissionpolicy', policyNames[0]!, '-o', 'json']).stdout,
+      );
+      expect(policy.metadata.ownerReferences).toEqual([
+        expect.objectContaining({
+          kind: 'RegistryCredential',
+          name: MANAGED,
+          uid: rc.metadata.uid,
+          controller: true,
+        }),
+      ]);
+      expect(policy.metadata.labels).toEqual({
+        'app.kubernetes.io/managed-by': 'prepull',
+        'prepull.dev/registrycredential': MANAGED,
+      });
+    });
+
+    it(`gives both pods of a one-apply namespace the secret, which then arrives, ${ROUNDS} rounds out of ${ROUNDS}`, async () => {
+      const probeNs = probeNamespace('adm-managed-probe', { [LABEL]: 'managed' });
+      await eventually(async () => expect(await probe(probeNs)).toEqual(['managed-pull']));
+      const missed: string[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        const namespace = newNamespace(`adm-managed-${round}`);
+        applyNamespaceWithPods(namespace, { [LABEL]: 'managed' });
+        const { bare, deployment } = await admittedPullSecrets(namespace);
+        if (!bare.includes('managed-pull')) missed.push(`${namespace}/bare`);
+        if (!deployment.includes('managed-pull')) missed.push(`${namespace}/deployment`);
+      }
+      expect(missed).toEqual([]);
+      await eventually(async () => {
+        for (let round = 0; round < ROUNDS; round++) {
+          expect(await client.get(Resources.secrets, 'managed-pull', `adm-managed-${round}`)).toBeDefined();
+        }
+      });
+    });
+
+    it('follows the spec: listed namespaces get bindings by name, exclusions take effect, and the bindings go again', async () => {
+      const listed = probeNamespace('adm-managed-listed', {});
+      serverSideApply(
+        cluster,
+        managedSpec({}, { namespaces: [listed], excludeNamespaces: ['adm-managed-probe'] }),
+      );
+      await eventually(async () =>
+        expect(heldObjects()).toEqual([...policyNames, ...selectorBindings, ...nameBindings].sort()),
+      );
+      await eventually(async () => expect(await probe(listed)).toEqual(['managed-pull']));
+      await eventually(async () => expect(await probe('adm-managed-probe')).toEqual([]));
+
+      serverSideApply(cluster, managedSpec());
+      await eventually(async () =>
+        expect(heldObjects()).toEqual([...policyNames, ...selectorBindings].sort()),
+      );
+      await eventually(async () => expect(await probe(listed)).toEqual([]));
+      await eventually(async () => expect(await probe('adm-managed-probe')).toEqual(['managed-pull']));
+    });
+
+    it('restores a binding deleted by hand', async () => {
+      const deleted = kubectl(cluster, ['delete', 'mutatingadmissionpolicybinding', selectorBindings[1]!]);
+      expect(deleted.status, deleted.stderr).toBe(0);
+      await eventually(async () =>
+        expect(heldObjects()).toEqual([...policyNames, ...selectorBindings].sort()),
+      );
+    });
+
+    it('removes the policies when serviceAccounts go, and the garbage collector takes them with the RegistryCredential', async () => {
+      serverSideApply(cluster, managedSpec({ serviceAccounts: undefined }));
+      await eventually(async () => {
+        expect(heldObjects()).toEqual([]);
+        const rc = await getRc(MANAGED);
+        expect(rc.status?.admission).toBeUndefined();
+        expect(rc.status?.conditions?.find((c) => c.type === 'AdmissionPolicy')).toBeUndefined();
+      });
+      await eventually(async () => expect((await probe('adm-managed-probe')).sort()).toEqual([]));
+
+      serverSideApply(cluster, managedSpec());
+      await eventually(async () => expect(heldObjects()).toHaveLength(4));
+      expect(kubectl(cluster, ['delete', 'regcred', MANAGED, '--wait=false']).status).toBe(0);
+      await eventually(async () => expect(heldObjects()).toEqual([]), 120_000);
     });
   });
 });

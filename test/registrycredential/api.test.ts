@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { PrePulledImage } from '../../src/api/prepulledimage.ts';
 import type { RegistryCredential } from '../../src/api/registrycredential.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
@@ -77,6 +78,12 @@ async function getRc(name: string): Promise<RegistryCredential> {
   const rc = await client.get<RegistryCredential>(Resources.registryCredentials, name);
   if (!rc) throw new Error(`RegistryCredential ${name} not found`);
   return rc;
+}
+
+/** The CredentialsResolved condition of a PrePulledImage in rc-ppi. */
+async function credentialsCondition(name: string) {
+  const ppi = await client.get<PrePulledImage>(Resources.prePulledImages, name, 'rc-ppi');
+  return ppi?.status?.conditions?.find((c) => c.type === 'CredentialsResolved');
 }
 
 function condition(rc: RegistryCredential, type: string) {
@@ -324,19 +331,80 @@ describe('RegistryCredential against the real API server', () => {
         registryCredentials: [{ name: 'scale' }],
       },
     });
-    // The request is seen (a reconcile of `scale`) and refused: the namespace is not allowed yet.
+    // The request is seen and refused, the PrePulledImage says so: the namespace is not allowed yet.
     await eventually(async () =>
       expect((await operator.reconcileCounts('registrycredential')).total).toBeGreaterThan(before.total),
+    );
+    await eventually(async () =>
+      expect(await credentialsCondition('needs-pull')).toMatchObject({
+        status: 'False',
+        reason: 'RegistryCredentialNotAllowed',
+        message: expect.stringContaining(
+          'RegistryCredential scale does not allow requests from namespace rc-ppi',
+        ),
+      }),
     );
     await expectSynced('scale', scaleTargets);
     expect(await secretData('rc-ppi', 'corp-pull')).toBeUndefined();
 
     expect(kubectl(cluster, ['label', 'namespace', 'rc-ppi', `${REQUESTS_LABEL}=allowed`]).status).toBe(0);
     await eventually(async () => expect(await secretData('rc-ppi', 'corp-pull')).toBeDefined());
+    await eventually(async () =>
+      expect(await credentialsCondition('needs-pull')).toMatchObject({
+        status: 'True',
+        reason: 'CredentialsResolved',
+      }),
+    );
     await expectSynced('scale', scaleTargets + 1);
     expect(kubectl(cluster, ['delete', 'ppi', 'needs-pull', '-n', 'rc-ppi', '--wait=false']).status).toBe(0);
     await eventually(async () => expect(await secretData('rc-ppi', 'corp-pull')).toBeUndefined());
     await expectSynced('scale', scaleTargets);
+  });
+
+  it('warns on a PrePulledImage naming a pull secret or RegistryCredential that does not exist, without failing it or looping', async () => {
+    apply({
+      apiVersion: 'prepull.dev/v1alpha1',
+      kind: 'PrePulledImage',
+      metadata: { name: 'names-nothing', namespace: 'rc-ppi' },
+      spec: {
+        images: [{ image: `${REGISTRY}/team/app:1.0` }],
+        nodeSelector: { 'rc-test/no-such-node': 'x' },
+        imagePullSecrets: [{ name: 'not-yet' }],
+        registryCredentials: [{ name: 'no-such-credential' }],
+      },
+    });
+    await eventually(async () => {
+      const warning = await credentialsCondition('names-nothing');
+      expect(warning).toMatchObject({ status: 'False', reason: 'PullSecretNotFound' });
+      expect(warning?.message).toContain(
+        'pull secret not-yet (spec.imagePullSecrets) does not exist in namespace rc-ppi',
+      );
+      expect(warning?.message).toContain('RegistryCredential no-such-credential does not exist');
+    });
+    // The secret's own watch brings the object back when it appears.
+    apply({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'not-yet', namespace: 'rc-ppi' },
+      type: 'kubernetes.io/dockerconfigjson',
+      data: { '.dockerconfigjson': b64(dockerConfig(passwords[0]!)) },
+    });
+    await eventually(async () =>
+      expect(await credentialsCondition('names-nothing')).toMatchObject({
+        status: 'False',
+        reason: 'RegistryCredentialNotFound',
+        message: expect.not.stringContaining('not-yet'),
+      }),
+    );
+    const ppi = await client.get<PrePulledImage>(Resources.prePulledImages, 'names-nothing', 'rc-ppi');
+    const ready = ppi?.status?.conditions?.find((c) => c.type === 'Ready');
+    expect(ready?.reason).not.toMatch(/RegistryCredential/);
+    const before = await operator.reconcileCounts('prepulledimage');
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect((await operator.reconcileCounts('prepulledimage')).total - before.total).toBeLessThan(5);
+    expect(kubectl(cluster, ['delete', 'ppi', 'names-nothing', '-n', 'rc-ppi', '--wait=false']).status).toBe(
+      0,
+    );
   });
 
   describe('ServiceAccounts', () => {

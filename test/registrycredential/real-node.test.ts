@@ -1,8 +1,9 @@
 /**
  * RegistryCredential on the real node: a kubelet with containerd pulls from
  * the password-protected registry with nothing but the secret Prepull copied
- * into a brand-new namespace and put on its default ServiceAccount; then the
- * registry's password rotates, and so does every copy.
+ * into a brand-new namespace and put on its default ServiceAccount; a
+ * Deployment applied together with its namespace runs too (the secret added
+ * at admission); then the registry's password rotates, and so does every copy.
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -22,6 +23,8 @@ const registry = cluster.registry!;
 const client = new KubeClient(loadKubeConfig(cluster.kubeconfig));
 const SOURCE_NS = 'rc-real-source';
 const APP_NS = 'rc-real-app';
+/** Created in one kubectl apply with its Deployment, as one GitOps sync would. */
+const ONE_APPLY_NS = 'rc-real-one-apply';
 const SECRET = 'registry-pull';
 const LABEL = 'rc-real/registry';
 /** Where the harness keeps the registry's htpasswd, which the registry re-reads when it changes. */
@@ -95,6 +98,7 @@ describe('RegistryCredential on the real node', () => {
     // Later test files pull with the harness's password.
     writeHtpasswd(REGISTRY_DIR, registry.password);
     kubectl(cluster, ['delete', 'pods', '--all', '-n', APP_NS, '--wait=false']);
+    kubectl(cluster, ['delete', 'namespace', ONE_APPLY_NS, '--wait=false']);
     await operator?.stop();
   });
 
@@ -126,6 +130,72 @@ describe('RegistryCredential on the real node', () => {
     expect((await getPod('pulls')).spec.imagePullSecrets).toEqual([{ name: SECRET }]);
     await eventually(async () => {
       const status = (await getPod('pulls')).status?.containerStatuses?.[0];
+      expect(status?.state?.running).toBeDefined();
+      expect(status?.imageID).toContain('@sha256:');
+    }, 120_000);
+  });
+
+  it('runs the pod of a Deployment applied together with its namespace: the secret is added at admission', async () => {
+    // The policy is in force: a probe pod with a pull secret of its own gets ours appended.
+    await eventually(async () => {
+      const probe = kubectl(
+        cluster,
+        ['create', '-o', 'name', '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { generateName: 'probe-', namespace: APP_NS },
+          spec: {
+            nodeSelector: { 'prepull.dev/no-such-node': 'x' },
+            imagePullSecrets: [{ name: 'other' }],
+            containers: [{ name: 'app', image: registry.images.movable.ref }],
+          },
+        }),
+      );
+      expect(probe.status, probe.stderr).toBe(0);
+      const name = probe.stdout.trim().replace(/^pod\//, '');
+      expect((await getPod(name)).spec.imagePullSecrets).toEqual([{ name: 'other' }, { name: SECRET }]);
+    });
+    const app = { app: 'one-apply' };
+    const applied = kubectl(
+      cluster,
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'List',
+        items: [
+          {
+            apiVersion: 'v1',
+            kind: 'Namespace',
+            metadata: { name: ONE_APPLY_NS, labels: { [LABEL]: 'yes' } },
+          },
+          {
+            apiVersion: 'apps/v1',
+            kind: 'Deployment',
+            metadata: { name: 'app', namespace: ONE_APPLY_NS },
+            spec: {
+              replicas: 1,
+              selector: { matchLabels: app },
+              template: {
+                metadata: { labels: app },
+                spec: {
+                  nodeSelector: { 'prepull.dev/test-node': 'real' },
+                  containers: [
+                    { name: 'app', image: registry.images.movable.ref, imagePullPolicy: 'Always' },
+                  ],
+                  terminationGracePeriodSeconds: 1,
+                },
+              },
+            },
+          },
+        ],
+      }),
+    );
+    expect(applied.status, applied.stderr).toBe(0);
+    await eventually(async () => {
+      const [pod] = (await client.list<Pod>(Resources.pods, { namespace: ONE_APPLY_NS })).items;
+      expect(pod?.spec.imagePullSecrets).toEqual([{ name: SECRET }]);
+      const status = pod?.status?.containerStatuses?.[0];
       expect(status?.state?.running).toBeDefined();
       expect(status?.imageID).toContain('@sha256:');
     }, 120_000);

@@ -22,8 +22,16 @@ import type { KubeClient } from '../../kube/client.ts';
 import { isConflict, isNotFound } from '../../kube/errors.ts';
 import type { EventRecorder } from '../../kube/events.ts';
 import type { Informer } from '../../kube/informer.ts';
-import { type CoreEvent, type DaemonSet, keyOf, type Node, type PriorityClass } from '../../kube/objects.ts';
+import {
+  type CoreEvent,
+  type DaemonSet,
+  keyOf,
+  type Namespace,
+  type Node,
+  type PriorityClass,
+} from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
+import { type SecretWatches, secretSelection } from '../../kube/secret-watches.ts';
 import type { Clock } from '../../runtime/clock.ts';
 import { ClassifiedError, StepError, step } from '../../runtime/failure.ts';
 import {
@@ -34,6 +42,12 @@ import {
   watch,
 } from '../../runtime/object-controller.ts';
 import { prePulledImagesNaming } from '../indexes.ts';
+import {
+  credentialsCondition,
+  pullSecretProblems,
+  registryCredentialProblems,
+  withCredentialsCondition,
+} from './credentials.ts';
 import { isGated } from './gate.ts';
 import { PULL_SLOT_GATE, REFRESH_ROUND_ANNOTATION } from './labels.ts';
 import { OWNER_INDEX, ownerKeyOf, type PullerPod, podsOf } from './pods.ts';
@@ -74,6 +88,8 @@ export interface PrePulledImageInformers {
   /** The DaemonSet controller's FailedCreate Events (refusals.ts). */
   podRefusals: Informer<CoreEvent>;
   priorityClasses: Informer<PriorityClass>;
+  /** For the labels a RegistryCredential's allowRequestsFrom selects on. */
+  namespaces: Informer<Namespace>;
 }
 
 export interface PrePulledImageKindDeps {
@@ -88,6 +104,8 @@ export interface PrePulledImageKindDeps {
   registryChecks?: RegistryChecks;
   /** Priority classes a spec may name besides those of value 0 or less (priority.ts). */
   allowedPriorityClasses?: readonly string[];
+  /** One watch per spec.imagePullSecrets entry, so status can say which does not exist. */
+  pullSecrets: SecretWatches;
 }
 
 /** The PrePulledImage kind, for {@link createObjectController}. */
@@ -128,10 +146,26 @@ export function prePulledImageKind(
           .filter((ppi) => ppi.spec.priorityClassName === pc.metadata.name)
           .map(keyOf),
       ),
-      // Only the copy's name matters here, never a RegistryCredential's status.
+      // Only the copy's name and whom it serves matter here, never a RegistryCredential's status.
       watch(informers.registryCredentials, Resources.registryCredentials, (rc, previous) =>
-        previous === undefined || previous.spec.target.secretName !== rc.spec.target.secretName
+        previous === undefined ||
+        previous.spec.target.secretName !== rc.spec.target.secretName ||
+        JSON.stringify(previous.spec.target.allowRequestsFrom) !==
+          JSON.stringify(rc.spec.target.allowRequestsFrom)
           ? prePulledImagesNaming(informers.prePulledImages, rc.metadata.name ?? '').map(keyOf)
+          : [],
+      ),
+      // A relabelled namespace may be allowed, or refused, by a RegistryCredential its objects name.
+      watch(informers.namespaces, Resources.namespaces, (ns, previous) =>
+        previous !== undefined &&
+        JSON.stringify(previous.metadata.labels) !== JSON.stringify(ns.metadata.labels)
+          ? informers.prePulledImages
+              .list()
+              .filter(
+                (p) =>
+                  p.metadata.namespace === ns.metadata.name && (p.spec.registryCredentials?.length ?? 0) > 0,
+              )
+              .map(keyOf)
           : [],
       ),
     ],
@@ -142,6 +176,9 @@ export function prePulledImageKind(
     ],
     stalledStatus,
     reconcile,
+    forget: (key) => deps.pullSecrets.forget(key),
+    connect: (enqueue) => deps.pullSecrets.notifyWith(enqueue),
+    stop: () => deps.pullSecrets.stop(),
   };
 
   async function reconcile(
@@ -163,7 +200,7 @@ export function prePulledImageKind(
     if (request.statusDueInMs > 0) return { requeueAfterMs: Math.min(request.statusDueInMs, ...comeBack) };
 
     const nodes = new Map(informers.nodes.list().map((n) => [n.metadata.name ?? '', n]));
-    const status = computePrePulledImageStatus({
+    const computed = computePrePulledImageStatus({
       ppi,
       pods,
       nodes,
@@ -177,6 +214,14 @@ export function prePulledImageKind(
       ...(checks && { resolutions: checks.resolutions }),
       now,
     });
+    // A pull secret or RegistryCredential that is missing or refuses this namespace is a warning, never a failed Ready.
+    const problems = [
+      ...pullSecretProblems(ppi, pullSecretExists(key, ppi)),
+      ...registryCredentialProblems(ppi, informers.namespaces.get(ppi.metadata.namespace ?? ''), (name) =>
+        informers.registryCredentials.get(name),
+      ),
+    ];
+    const status = withCredentialsCondition(computed, credentialsCondition(ppi, problems), now);
     if (checks?.nextInMs !== undefined) comeBack.push(checks.nextInMs);
     log.debug({ ready: status.ready }, 'computed status');
     return { status, ...(comeBack.length > 0 ? { requeueAfterMs: Math.min(...comeBack) } : {}) };
@@ -349,6 +394,27 @@ export function prePulledImageKind(
       await events.record(ppi, 'Normal', Reason.TagMoved, 'Refresh', message);
     }
     return checked;
+  }
+
+  /**
+   * Whether each spec.imagePullSecrets entry exists, from one watch per entry
+   * (started here, stopped when the object goes or drops it); undefined while
+   * a watch has not listed or may not read the namespace.
+   */
+  function pullSecretExists(key: string, ppi: PrePulledImage): (name: string) => boolean | undefined {
+    const namespace = ppi.metadata.namespace ?? '';
+    const names = (ppi.spec.imagePullSecrets ?? []).map((s) => s.name);
+    const states = deps.pullSecrets.use(
+      key,
+      names.map((name) => secretSelection(namespace, name)),
+    );
+    const known = new Map(
+      names.map((name, i) => {
+        const state = states[i]!;
+        return [name, state.synced ? state.informer.get(`${namespace}/${name}`) !== undefined : undefined];
+      }),
+    );
+    return (name) => known.get(name);
   }
 
   function registryCredentialSecrets(ppi: PrePulledImage): string[] {

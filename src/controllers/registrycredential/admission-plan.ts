@@ -6,9 +6,9 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { Reason } from '../../api/conditions.ts';
-import type { RegistryCredentialStatus } from '../../api/registrycredential.ts';
+import type { RegistryCredential, RegistryCredentialStatus } from '../../api/registrycredential.ts';
 import type { KubeObject } from '../../kube/objects.ts';
-import type { NewCondition } from '../../runtime/conditions.ts';
+import { type NewCondition, setCondition } from '../../runtime/conditions.ts';
 import { compareStrings } from '../../runtime/order.ts';
 import type {
   AdmissionObjects,
@@ -163,4 +163,27 @@ export function admissionStatus(
       };
     }
   }
+}
+
+/**
+ * `status` with the admission outcome merged in: `status.admission` set or
+ * dropped, the AdmissionPolicy condition set or removed (a RegistryCredential
+ * without serviceAccounts has neither).
+ */
+export function withAdmissionStatus(
+  status: RegistryCredentialStatus,
+  outcome: AdmissionOutcome,
+  rc: RegistryCredential,
+  now: Date,
+): RegistryCredentialStatus {
+  const { admission, condition } = admissionStatus(
+    outcome,
+    rc.spec.target.secretName,
+    rc.spec.serviceAccounts ?? [],
+    rc.metadata.generation ?? 0,
+  );
+  const { admission: _dropped, ...rest } = status;
+  const others = (status.conditions ?? []).filter((c) => c.type !== ADMISSION_CONDITION);
+  const conditions = condition ? setCondition(status.conditions, condition, now) : others;
+  return { ...rest, ...(admission ? { admission } : {}), conditions };
 }

@@ -137,6 +137,9 @@ export function admissionObjectName(rcName: string, suffix: string): string {
   return `${base.slice(0, max - hash.length - 1)}-${hash}-${suffix}`;
 }
 
+/** Selects every policy and binding of every RegistryCredential: the label selector of their caches. */
+export const ADMISSION_OBJECTS_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGER_NAME},${CREDENTIAL_LABEL}`;
+
 /** The label selector of every policy and binding of one RegistryCredential: what the controller lists and prunes. */
 export function admissionObjectsSelector(rcName: string): string {
   return `${MANAGED_BY_LABEL}=${MANAGER_NAME},${CREDENTIAL_LABEL}=${credentialLabelValue(rcName)}`;

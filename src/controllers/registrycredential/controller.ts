@@ -24,9 +24,17 @@ import {
 import type { KubeClient } from '../../kube/client.ts';
 import { isTerminating } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
+import {
+  copyNameSelection,
+  type SecretWatches,
+  secretSelection,
+  type WatchState,
+} from '../../kube/secret-watches.ts';
 import { ClassifiedError } from '../../runtime/failure.ts';
 import type { ObjectKind, ReconcileOutcome, ReconcileRequest } from '../../runtime/object-controller.ts';
 import { mapConcurrently } from '../../runtime/parallel.ts';
+import { withAdmissionStatus } from './admission-plan.ts';
+import { type AdmissionMode, admissionWatches, syncAdmission } from './admission-writes.ts';
 import {
   ownedCopies,
   type RegistryCredentialInformers,
@@ -43,8 +51,7 @@ import {
   stalledStatus,
   syncedStatus,
 } from './status.ts';
-import { selectTargetNamespaces } from './targets.ts';
-import { copyNameSelection, type SecretWatches, sourceSelection, type WatchState } from './watches.ts';
+import { allowedRequesters, selectTargetNamespaces } from './targets.ts';
 import { createSyncWriter, describeError, failureOf, WRITE_CONCURRENCY } from './writes.ts';
 
 export const CONTROLLER_NAME = 'registrycredential';
@@ -54,6 +61,8 @@ export interface RegistryCredentialKindDeps {
   informers: RegistryCredentialInformers;
   /** The per-source and per-copy-name secret watches; they tell the queue when they change. */
   watches: SecretWatches;
+  /** Whether and where the pod admission policies are kept (admission-writes.ts). */
+  admission: AdmissionMode;
 }
 
 type Request = ReconcileRequest<RegistryCredential, RegistryCredentialSpec>;
@@ -63,14 +72,14 @@ type Outcome = ReconcileOutcome<RegistryCredentialStatus>;
 export function registryCredentialKind(
   deps: RegistryCredentialKindDeps,
 ): ObjectKind<RegistryCredential, RegistryCredentialSpec, RegistryCredentialStatus> {
-  const { informers, client, watches } = deps;
+  const { informers, client, watches, admission } = deps;
 
   return {
     name: CONTROLLER_NAME,
     resource: Resources.registryCredentials,
     informer: informers.registryCredentials,
     specSchema: registryCredentialSpecSchema,
-    watches: registryCredentialWatches(informers),
+    watches: [...registryCredentialWatches(informers), ...admissionWatches(admission)],
     transitions: REGISTRY_CREDENTIAL_TRANSITIONS,
     stalledStatus,
     // A server may quote what it was sent, and what we send is a secret.
@@ -87,7 +96,7 @@ export function registryCredentialKind(
     const rc = withSpec(request);
     const { secretRef } = rc.spec.source;
     const [source, copies] = watches.use(key, [
-      sourceSelection(secretRef.namespace, secretRef.name),
+      secretSelection(secretRef.namespace, secretRef.name),
       copyNameSelection(rc.spec.target.secretName),
     ]) as [WatchState, WatchState];
     const waiting = waitingForWatches(rc, source, copies, now);
@@ -99,11 +108,12 @@ export function registryCredentialKind(
     }
 
     const { spec } = rc;
-    const targets = selectTargetNamespaces({
+    const targetInput = {
       spec,
       namespaces: informers.namespaces.list(),
       requestedBy: requestingNamespaces(informers, rc.metadata.name ?? ''),
-    });
+    };
+    const targets = selectTargetNamespaces(targetInput);
     const plan = planSync({
       rc,
       targets,
@@ -122,8 +132,16 @@ export function registryCredentialKind(
     // ServiceAccount entries are gone once a pass without serviceAccounts succeeds.
     if (!wantsFinalizer && hasCleanupFinalizer(rc) && !retrying) await setFinalizer(request, false);
 
+    // New pods get the secret at admission, even those created before their ServiceAccount is patched.
+    const admitted = await syncAdmission(client, admission, {
+      rc,
+      requestedBy: allowedRequesters(targetInput),
+      store: request.store,
+      fieldManager: request.fieldManager,
+    });
+
     const failed = new Set(failures.map((f) => f.namespace));
-    const status = syncedStatus(
+    const synced = syncedStatus(
       rc,
       {
         desired: targets.length,
@@ -133,9 +151,15 @@ export function registryCredentialKind(
       },
       now,
     );
-    if (!retrying) return { status };
-    const message = `${failed.size} namespaces failed; retrying`;
-    return { status, failure: { reason: Reason.SyncFailed, message, retry: true } };
+    const status = withAdmissionStatus(synced, admitted, rc, now);
+    if (retrying) {
+      const message = `${failed.size} namespaces failed; retrying`;
+      return { status, failure: { reason: Reason.SyncFailed, message, retry: true } };
+    }
+    if (admitted.state === 'failed') {
+      return { status, failure: { reason: admitted.reason, message: admitted.message, retry: true } };
+    }
+    return { status };
   }
 
   /**

@@ -7,12 +7,15 @@
 import { Informer, type RestartReason } from '../../kube/informer.ts';
 import { keyOf, type Secret } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
+import { SecretWatches } from '../../kube/secret-watches.ts';
 import type { Controller } from '../../runtime/controller.ts';
 import { createObjectController, type ObjectControllerDeps } from '../../runtime/object-controller.ts';
+import type { AdmissionMode } from './admission-writes.ts';
 import { registryCredentialKind } from './controller.ts';
 import type { RegistryCredentialInformers } from './informers.ts';
-import { SecretWatches } from './watches.ts';
 
+export { ADMISSION_OBJECTS_SELECTOR } from './admission.ts';
+export { type AdmissionMode, addAdmissionIndexes } from './admission-writes.ts';
 export { CONTROLLER_NAME } from './controller.ts';
 export { addRegistryCredentialIndexes, type RegistryCredentialInformers } from './informers.ts';
 export { COPIES_SELECTOR } from './labels.ts';
@@ -22,6 +25,8 @@ const WATCHES_METRIC_NAME = 'registrycredential-secrets';
 
 export interface RegistryCredentialControllerOptions extends ObjectControllerDeps {
   informers: RegistryCredentialInformers;
+  /** The pod admission policies: kept (with their caches), unsupported by the cluster, or turned off. */
+  admission: AdmissionMode;
   watchObserver?: {
     restart(informer: string, reason: RestartReason): void;
     event(informer: string, type: string): void;
@@ -44,5 +49,8 @@ export function createRegistryCredentialController(options: RegistryCredentialCo
       }),
     seen: (secret) => store.seen(Resources.secrets, keyOf(secret), false),
   });
-  return createObjectController(registryCredentialKind({ client, informers, watches }), options);
+  return createObjectController(
+    registryCredentialKind({ client, informers, watches, admission: options.admission }),
+    options,
+  );
 }

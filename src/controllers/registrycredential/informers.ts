@@ -15,11 +15,11 @@ import {
   type ServiceAccount,
 } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
+import type { WatchState } from '../../kube/secret-watches.ts';
 import { owns, type Watch, watch } from '../../runtime/object-controller.ts';
 import { prePulledImagesNaming } from '../indexes.ts';
 import { addedPullSecrets, credentialOwnerName, credentialOwnerUid } from './labels.ts';
 import { isOwnedBy } from './render.ts';
-import type { WatchState } from './watches.ts';
 
 export interface RegistryCredentialInformers {
   registryCredentials: Informer<RegistryCredential>;

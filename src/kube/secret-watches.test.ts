@@ -1,11 +1,11 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { KubeClient, ListOptions, WatchOptions } from '../../kube/client.ts';
-import { ApiError } from '../../kube/errors.ts';
-import { Informer } from '../../kube/informer.ts';
-import type { Secret } from '../../kube/objects.ts';
-import { FakeClock } from '../../runtime/clock.ts';
-import { copyNameSelection, SecretWatches, sourceSelection } from './watches.ts';
+import { FakeClock } from '../runtime/clock.ts';
+import type { KubeClient, ListOptions, WatchOptions } from './client.ts';
+import { ApiError } from './errors.ts';
+import { Informer } from './informer.ts';
+import type { Secret } from './objects.ts';
+import { copyNameSelection, SecretWatches, secretSelection } from './secret-watches.ts';
 
 /** Lists what `secrets` holds (or fails with `failure`); watches stay open until aborted. */
 class FakeApi {
@@ -50,7 +50,7 @@ describe('SecretWatches', () => {
   it('lists one secret by field selector, tells its users when synced, and hands out its cache', async () => {
     const { api, watches, notified, seen } = setup();
     api.secrets = [{ metadata: { name: 'pull', namespace: 'vault', resourceVersion: '1' } }];
-    const [state] = watches.use('corp', [sourceSelection('vault', 'pull')]);
+    const [state] = watches.use('corp', [secretSelection('vault', 'pull')]);
     await tick();
     expect(api.lists[0]).toMatchObject({ namespace: 'vault', fieldSelector: 'metadata.name=pull' });
     expect(state?.synced).toBe(true);
@@ -63,7 +63,7 @@ describe('SecretWatches', () => {
   it('shares one informer between users and stops it when the last one lets go', async () => {
     const { watches, informers } = setup();
     watches.use('a', [copyNameSelection('regcred')]);
-    watches.use('b', [copyNameSelection('regcred'), sourceSelection('vault', 'pull')]);
+    watches.use('b', [copyNameSelection('regcred'), secretSelection('vault', 'pull')]);
     expect(informers).toHaveLength(2);
     expect(watches.size).toBe(2);
     watches.forget('a');
@@ -79,7 +79,7 @@ describe('SecretWatches', () => {
   it('reports a failing list (403) to its users instead of retrying silently, and its recovery', async () => {
     const { api, clock, watches, notified } = setup();
     api.failure = new ApiError(403, 'Forbidden', 'secrets is forbidden', 'list');
-    const [state] = watches.use('corp', [sourceSelection('locked', 'pull')]);
+    const [state] = watches.use('corp', [secretSelection('locked', 'pull')]);
     await tick();
     expect(state?.synced).toBe(false);
     expect(state?.error?.status).toBe(403);

@@ -1,19 +1,19 @@
 /**
- * Secret informers started and stopped as RegistryCredentials come and go:
- * one per source secret (its namespace, `metadata.name=<name>`) and one per
- * copy name across namespaces (`metadata.name=<secretName>`), shared by every
- * RegistryCredential that needs the same one. The operator so caches exactly
+ * Secret informers started and stopped as their users come and go, each over
+ * one name: in one namespace (`metadata.name=<name>`; a RegistryCredential's
+ * source, a PrePulledImage's pull secret) or across namespaces (a copy name),
+ * shared by every user that needs the same one. The operator so caches exactly
  * the secrets it reads, never every secret of the cluster, and still learns at
- * once when a source rotates or a secret takes a copy's place.
+ * once when a source rotates or a secret takes a copy's place. I/O.
  */
-import type { KubeClient } from '../../kube/client.ts';
-import { ApiError } from '../../kube/errors.ts';
-import { apiSource, type Informer, type ListWatchSource, type Selection } from '../../kube/informer.ts';
-import type { Secret } from '../../kube/objects.ts';
-import { Resources } from '../../kube/resources.ts';
+import type { KubeClient } from './client.ts';
+import { ApiError } from './errors.ts';
+import { apiSource, type Informer, type ListWatchSource, type Selection } from './informer.ts';
+import type { Secret } from './objects.ts';
+import { Resources } from './resources.ts';
 
-/** The selection of one source secret. */
-export function sourceSelection(namespace: string, name: string): Selection {
+/** The selection of one secret: a RegistryCredential's source, a PrePulledImage's pull secret. */
+export function secretSelection(namespace: string, name: string): Selection {
   return { type: Resources.secrets, namespace, fieldSelector: `metadata.name=${name}` };
 }
 
@@ -35,7 +35,7 @@ export interface SecretWatchesOptions {
   client: KubeClient;
   /** Builds an informer over `source` with the operator's clock, log and metrics. */
   newInformer(name: string, source: ListWatchSource<Secret>): Informer<Secret>;
-  /** Called with a user (a RegistryCredential name) whenever a watch it uses changes, syncs or fails. */
+  /** Called with a user (a work-queue key) whenever a watch it uses changes, syncs or fails. */
   notify?(user: string): void;
   /** Called with every secret a watch reports added, changed or deleted. */
   seen?(secret: Secret): void;
@@ -46,7 +46,7 @@ interface Watch {
   users: Set<string>;
 }
 
-/** The shared, reference-counted secret informers of the RegistryCredential controller. */
+/** Shared, reference-counted secret informers; each controller has its own set. */
 export class SecretWatches {
   readonly #options: SecretWatchesOptions;
   readonly #watches = new Map<string, Watch>();
@@ -79,7 +79,7 @@ export class SecretWatches {
     return states;
   }
 
-  /** Drops every watch of `user` (its RegistryCredential is gone). */
+  /** Drops every watch of `user` (its object is gone). */
   forget(user: string): void {
     for (const id of this.#usedBy.get(user) ?? []) this.#release(id, user);
     this.#usedBy.delete(user);
