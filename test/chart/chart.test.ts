@@ -69,8 +69,18 @@ describe('deploy/chart', () => {
     expect(kubectl(cluster, ['apply', '-f', join(deploy, 'namespace.yaml')]).status).toBe(0);
     const helmYaml = helm(['template', 'prepull', chart, '--namespace', NAMESPACE, '--include-crds']);
     for (const [source, applied] of [
-      ['kustomize', kubectl(cluster, ['apply', '--server-side', '--force-conflicts', '--dry-run=server', '-k', deploy])],
-      ['helm', kubectl(cluster, ['apply', '--server-side', '--force-conflicts', '--dry-run=server', '-f', '-'], helmYaml.stdout)],
+      [
+        'kustomize',
+        kubectl(cluster, ['apply', '--server-side', '--force-conflicts', '--dry-run=server', '-k', deploy]),
+      ],
+      [
+        'helm',
+        kubectl(
+          cluster,
+          ['apply', '--server-side', '--force-conflicts', '--dry-run=server', '-f', '-'],
+          helmYaml.stdout,
+        ),
+      ],
     ] as const) {
       expect(applied.status, `${source}: ${applied.stderr}`).toBe(0);
       expect(applied.stdout, source).toContain('deployment.apps/prepull-controller serverside-applied');
