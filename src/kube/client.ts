@@ -8,7 +8,7 @@
  */
 import { type HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
 import { fetch, type Response } from 'undici';
-import { ApiError } from './errors.ts';
+import { ApiError, isNotFound } from './errors.ts';
 import type { KubeObject } from './objects.ts';
 import { apiVersionOf, type ResourceType, resourcePath } from './resources.ts';
 
@@ -178,7 +178,7 @@ export class KubeClient {
     try {
       return (await this.#request('get', type, 'GET', resourcePath(type, namespace, name))) as T;
     } catch (err) {
-      if (err instanceof ApiError && err.status === 404) return undefined;
+      if (isNotFound(err)) return undefined;
       throw err;
     }
   }
@@ -266,7 +266,7 @@ export class KubeClient {
       });
       return true;
     } catch (err) {
-      if (err instanceof ApiError && err.status === 404) return false;
+      if (isNotFound(err)) return false;
       throw err;
     }
   }

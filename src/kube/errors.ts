@@ -46,3 +46,12 @@ export function isForbidden(err: unknown): boolean {
 export function isInvalid(err: unknown): boolean {
   return err instanceof ApiError && (err.status === 422 || err.status === 400);
 }
+
+/**
+ * A JSON patch whose `test` operation failed (422): the object changed since
+ * the cache showed it, so the patch was not applied; the next pass reads the
+ * new version.
+ */
+export function isPatchTestFailed(err: unknown): boolean {
+  return err instanceof ApiError && err.status === 422;
+}

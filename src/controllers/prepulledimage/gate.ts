@@ -21,7 +21,7 @@ import {
   RELEASED_UNREADY_ANNOTATION,
 } from '../../api/prepulledimage.ts';
 import type { KubeClient } from '../../kube/client.ts';
-import { ApiError } from '../../kube/errors.ts';
+import { isPatchTestFailed } from '../../kube/errors.ts';
 import type { EventRecorder } from '../../kube/events.ts';
 import type { Informer } from '../../kube/informer.ts';
 import { keyOf, type Node } from '../../kube/objects.ts';
@@ -169,7 +169,7 @@ export function nodeGateKind(deps: GateKindDeps): ObjectKind<Node, unknown, NonN
       );
     } catch (err) {
       // The taints moved under us: the node's update event brings it back with the new ones.
-      if (err instanceof ApiError && err.status === 422) return {};
+      if (isPatchTestFailed(err)) return {};
       throw new StepError('removing the startup taint', err);
     }
     if (unready) {

@@ -22,6 +22,7 @@ import {
   registryCredentialSpecSchema,
 } from '../../api/registrycredential.ts';
 import type { KubeClient } from '../../kube/client.ts';
+import { isForbidden } from '../../kube/errors.ts';
 import { isTerminating } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
 import {
@@ -181,7 +182,7 @@ export function registryCredentialKind(
     ] as const) {
       if (watch.synced) continue;
       if (!watch.error) return {};
-      const reason = watch.error.status === 403 ? Reason.Forbidden : Reason.SyncFailed;
+      const reason = isForbidden(watch.error) ? Reason.Forbidden : Reason.SyncFailed;
       const message = `cannot read ${what}: ${describeError(watch.error)}`;
       return { status: stalledStatus(rc, { reason, message, retry: false }, now) };
     }

@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import { Reason } from '../../api/conditions.ts';
 import type { KubeClient } from '../../kube/client.ts';
-import { ApiError, isAlreadyExists } from '../../kube/errors.ts';
+import { ApiError, isAlreadyExists, isForbidden, isPatchTestFailed } from '../../kube/errors.ts';
 import { keyOf, type Secret, type ServiceAccount } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
 import type { ConsistencyStore } from '../../runtime/consistency.ts';
@@ -120,7 +120,7 @@ export function createSyncWriter(
         );
       } catch (err) {
         // A failed `test` operation is answered 422: someone wrote the ServiceAccount after our cache saw it.
-        if (err instanceof ApiError && err.status === 422) throw new ServiceAccountChangedError(name);
+        if (isPatchTestFailed(err)) throw new ServiceAccountChangedError(name);
         throw err;
       }
       store.wrote(Resources.serviceAccounts, keyOf(sa), sa.metadata.resourceVersion);
@@ -162,7 +162,7 @@ export function failureOf(namespace: string, step: string, err: unknown): Namesp
       retrying: true,
     };
   }
-  const forbidden = err instanceof ApiError && err.status === 403;
+  const forbidden = isForbidden(err);
   return {
     namespace,
     reason: forbidden ? Reason.Forbidden : Reason.SyncFailed,
