@@ -347,3 +347,31 @@ describe('refresh', () => {
     ]);
   });
 });
+
+describe('import steps for tenants', () => {
+  const steps = (tarball: Record<string, unknown>) =>
+    renderPullDaemonSet(ppi({ images: [{ image: 'example.com/app:1', tarball }] }), options).spec.template
+      .spec.initContainers ?? [];
+
+  it('names the owner and keeps the archive inside its root, so no path leaves it', () => {
+    const [, host] = steps({ hostPath: '/srv/app.tar' });
+    expect(host?.command).toEqual(expect.arrayContaining(['--owner', 'team-a', '--archive-root', '/host']));
+    expect(host?.command?.slice(host.command.indexOf('--archive') + 1)[0]).toBe('/srv/app.tar');
+    const [, claim] = steps({ persistentVolumeClaim: { claimName: 'archives', path: 'app.tar' } });
+    expect(claim?.command).toEqual(
+      expect.arrayContaining(['--archive-root', '/sources/0', '--archive', 'app.tar']),
+    );
+  });
+
+  it('bounds the download directory', () => {
+    const ds = renderPullDaemonSet(
+      ppi({ images: [{ image: 'example.com/app:1', tarball: { hostPath: '/a.tar' } }] }),
+      options,
+    );
+    const volumes = ds.spec.template.spec.volumes as Array<{
+      name: string;
+      emptyDir?: { sizeLimit?: string };
+    }>;
+    expect(volumes.find((v) => v.name === 'import-work')?.emptyDir?.sizeLimit).toBe('17Gi');
+  });
+});

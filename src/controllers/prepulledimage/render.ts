@@ -56,6 +56,8 @@ const HOST_ROOT_VOLUME = 'host-root';
 const HOST_ROOT = '/host';
 const WORK_VOLUME = 'import-work';
 const WORK_DIR = '/work';
+/** Room for one download: the importer's own cap (16 GiB) and some slack. */
+const WORK_SIZE_LIMIT = '17Gi';
 /** Where the Prepull image keeps prepull-import. */
 const DEFAULT_IMPORTER_PATH = '/prepull-import';
 const MOUNT_PATH = '/prepull';
@@ -204,7 +206,8 @@ function addImportSteps(podSpec: PodSpec, ppi: PrePulledImage, options: RenderOp
   const volumes = podSpec.volumes as Array<Record<string, unknown>>;
   volumes.push(
     { name: HOST_ROOT_VOLUME, hostPath: { path: '/', type: 'Directory' } },
-    { name: WORK_VOLUME, emptyDir: {} },
+    // Downloads land here; the importer caps them (16 GiB by default), and so does the kubelet.
+    { name: WORK_VOLUME, emptyDir: { sizeLimit: WORK_SIZE_LIMIT } },
   );
   const socketArgs = options.runtimeSocket
     ? ['--address', `${HOST_ROOT}${options.runtimeSocket}`]
@@ -219,13 +222,15 @@ function addImportSteps(podSpec: PodSpec, ppi: PrePulledImage, options: RenderOp
     if (tarball.url) {
       sourceArgs = ['--url', tarball.url, ...(tarball.sha256 ? ['--sha256', tarball.sha256] : [])];
     } else if (tarball.hostPath) {
-      sourceArgs = ['--archive', `${HOST_ROOT}${tarball.hostPath}`];
+      // Resolved inside the node's root, symlinks included, so a path cannot leave it.
+      sourceArgs = ['--archive-root', HOST_ROOT, '--archive', tarball.hostPath];
     } else {
       const claim = tarball.persistentVolumeClaim!;
       const volume = `source-${index}`;
       volumes.push({ name: volume, persistentVolumeClaim: { claimName: claim.claimName, readOnly: true } });
       mounts.push({ name: volume, mountPath: `/sources/${index}`, readOnly: true });
-      sourceArgs = ['--archive', `/sources/${index}/${claim.path}`];
+      // Resolved inside the claim, symlinks included: `..` or a link cannot reach the host mount.
+      sourceArgs = ['--archive-root', `/sources/${index}`, '--archive', claim.path];
     }
     podSpec.initContainers!.push({
       name: importContainerName(index),
@@ -235,6 +240,9 @@ function addImportSteps(podSpec: PodSpec, ppi: PrePulledImage, options: RenderOp
         options.agent.importerPath ?? DEFAULT_IMPORTER_PATH,
         '--image',
         normalizeImageReference(entry.image),
+        // An image imported for another namespace is never replaced.
+        '--owner',
+        ppi.metadata.namespace ?? '',
         ...sourceArgs,
         ...socketArgs,
         '--work-dir',

@@ -561,6 +561,35 @@ describe('computePrePulledImageStatus: conditions', () => {
   });
 });
 
+describe("imports refused over someone else's image", () => {
+  it('is ImportConflict even though the hold container runs (on their content)', () => {
+    const withStep = pod('n1', ['ready', 'ready']);
+    withStep.status!.initContainerStatuses = [
+      {
+        name: 'import-0',
+        image: 'agent',
+        imageID: '',
+        ready: false,
+        restartCount: 0,
+        state: {
+          terminated: {
+            exitCode: 0,
+            message: JSON.stringify({
+              ok: false,
+              reason: 'ImportConflict',
+              message: 'docker.io/library/nginx:1.27 is not ours',
+            }),
+          },
+        },
+      },
+    ];
+    const status = compute({ pods: [withStep], nodes: nodeMap(node('n1')) });
+    expect(status.nodes?.[0]?.images?.[0]).toMatchObject({ state: 'Failed', reason: 'ImportConflict' });
+    expect(status.nodes?.[0]?.images?.[1]).toMatchObject({ state: 'Ready' });
+    expect(status.ready).toBe('0/1');
+  });
+});
+
 describe('pods the cluster refuses', () => {
   it('is PodsRefused with the API server message while nodes have no pod', () => {
     const status = compute({

@@ -348,6 +348,9 @@ function imageStateInPod(pod: PullerPod, image: string): NodeImageState {
   if (!container) return pending(image, 'waiting for the DaemonSet to roll out the new spec');
   const status = pod.status?.containerStatuses?.find((s) => s.name === container.name);
   const imported = importOutcome(pod, container.name, image);
+  // A refused import over someone else's image of that name: the hold container
+  // runs, but on their content, not this object's.
+  if (imported?.reason === Reason.ImportConflict) return imported;
   if (imported && !(status && hasImage(status))) return imported;
   if (status && hasImage(status)) {
     return status.imageID
