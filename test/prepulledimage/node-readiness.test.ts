@@ -100,7 +100,6 @@ describe('node readiness gate on kwok nodes', () => {
       log,
     });
     const releasedEarly: string[] = [];
-    const workloadScheduledWhileTainted: string[] = [];
     const readyPodOn = (node: string) =>
       pods
         .list()
@@ -120,41 +119,18 @@ describe('node readiness gate on kwok nodes', () => {
         if (hasTaint(before) && !hasTaint(after) && !readyPodOn(name)) releasedEarly.push(name);
       },
     });
-    pods.addHandler({
-      update: (_, pod) => {
-        if (pod.metadata.name === 'workload' && pod.spec.nodeName && hasTaint(nodes.get(pod.spec.nodeName))) {
-          workloadScheduledWhileTainted.push(pod.spec.nodeName);
-        }
-      },
-    });
     pods.start();
     nodes.start();
     await Promise.all([pods.waitForSync(), nodes.waitForSync()]);
     try {
       const fresh = registerTainted('gate-new', 100, { 'prepull-test/pool': 'gate' });
-      // A workload for the first new node, created while it is held back.
-      serverSideApply(cluster, {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: 'workload', namespace: NS },
-        spec: {
-          nodeSelector: { 'kubernetes.io/hostname': fresh[0] },
-          tolerations: [KWOK_TOLERATION],
-          containers: [{ name: 'app', image: 'registry.example.com/ml/model:7b' }],
-        },
-      });
       await eventually(async () => {
         const all = await client.list<Node>(Resources.nodes, { labelSelector: 'prepull-test/pool=gate' });
         expect(all.items.filter((n) => hasTaint(n)).map((n) => n.metadata.name)).toEqual([]);
         expect(all.items).toHaveLength(103);
       }, 180_000);
-      await eventually(async () => {
-        const workload = await client.get<Pod>(Resources.pods, 'workload', NS);
-        expect(workload?.spec.nodeName).toBe(fresh[0]);
-      });
       expect(seen.size).toBe(100);
       expect(releasedEarly).toEqual([]);
-      expect(workloadScheduledWhileTainted).toEqual([]);
       const ppi = await getPrePulledImage(client, NS, 'gate');
       expect(ppi.status?.nodeReadiness).toEqual({ heldBack: 0 });
       const events = kubectl(cluster, [
@@ -174,6 +150,71 @@ describe('node readiness gate on kwok nodes', () => {
     }
   });
 
+  it('keeps a workload Pending on a held node, and it schedules once the images are there', async () => {
+    // The pods cannot be created while this quota stands: the node stays held, for as long as the test needs.
+    kubectl(cluster, ['create', 'namespace', 'node-readiness-held']);
+    serverSideApply(cluster, {
+      apiVersion: 'v1',
+      kind: 'ResourceQuota',
+      metadata: { name: 'no-pods', namespace: 'node-readiness-held' },
+      spec: { hard: { pods: '0' } },
+    });
+    await eventually(() => {
+      const used = kubectl(cluster, [
+        'get',
+        'resourcequota',
+        'no-pods',
+        '-n',
+        'node-readiness-held',
+        '-o',
+        'jsonpath={.status.used}',
+      ]);
+      expect(used.stdout).toContain('pods');
+    });
+    serverSideApply(cluster, {
+      apiVersion: 'prepull.dev/v1alpha1',
+      kind: 'PrePulledImage',
+      metadata: { name: 'held', namespace: 'node-readiness-held' },
+      spec: {
+        images: [{ image: 'registry.example.com/ml/model:8b' }],
+        nodeSelector: { 'prepull-test/pool': 'held' },
+        tolerations: [KWOK_TOLERATION],
+        nodeReadiness: { taint: true, timeout: '10m' },
+      },
+    });
+    const [name] = registerTainted('gate-held', 1, { 'prepull-test/pool': 'held' });
+    serverSideApply(cluster, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'workload', namespace: NS },
+      spec: {
+        nodeSelector: { 'kubernetes.io/hostname': name },
+        tolerations: [KWOK_TOLERATION],
+        containers: [{ name: 'app', image: 'registry.example.com/ml/model:8b' }],
+      },
+    });
+    // The scheduler says why it waits: the startup taint.
+    await eventually(async () => {
+      const workload = await client.get<Pod>(Resources.pods, 'workload', NS);
+      expect(workload?.spec.nodeName).toBeUndefined();
+      const scheduled = (
+        workload?.status as { conditions?: Array<{ type: string; status: string; message?: string }> }
+      )?.conditions?.find((c) => c.type === 'PodScheduled');
+      expect(scheduled?.status).toBe('False');
+      expect(scheduled?.message).toContain(TAINT);
+    });
+    expect(hasTaint(await client.get<Node>(Resources.nodes, name ?? ''))).toBe(true);
+    expect(
+      (await getPrePulledImage(client, 'node-readiness-held', 'held')).status?.nodeReadiness?.heldBack,
+    ).toBe(1);
+    kubectl(cluster, ['delete', 'resourcequota', 'no-pods', '-n', 'node-readiness-held']);
+    await eventually(async () => {
+      expect(hasTaint(await client.get<Node>(Resources.nodes, name ?? ''))).toBe(false);
+      expect((await client.get<Pod>(Resources.pods, 'workload', NS))?.spec.nodeName).toBe(name);
+    }, 120_000);
+    kubectl(cluster, ['delete', 'namespace', 'node-readiness-held', '--wait=false']);
+  });
+
   it('fails open after the timeout, keeping a taint someone else added meanwhile', async () => {
     serverSideApply(cluster, {
       apiVersion: 'prepull.dev/v1alpha1',
@@ -182,7 +223,11 @@ describe('node readiness gate on kwok nodes', () => {
       spec: {
         images: [{ image: 'registry.example.com/ml/huge:1' }],
         nodeSelector: { 'prepull-test/pool': 'slow' },
-        tolerations: [KWOK_TOLERATION],
+        // It tolerates the taint added meanwhile, so the node stays one it gates.
+        tolerations: [
+          KWOK_TOLERATION,
+          { key: 'example.com/other', operator: 'Exists', effect: 'NoSchedule' },
+        ],
         nodeReadiness: { taint: true, timeout: '20s' },
       },
     });
