@@ -70,7 +70,7 @@ describe('node readiness gate on kwok nodes', () => {
     kubectl(cluster, ['delete', 'namespace', NS, '--wait=false']);
   });
 
-  it('releases 100 nodes only once their puller pod is Ready, and a workload waits for it', async () => {
+  it('releases 100 nodes only once their puller pod is Ready', async () => {
     serverSideApply(cluster, {
       apiVersion: 'prepull.dev/v1alpha1',
       kind: 'PrePulledImage',
