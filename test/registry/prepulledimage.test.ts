@@ -186,9 +186,15 @@ describe('PrePulledImage registry checks', () => {
       for (const blob of [...image.layers, image.config]) await pushBlob(registry, repo, blob);
       return pushManifest(registry, repo, tag, OCI_MANIFEST, image.manifest);
     };
-    const nodes = createFakeNodes(cluster, 'registry-check', 0, NODES, {
-      'prepull-test/pool': 'registry-check',
-    });
+    // In parts: one apply of hundreds of nodes can outlast kubectl's minute on a busy machine.
+    const nodes: string[] = [];
+    for (let from = 0; from < NODES; from += 50) {
+      nodes.push(
+        ...createFakeNodes(cluster, 'registry-check', from, Math.min(NODES, from + 50), {
+          'prepull-test/pool': 'registry-check',
+        }),
+      );
+    }
     const pods = new Informer<Pod>({
       name: 'registry-check-pods',
       source: apiSource<Pod>(client, {
