@@ -296,8 +296,9 @@ export function prePulledImageKind(
       limit: resolvePullLimit(ppi.spec.maxConcurrentPulls, Math.max(desiredNodes, pods.length, 1)),
       deleting: (pod) => store.isPending(Resources.pods, keyOf(pod), pod),
     });
-    const replaced: string[] = [];
-    for (const { pod, node, image, held, resolved } of plan.replace) {
+    const replaced: typeof plan.replace = [];
+    for (const stale of plan.replace) {
+      const { pod, node, image, held, resolved } = stale;
       const { name, namespace, uid, resourceVersion } = pod.metadata;
       try {
         await client.delete(Resources.pods, name ?? '', namespace, { uid: uid ?? '' });
@@ -309,18 +310,18 @@ export function prePulledImageKind(
       store.wrote<PullerPod>(Resources.pods, keyOf(pod), resourceVersion, {
         until: (cached) => cached.metadata.uid !== uid || Boolean(cached.metadata.deletionTimestamp),
       });
-      replaced.push(node);
+      replaced.push(stale);
       log.info({ node, pod: name, image, held, resolved }, "replacing a stale node's puller pod");
     }
-    if (replaced.length === 0) return plan.stale.length;
-    const first = plan.replace[0]!;
+    const first = replaced[0];
+    if (!first) return plan.stale.length;
     const more = replaced.length > 1 ? ` and ${replaced.length - 1} more` : '';
     await events.record(
       ppi,
       'Normal',
       Reason.Refreshing,
       'Refresh',
-      `${plan.stale.length} nodes hold another digest than the registry serves; replacing the puller pods of ${replaced[0]}${more} (${first.image} at ${first.held}, the registry serves ${first.resolved})`,
+      `${plan.stale.length} nodes hold another digest than the registry serves; replacing the puller pods of ${first.node}${more} (${first.image} at ${first.held}, the registry serves ${first.resolved})`,
     );
     return plan.stale.length;
   }
