@@ -274,9 +274,25 @@ describe('PrePulledImage registry checks', () => {
       expect(maxInFlight).toBe(0);
 
       const moved = await push('2');
-      // Some nodes already hold the new content (they pulled it since): those keep their pods.
-      const current = await pullerPods('refreshed');
-      const fresh = current.slice(0, ALREADY_MOVED);
+      // Some nodes hold the new content by the time their turn comes (they pulled it meanwhile):
+      // those keep their pods. Their report must land after the check found the move (before it,
+      // they were the stale ones) and before their turn: the last in the order of replacement
+      // (oldest pod first, then node name), once the first wave is under way.
+      await eventually(() => expect(deletions).toBeGreaterThan(0), 180_000, 200);
+      const order = pods
+        .list()
+        .filter(
+          (p) =>
+            p.metadata.labels?.['prepull.dev/owner-uid'] === uid && podsBefore.includes(p.metadata.uid ?? ''),
+        )
+        .sort(
+          (a, b) =>
+            Date.parse(a.metadata.creationTimestamp ?? '') - Date.parse(b.metadata.creationTimestamp ?? '') ||
+            ((a.spec.nodeName ?? '') < (b.spec.nodeName ?? '') ? -1 : 1),
+        );
+      const fresh = order
+        .slice(-ALREADY_MOVED)
+        .map((p) => ({ uid: p.metadata.uid ?? '', name: p.metadata.name ?? '' }));
       await reportHeldDigest(fresh, `${registry.host}/${repo}@${moved}`);
       await eventually(
         async () => {
