@@ -22,11 +22,17 @@ export function say(line: string): void {
 export async function withCluster<T>(
   name: string,
   basePort: number,
-  options: { kwok: boolean },
+  options: { kwok: boolean; registry?: boolean },
   run: (cluster: ClusterInfo, client: KubeClient) => Promise<T>,
 ): Promise<T> {
   const { startCluster } = await import('../test/harness/cluster.ts');
-  const cluster = await startCluster({ name, basePort, kwok: options.kwok, progress: (l) => say(l) });
+  const cluster = await startCluster({
+    name,
+    basePort,
+    kwok: options.kwok,
+    ...(options.registry ? { registry: true } : {}),
+    progress: (l) => say(l),
+  });
   try {
     kubectl(cluster, ['apply', '--server-side', '-f', join(root, 'crds')]);
     return await run(cluster.info, new KubeClient(loadKubeConfig(cluster.info.kubeconfig)));

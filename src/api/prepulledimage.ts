@@ -288,6 +288,14 @@ export const prePulledImageStatusSchema = z.strictObject({
   readyNodes: z.number().int().min(0).optional(),
   pullingNodes: z.number().int().min(0).optional(),
   failedNodes: z.number().int().min(0).optional(),
+  staleNodes: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe(
+      'With registry checks and refresh: nodes whose puller pod holds a tag at another digest than the registry serves; their pods are being replaced, maxConcurrentPulls at a time.',
+    ),
   images: z
     .array(
       z.strictObject({

@@ -3,17 +3,25 @@
  * password-protected registry: each image's tag resolved to the digest the
  * registry serves, with the credentials of the object's pull secrets, its
  * platforms, the registry's refusals as condition reasons, and refresh by
- * HEAD: puller pods (on kwok nodes) roll when a tag moves, and only then.
+ * HEAD: on 300 kwok nodes, a check that finds nothing moved replaces no
+ * puller pod, and a moved tag replaces the pods of only the nodes that hold
+ * another digest (kwok reports no image ID, so the test writes it as a
+ * kubelet would), maxConcurrentPulls at a time.
  * The other objects select no node, so what their status shows comes from
  * the registry alone.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { PrePulledImage } from '../../src/api/prepulledimage.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
+import { apiSource, Informer } from '../../src/kube/informer.ts';
+import type { Pod } from '../../src/kube/objects.ts';
+import { Resources } from '../../src/kube/resources.ts';
+import { systemClock } from '../../src/runtime/clock.ts';
 import { findCondition } from '../../src/runtime/conditions.ts';
 import { buildOciImage, OCI_MANIFEST } from '../harness/images.ts';
 import { pushBlob, pushManifest } from '../harness/registry.ts';
@@ -58,27 +66,38 @@ function apply(name: string, spec: Record<string, unknown>): void {
 const get = (name: string) => getPrePulledImage(client, NS, name);
 const degraded = (ppi: PrePulledImage | undefined) => findCondition(ppi?.status?.conditions, 'Degraded');
 
-/** UIDs of the puller pods of `name`, sorted. */
-async function pullerPods(name: string): Promise<string[]> {
+/** The live puller pods of `name`, sorted by UID. */
+async function pullerPods(name: string): Promise<{ uid: string; name: string }[]> {
   const uid = (await get(name))?.metadata.uid ?? '';
-  const listed = kubectl(cluster, [
-    'get',
-    'pods',
-    '-n',
-    NS,
-    '-l',
-    `prepull.dev/owner-uid=${uid}`,
-    '-o',
-    'json',
-  ]);
-  const pods = JSON.parse(listed.stdout) as {
-    items: { metadata: { uid: string; deletionTimestamp?: string } }[];
-  };
-  return pods.items
+  const listed = await client.list<Pod>(Resources.pods, {
+    namespace: NS,
+    labelSelector: `prepull.dev/owner-uid=${uid}`,
+  });
+  return listed.items
     .filter((p) => !p.metadata.deletionTimestamp)
-    .map((p) => p.metadata.uid)
-    .sort();
+    .map((p) => ({ uid: p.metadata.uid ?? '', name: p.metadata.name ?? '' }))
+    .sort((a, b) => (a.uid < b.uid ? -1 : 1));
 }
+
+/**
+ * Writes `imageID` into the puller pods' status, as a kubelet reports the
+ * digest it pulled; kwok reports none and leaves a running pod's status alone.
+ */
+async function reportHeldDigest(pods: { name: string }[], imageID: string): Promise<void> {
+  const patch = [{ op: 'add', path: '/status/containerStatuses/0/imageID', value: imageID }];
+  for (let i = 0; i < pods.length; i += 20) {
+    await Promise.all(
+      pods
+        .slice(i, i + 20)
+        .map((p) => client.patch(Resources.pods, p.name, NS, patch, 'json', { subresource: 'status' })),
+    );
+  }
+}
+
+/** kwok nodes the refresh test runs on, the object's maxConcurrentPulls, and nodes that pulled the moved tag already. */
+const NODES = 300;
+const WAVE = 20;
+const ALREADY_MOVED = 50;
 
 describe('PrePulledImage registry checks', () => {
   let operator: TestOperator;
@@ -156,7 +175,7 @@ describe('PrePulledImage registry checks', () => {
     expect(operator.logLines().join('\n')).not.toContain(wrongPassword);
   });
 
-  it('with refresh.interval, a check that finds nothing moved replaces no pod; a moved tag rolls them, by HEAD', async () => {
+  it('with refresh.interval, a check that finds nothing moved replaces no pod; a moved tag replaces only the stale nodes, maxConcurrentPulls at a time, by HEAD', async () => {
     const repo = 'prepull-test/movable';
     const tag = `checked-${randomBytes(3).toString('hex')}`;
     const push = async (generation: string) => {
@@ -167,63 +186,146 @@ describe('PrePulledImage registry checks', () => {
       for (const blob of [...image.layers, image.config]) await pushBlob(registry, repo, blob);
       return pushManifest(registry, repo, tag, OCI_MANIFEST, image.manifest);
     };
-    const nodes = createFakeNodes(cluster, 'registry-check', 0, 3, { 'prepull-test/pool': 'registry-check' });
+    // In parts: one apply of hundreds of nodes can outlast kubectl's minute on a busy machine.
+    const nodes: string[] = [];
+    for (let from = 0; from < NODES; from += 50) {
+      nodes.push(
+        ...createFakeNodes(cluster, 'registry-check', from, Math.min(NODES, from + 50), {
+          'prepull-test/pool': 'registry-check',
+        }),
+      );
+    }
+    const pods = new Informer<Pod>({
+      name: 'registry-check-pods',
+      source: apiSource<Pod>(client, {
+        type: Resources.pods,
+        namespace: NS,
+        labelSelector: 'app.kubernetes.io/name=prepull-puller',
+      }),
+      clock: systemClock,
+      log: pino({ level: 'silent' }),
+    });
     try {
       const first = await push('1');
       apply('refreshed', {
         imagePullSecrets: [{ name: 'registry' }],
         images: [{ image: `${registry.host}/${repo}:${tag}` }],
         refresh: { interval: '1m' },
+        maxConcurrentPulls: WAVE,
         nodeSelector: { 'prepull-test/pool': 'registry-check' },
         tolerations: [KWOK_TOLERATION],
       });
-      let firstCheck = '';
-      await eventually(async () => {
-        const ppi = await get('refreshed');
-        expect(ppi?.status?.images?.[0]?.resolvedDigest).toBe(first);
-        expect(ppi?.status?.ready).toBe('3/3');
-        firstCheck = ppi?.status?.images?.[0]?.resolvedAt ?? '';
-      });
-      const podsBefore = await pullerPods('refreshed');
-      expect(podsBefore).toHaveLength(3);
-
-      // The next check, a minute on, finds the same digest: not one pod is replaced.
-      await eventually(
-        async () => expect((await get('refreshed'))?.status?.images?.[0]?.resolvedAt).not.toBe(firstCheck),
-        120_000,
-        1_000,
-      );
-      expect(await pullerPods('refreshed')).toEqual(podsBefore);
-
-      const moved = await push('2');
+      let lastCheck = '';
       await eventually(
         async () => {
           const ppi = await get('refreshed');
-          expect(ppi?.status?.images?.[0]?.resolvedDigest).toBe(moved);
-          expect(ppi?.status?.ready).toBe('3/3');
-          const now = await pullerPods('refreshed');
-          expect(now).toHaveLength(3);
-          for (const uid of now) expect(podsBefore).not.toContain(uid);
+          expect(ppi?.status?.images?.[0]?.resolvedDigest).toBe(first);
+          expect(ppi?.status?.ready).toBe(`${NODES}/${NODES}`);
+          lastCheck = ppi?.status?.images?.[0]?.resolvedAt ?? '';
+        },
+        360_000,
+        1_000,
+      );
+      const uid = (await get('refreshed'))?.metadata.uid ?? '';
+      // kwok reports no image ID: say, as a kubelet would, that every node holds the first digest.
+      await reportHeldDigest(await pullerPods('refreshed'), `${registry.host}/${repo}@${first}`);
+
+      // Watch the pods from here on: nodes whose pod is gone or not running, at every event.
+      let maxInFlight = 0;
+      let deletions = 0;
+      // From the synced list on: while the first list arrives, pods seem to be missing.
+      let synced = false;
+      const check = () => {
+        if (!synced) return;
+        const mine = pods.list().filter((p) => p.metadata.labels?.['prepull.dev/owner-uid'] === uid);
+        const holding = new Set(
+          mine
+            .filter((p) => !p.metadata.deletionTimestamp && p.status?.phase === 'Running')
+            .map((p) => p.spec.nodeName),
+        );
+        maxInFlight = Math.max(maxInFlight, NODES - holding.size);
+      };
+      pods.addHandler({
+        add: check,
+        update: check,
+        delete: () => {
+          if (synced) deletions++;
+          check();
+        },
+      });
+      pods.start();
+      await pods.waitForSync();
+      synced = true;
+      check();
+      const podsBefore = (await pullerPods('refreshed')).map((p) => p.uid);
+
+      // The next check, a minute on, finds the same digest: not one pod is replaced.
+      await eventually(
+        async () => {
+          const ppi = await get('refreshed');
+          expect(ppi?.status?.images?.[0]?.resolvedAt).not.toBe(lastCheck);
+          expect(ppi?.status?.staleNodes).toBe(0);
         },
         120_000,
         1_000,
       );
-      const events = kubectl(cluster, [
-        'get',
-        'events',
-        '-n',
-        NS,
-        '--field-selector',
-        'reason=TagMoved',
-        '-o',
-        'json',
-      ]);
-      const notes = (JSON.parse(events.stdout) as { items: { message?: string; note?: string }[] }).items.map(
-        (e) => e.note ?? e.message ?? '',
+      expect((await pullerPods('refreshed')).map((p) => p.uid)).toEqual(podsBefore);
+      expect(deletions).toBe(0);
+      expect(maxInFlight).toBe(0);
+
+      const moved = await push('2');
+      // Some nodes hold the new content by the time their turn comes (they pulled it meanwhile):
+      // those keep their pods. Their report must land after the check found the move (before it,
+      // they were the stale ones) and before their turn: the last in the order of replacement
+      // (oldest pod first, then node name), once the first wave is under way.
+      await eventually(() => expect(deletions).toBeGreaterThan(0), 180_000, 200);
+      const order = pods
+        .list()
+        .filter(
+          (p) =>
+            p.metadata.labels?.['prepull.dev/owner-uid'] === uid && podsBefore.includes(p.metadata.uid ?? ''),
+        )
+        .sort(
+          (a, b) =>
+            Date.parse(a.metadata.creationTimestamp ?? '') - Date.parse(b.metadata.creationTimestamp ?? '') ||
+            ((a.spec.nodeName ?? '') < (b.spec.nodeName ?? '') ? -1 : 1),
+        );
+      const fresh = order
+        .slice(-ALREADY_MOVED)
+        .map((p) => ({ uid: p.metadata.uid ?? '', name: p.metadata.name ?? '' }));
+      await reportHeldDigest(fresh, `${registry.host}/${repo}@${moved}`);
+      await eventually(
+        async () => {
+          const ppi = await get('refreshed');
+          expect(ppi?.status?.images?.[0]?.resolvedDigest).toBe(moved);
+          expect(ppi?.status?.ready).toBe(`${NODES}/${NODES}`);
+          expect(ppi?.status?.staleNodes).toBe(0);
+          const now = (await pullerPods('refreshed')).map((p) => p.uid);
+          expect(now).toHaveLength(NODES);
+          const kept = now.filter((u) => podsBefore.includes(u));
+          expect(kept.sort()).toEqual(fresh.map((p) => p.uid).sort());
+        },
+        420_000,
+        1_000,
       );
-      expect(notes.some((n) => n.includes(`${first} to ${moved}`))).toBe(true);
+      expect(deletions).toBeGreaterThanOrEqual(NODES - ALREADY_MOVED);
+      expect(maxInFlight).toBeGreaterThan(0);
+      expect(maxInFlight).toBeLessThanOrEqual(WAVE);
+      const events = kubectl(cluster, ['get', 'events', '-n', NS, '-o', 'json']);
+      const notes = (
+        JSON.parse(events.stdout) as { items: { reason?: string; message?: string; note?: string }[] }
+      ).items.map((e) => `${e.reason} ${e.note ?? e.message ?? ''}`);
+      expect(notes.some((n) => n.includes(`TagMoved`) && n.includes(`${first} to ${moved}`))).toBe(true);
+      expect(notes.some((n) => n.startsWith('Refreshing') && n.includes('hold another digest'))).toBe(true);
     } finally {
-      deleteNodes(cluster, nodes);
+      await pods.stop();
+      kubectl(cluster, ['delete', 'ppi', 'refreshed', '-n', NS, '--wait=false']);
+      // Cleanup must not hide the test's own failure.
+      for (let from = 0; from < nodes.length; from += 50) {
+        try {
+          deleteNodes(cluster, nodes.slice(from, from + 50));
+        } catch {}
+      }
     }
     // The registry's own log: the tag was only ever asked for by HEAD (the pushes are PUTs).
     const lines = readFileSync(join(cluster.dir, 'logs', 'registry.log'), 'utf8')
@@ -231,5 +333,5 @@ describe('PrePulledImage registry checks', () => {
       .filter((l) => l.includes(`/v2/${repo}/manifests/${tag}`) && l.includes('http.request.method='));
     const methods = new Set(lines.map((l) => /http\.request\.method=(\w+)/.exec(l)?.[1]));
     expect(methods).toEqual(new Set(['HEAD', 'PUT']));
-  });
+  }, 1_200_000);
 });

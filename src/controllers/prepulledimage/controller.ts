@@ -56,13 +56,7 @@ import { refreshSchedule } from './refresh.ts';
 import { currentRefusal, REFUSAL_DAEMONSET_INDEX, refusedDaemonSetKey } from './refusals.ts';
 import type { RegistryCheckResult, RegistryChecks } from './registry-checks.ts';
 import { daemonSetName, type RenderOptions, renderPullDaemonSet } from './render.ts';
-import {
-  checkDueInMs,
-  checkedImages,
-  digestRolloutKey,
-  movedTags,
-  resolutionsInStatus,
-} from './resolution.ts';
+import { checkDueInMs, checkedImages, movedTags, resolutionsInStatus } from './resolution.ts';
 import {
   DEFAULT_IMPORT_RETRY,
   type ImportRetryPolicy,
@@ -70,6 +64,7 @@ import {
   importRetriesAfter,
   planImportRetries,
 } from './retry.ts';
+import { planStaleNodes } from './stale-nodes.ts';
 import { computePrePulledImageStatus, isWaitingForPullSlot, stalledStatus } from './status.ts';
 import { podsToAdmit, resolvePullLimit } from './throttle.ts';
 
@@ -185,12 +180,15 @@ export function prePulledImageKind(
     request: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
   ): Promise<ReconcileOutcome<PrePulledImageStatus>> {
     const { key, object: ppi, now, log } = request;
-    // Checked first: with registry checks, a refresh rolls the pods when a tag moved, not on a timer.
+    // Checked first: with registry checks, a refresh replaces the pods of the
+    // nodes a moved tag left behind, not every pod on a timer.
     const checks = await checkRegistry(request);
     const refresh = checks && ppi.spec.refresh ? undefined : refreshSchedule(ppi, clock.now());
-    const daemonSet = await applyDaemonSet(request, refresh, checks);
+    const daemonSet = await applyDaemonSet(request, refresh);
     const pods = podsOf(ppi, daemonSet, informers.pods.byIndex(OWNER_INDEX, key));
     await admitPods(request, pods, daemonSet);
+    const staleNodes =
+      checks && ppi.spec.refresh ? await replaceStaleNodes(request, pods, daemonSet, checks) : undefined;
     const retries = await retryFailedImports(request, pods);
     // Back for the next import retry or refresh round, whichever comes first.
     const comeBack = [retries.nextInMs, refresh?.nextInMs].filter((ms) => ms !== undefined);
@@ -212,6 +210,7 @@ export function prePulledImageKind(
         pods,
       ),
       ...(checks && { resolutions: checks.resolutions }),
+      ...(staleNodes !== undefined && { staleNodes }),
       now,
     });
     // A pull secret or RegistryCredential that is missing or refuses this namespace is a warning, never a failed Ready.
@@ -231,15 +230,10 @@ export function prePulledImageKind(
   async function applyDaemonSet(
     { object: ppi, log, fieldManager }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
     refresh: ReturnType<typeof refreshSchedule>,
-    checks: RegistryCheckResult | undefined,
   ): Promise<DaemonSet | undefined> {
     const dsKey = `${ppi.metadata.namespace}/${daemonSetName(ppi.metadata.name ?? '')}`;
     const cached = informers.daemonSets.get(dsKey);
     const round = cached?.spec.template.metadata?.annotations?.[REFRESH_ROUND_ANNOTATION];
-    const digestKey =
-      checks && ppi.spec.refresh
-        ? digestRolloutKey(checkedImages(ppi), checks.resolutions, round)
-        : undefined;
     const priorityClass = ppi.spec.priorityClassName;
     if (priorityClass !== undefined) {
       const refusal = priorityClassRefusal(
@@ -257,7 +251,6 @@ export function prePulledImageKind(
         ...deps.render,
         extraPullSecrets: registryCredentialSecrets(ppi),
         ...(refresh ? { refreshRound: refresh.round } : {}),
-        ...(digestKey !== undefined ? { refreshRound: digestKey } : {}),
       });
     } catch (err) {
       // The schema let something through that render cannot use: terminal until the spec changes.
@@ -324,6 +317,58 @@ export function prePulledImageKind(
       });
       log.debug({ pod: name, limit }, 'admitted a puller pod');
     }
+  }
+
+  /**
+   * Deletes the puller pods of nodes that hold a tag at another digest than
+   * the registry serves (stale-nodes.ts), at most as many at once as
+   * maxConcurrentPulls lets pull, pinned by UID like an import retry. The
+   * DaemonSet makes new ones, which pull the tag again (Always); pod events
+   * bring the next wave.
+   */
+  async function replaceStaleNodes(
+    { object: ppi, log, store }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
+    pods: PullerPod[],
+    daemonSet: DaemonSet | undefined,
+    checks: RegistryCheckResult,
+  ): Promise<number> {
+    const desiredNodes = daemonSet?.status?.desiredNumberScheduled ?? 0;
+    const plan = planStaleNodes({
+      pods,
+      refs: checkedImages(ppi),
+      resolutions: checks.resolutions,
+      desiredNodes,
+      limit: resolvePullLimit(ppi.spec.maxConcurrentPulls, Math.max(desiredNodes, pods.length, 1)),
+      deleting: (pod) => store.isPending(Resources.pods, keyOf(pod), pod),
+    });
+    const replaced: typeof plan.replace = [];
+    for (const stale of plan.replace) {
+      const { pod, node, image, held, resolved } = stale;
+      const { name, namespace, uid, resourceVersion } = pod.metadata;
+      try {
+        await client.delete(Resources.pods, name ?? '', namespace, { uid: uid ?? '' });
+      } catch (err) {
+        // Gone or replaced meanwhile: the next pass sees what stands there now.
+        if (isConflict(err) || isNotFound(err)) continue;
+        throw new StepError('deleting a puller pod to pull a moved tag', err);
+      }
+      store.wrote<PullerPod>(Resources.pods, keyOf(pod), resourceVersion, {
+        until: (cached) => cached.metadata.uid !== uid || Boolean(cached.metadata.deletionTimestamp),
+      });
+      replaced.push(stale);
+      log.info({ node, pod: name, image, held, resolved }, "replacing a stale node's puller pod");
+    }
+    const first = replaced[0];
+    if (!first) return plan.stale.length;
+    const more = replaced.length > 1 ? ` and ${replaced.length - 1} more` : '';
+    await events.record(
+      ppi,
+      'Normal',
+      Reason.Refreshing,
+      'Refresh',
+      `${plan.stale.length} nodes hold another digest than the registry serves; replacing the puller pods of ${first.node}${more} (${first.image} at ${first.held}, the registry serves ${first.resolved})`,
+    );
+    return plan.stale.length;
   }
 
   /**

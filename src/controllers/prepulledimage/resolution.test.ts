@@ -5,7 +5,6 @@ import {
   checkedImages,
   checkIntervalMs,
   DEFAULT_CHECK_INTERVAL_MS,
-  digestRolloutKey,
   failedCheck,
   firstFailedCheck,
   movedTags,
@@ -123,28 +122,10 @@ describe('registry checks of a PrePulledImage', () => {
   });
 });
 
-describe('refresh rolls when a tag moves', () => {
+describe('moved tags', () => {
   const other = `sha256:${'b'.repeat(64)}`;
   const at = (d: string) => resolvedImage(d, [], new Date(T0));
   const refs = checkedImages(ppi());
-
-  it("the rollout key follows the tagged images' resolved digests, and nothing else", () => {
-    const key = digestRolloutKey(refs, [at(digest), undefined, at(digest)], undefined);
-    expect(key).toMatch(/^digests-[0-9a-f]{12}$/);
-    // The digest reference and the checked-at time do not enter it.
-    expect(
-      digestRolloutKey(refs, [resolvedImage(digest, [], new Date(T0 + 1)), undefined, at(other)], 'x'),
-    ).toBe(key);
-    expect(digestRolloutKey(refs, [at(other), undefined, at(digest)], key)).not.toBe(key);
-  });
-
-  it('keeps the previous key while a tag cannot be resolved, so no node is torn down for it', () => {
-    const failed = failedCheck('RegistryUnavailable', 'down', new Date(T0));
-    expect(digestRolloutKey(refs, [failed, undefined, at(digest)], 'digests-previous')).toBe(
-      'digests-previous',
-    );
-    expect(digestRolloutKey(refs, [undefined, undefined, undefined], undefined)).toBeUndefined();
-  });
 
   it('names each moved tag with its old and new digest', () => {
     const object = ppi();

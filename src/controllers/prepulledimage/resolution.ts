@@ -5,7 +5,6 @@
  * (the status remembers the last one, so a new leader goes on from there),
  * and how a registry answer reads in status. Pure.
  */
-import { createHash } from 'node:crypto';
 import type { PrePulledImage, PrePulledImageStatus } from '../../api/prepulledimage.ts';
 import { formatImageReference, type ImageReference, parseImageReference } from '../../image/reference.ts';
 import { isoSeconds } from '../../runtime/conditions.ts';
@@ -133,25 +132,6 @@ function statusImageName(ppi: PrePulledImage, index: number): string {
   } catch {
     return image;
   }
-}
-
-/**
- * With registry checks and spec.refresh, the puller pods roll when a tag
- * moves, not on a timer: the pod template carries this key of the resolved
- * digests, so an unchanged registry changes nothing. While a check fails the
- * key stays as it was (`previous`), so nodes are not torn down for a registry
- * that cannot be reached. Undefined when no image has been resolved yet.
- */
-export function digestRolloutKey(
-  refs: readonly (ImageReference | undefined)[],
-  resolutions: readonly (ImageResolution | undefined)[],
-  previous: string | undefined,
-): string | undefined {
-  const tagged = refs.flatMap((ref, index) => (ref?.tag && !ref.digest ? [index] : []));
-  if (tagged.some((index) => !resolutions[index]?.resolvedDigest)) return previous;
-  if (tagged.length === 0) return previous;
-  const digests = tagged.map((index) => resolutions[index]!.resolvedDigest).join(',');
-  return `digests-${createHash('sha256').update(digests).digest('hex').slice(0, 12)}`;
 }
 
 /** Tags whose resolved digest differs from the one status showed: each deserves an Event. */

@@ -50,6 +50,8 @@ export interface StatusInput {
   importRetries?: NonNullable<PrePulledImageStatus['importRetries']>;
   /** The registry checks of the images, aligned with spec.images, when the operator makes them (resolution.ts). */
   resolutions?: readonly (ImageResolution | undefined)[];
+  /** With registry checks and spec.refresh: nodes that hold a tag at another digest than it resolved to (stale-nodes.ts). */
+  staleNodes?: number;
   now: Date;
 }
 
@@ -254,6 +256,7 @@ export function computePrePulledImageStatus(input: StatusInput): PrePulledImageS
     readyNodes: counts.ready,
     pullingNodes: counts.pulling,
     failedNodes: counts.failed,
+    ...(input.staleNodes !== undefined && { staleNodes: input.staleNodes }),
     images,
     nodes: listed,
     ...(reports.length > listed.length && { nodesOmitted: reports.length - listed.length }),

@@ -1,0 +1,161 @@
+/**
+ * Registry checks on the real node (kubelet, containerd, the harness's
+ * password-protected registry): a tag pre-pulled with refresh.interval moves,
+ * the check finds the new digest, the node's stale puller pod is replaced and
+ * pulls the tag again, containerd keeps the tag's name on the new content,
+ * and a workload naming the tag with imagePullPolicy Never starts on it.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { KubeClient } from '../../src/kube/client.ts';
+import { loadKubeConfig } from '../../src/kube/config.ts';
+import type { Pod } from '../../src/kube/objects.ts';
+import { Resources } from '../../src/kube/resources.ts';
+import { buildOciImage, holdBinary, OCI_MANIFEST } from '../harness/images.ts';
+import { pushBlob, pushManifest } from '../harness/registry.ts';
+import { eventually } from '../support/eventually.ts';
+import { kubectl, serverSideApply } from '../support/kubectl.ts';
+import { startTestOperator, type TestOperator } from '../support/operator.ts';
+import { getPrePulledImage, nodeImageState } from '../support/prepulledimage.ts';
+
+const cluster = inject('cluster');
+const registry = cluster.registry!;
+const node = cluster.node!;
+const NS = 'ppi-registry-real';
+const client = new KubeClient(loadKubeConfig(cluster.kubeconfig));
+const onRealNode = { nodeSelector: { 'prepull.dev/test-node': 'real' } };
+
+/** The digest containerd's k8s.io namespace holds under `ref`, if any. */
+function ctrDigestOf(ref: string): string | undefined {
+  const listed = execFileSync(
+    node.ctr,
+    ['--address', node.containerdSocket, '--namespace', 'k8s.io', 'images', 'ls'],
+    { encoding: 'utf8' },
+  );
+  const line = listed.split('\n').find((l) => l.split(/\s+/)[0] === ref);
+  return line?.split(/\s+/).find((field) => field.startsWith('sha256:'));
+}
+
+async function livePullerPodUids(uid: string): Promise<string[]> {
+  const listed = await client.list<Pod>(Resources.pods, {
+    namespace: NS,
+    labelSelector: `prepull.dev/owner-uid=${uid}`,
+  });
+  return listed.items.filter((p) => !p.metadata.deletionTimestamp).map((p) => p.metadata.uid ?? '');
+}
+
+describe('PrePulledImage registry checks on the real node', () => {
+  let operator: TestOperator;
+
+  beforeAll(async () => {
+    expect(kubectl(cluster, ['apply', '--server-side', '-f', 'crds/']).status).toBe(0);
+    kubectl(cluster, ['create', 'namespace', NS]);
+    const created = kubectl(cluster, [
+      'create',
+      'secret',
+      'docker-registry',
+      'registry',
+      '-n',
+      NS,
+      `--docker-server=${registry.host}`,
+      `--docker-username=${registry.username}`,
+      `--docker-password=${registry.password}`,
+    ]);
+    expect(created.status, created.stderr).toBe(0);
+    operator = startTestOperator(cluster, 'ppi-registry-real', {
+      registryChecks: { tls: { caBundle: readFileSync(registry.caFile, 'utf8') } },
+    });
+    await eventually(() => expect(operator.ready()).toBe(true));
+  });
+
+  afterAll(async () => {
+    await operator?.stop();
+  });
+
+  it('a moved tag: the check finds it, the node pulls it again, and a Never pod naming the tag starts on the new content', async () => {
+    const run = randomBytes(3).toString('hex');
+    const repo = 'prepull-test/movable';
+    const tag = `checked-real-${run}`;
+    const ref = `${registry.host}/${repo}:${tag}`;
+    const generation = (n: string) => `${run} ${n}\n`;
+    const push = async (n: string) => {
+      const image = buildOciImage({
+        workDir: join(cluster.dir, 'registry-real-images'),
+        files: [
+          { path: 'hold', content: holdBinary('amd64'), mode: 0o755 },
+          { path: 'generation', content: generation(n), mode: 0o644 },
+        ],
+        entrypoint: ['/hold'],
+      });
+      for (const blob of [...image.layers, image.config]) await pushBlob(registry, repo, blob);
+      return pushManifest(registry, repo, tag, OCI_MANIFEST, image.manifest);
+    };
+    const first = await push('one');
+    serverSideApply(cluster, {
+      apiVersion: 'prepull.dev/v1alpha1',
+      kind: 'PrePulledImage',
+      metadata: { name: 'moving', namespace: NS },
+      spec: {
+        ...onRealNode,
+        images: [{ image: ref }],
+        imagePullSecrets: [{ name: 'registry' }],
+        refresh: { interval: '1m' },
+      },
+    });
+    await eventually(async () => {
+      const ppi = await getPrePulledImage(client, NS, 'moving');
+      expect(ppi.status?.images?.[0]?.resolvedDigest).toBe(first);
+      expect(nodeImageState(ppi, node.name, ref)).toMatchObject({ state: 'Ready', digest: first });
+    }, 120_000);
+    expect(ctrDigestOf(ref)).toBe(first);
+    const uid = (await getPrePulledImage(client, NS, 'moving')).metadata.uid ?? '';
+    const podsBefore = await livePullerPodUids(uid);
+    expect(podsBefore).toHaveLength(1);
+
+    const moved = await push('two');
+    expect(moved).not.toBe(first);
+    await eventually(
+      async () => {
+        const ppi = await getPrePulledImage(client, NS, 'moving');
+        expect(ppi.status?.images?.[0]?.resolvedDigest).toBe(moved);
+        expect(nodeImageState(ppi, node.name, ref)).toMatchObject({ state: 'Ready', digest: moved });
+        expect(ppi.status?.images?.[0]?.digests).toEqual([moved]);
+        expect(ppi.status?.staleNodes).toBe(0);
+      },
+      180_000,
+      1_000,
+    );
+    // The node's one pod was replaced (it was stale); the tag's name now points at the new content.
+    const podsAfter = await livePullerPodUids(uid);
+    expect(podsAfter).toHaveLength(1);
+    expect(podsAfter).not.toEqual(podsBefore);
+    expect(ctrDigestOf(ref)).toBe(moved);
+
+    // A workload naming the tag, pull policy Never, with the credentials that pulled it (1.35+ tracking).
+    const workload = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: `workload-${run}`, namespace: NS },
+      spec: {
+        ...onRealNode,
+        containers: [{ name: 'app', image: ref, imagePullPolicy: 'Never' }],
+        imagePullSecrets: [{ name: 'registry' }],
+        terminationGracePeriodSeconds: 1,
+      },
+    };
+    expect(kubectl(cluster, ['apply', '-f', '-'], JSON.stringify(workload)).status).toBe(0);
+    await eventually(async () => {
+      const pod = await client.get<Pod>(Resources.pods, `workload-${run}`, NS);
+      const status = pod?.status?.containerStatuses?.[0];
+      expect(status?.state?.running).toBeDefined();
+      expect(status?.imageID).toContain(moved);
+    }, 120_000);
+    const events = kubectl(cluster, ['events', '-n', NS, '--for', 'PrePulledImage/moving']);
+    expect(events.stdout).toContain('TagMoved');
+    expect(events.stdout).toContain(`${first} to ${moved}`);
+    kubectl(cluster, ['delete', 'pod', `workload-${run}`, '-n', NS, '--wait=false']);
+  });
+});
