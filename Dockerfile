@@ -1,45 +1,37 @@
 # syntax=docker/dockerfile:1
-# The Prepull image: the operator, the static hold binary that puller pods copy
-# into a shared volume (so images without a shell work), and prepull-import for
-# tarball imports and `kubectl prepull load`.
-#   docker build -t prepull:dev .
-ARG NODE_VERSION=24
+# The Prepull image: the operator (one bundled JavaScript file) on Node 24, the
+# static hold binary that puller pods copy into a shared volume (so images
+# without a shell work), and prepull-import for tarball imports and
+# `kubectl prepull load`. Distroless-style: the files of a few Debian packages
+# (libc, libstdc++, libgcc, CA certificates, tzdata), no shell, no package
+# manager, user 65532.
+#
+# With Docker:  docker buildx build --platform linux/amd64,linux/arm64 -t prepull:dev .
+# Without (how CI and the test harness build it): npm run image, which makes
+# the same parts with scripts/build-image.sh and assembles this final stage
+# with buildah, reproducibly. scripts/image-recipe.ts reads the final stage for
+# it, so the two cannot drift; test/image checks the result against this file.
 
-FROM debian:bookworm-slim AS hold
-RUN apt-get update && apt-get install -y --no-install-recommends musl-tools gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
+# Every part of both platforms, made by the same script the buildah build runs:
+# parts/<arch>/{base,node,prepull} and parts/home.
+FROM --platform=$BUILDPLATFORM golang:1.26-bookworm AS parts
+RUN apt-get update && apt-get install -y --no-install-recommends \
+      nodejs npm musl-tools gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu \
  && rm -rf /var/lib/apt/lists/*
-COPY src/agent/hold/hold.c /src/hold.c
-RUN mkdir -p /out \
- && musl-gcc -static -Os -s -Wall -Wextra -Werror -o /out/hold-amd64 /src/hold.c \
- && aarch64-linux-gnu-gcc -static -Os -s -Wall -Wextra -Werror -o /out/hold-arm64 /src/hold.c
-
-# prepull-import: tarball imports into the node's containerd (containerd's client library).
-FROM golang:1.26-bookworm AS importer
-ARG TARGETARCH=amd64
 WORKDIR /src
-COPY src/agent/importer/ ./
-RUN CGO_ENABLED=0 GOOS=linux GOARCH=${TARGETARCH} go build -trimpath -tags "no_btrfs no_devmapper no_zfs" \
-      -ldflags "-s -w" -o /out/prepull-import .
+COPY . .
+RUN npm install --no-audit --no-fund --loglevel=error \
+ && PATH="$PWD/node_modules/.bin:$PATH" bash scripts/build-image.sh --parts /parts
 
-# The operator and CLI as one tree-shaken JavaScript file (npm run build): no
-# node_modules and no TypeScript stripping at run time, ~65 MiB less RSS.
-FROM node:${NODE_VERSION}-bookworm-slim AS build
-WORKDIR /app
-COPY package.json package-lock.json ./
-# node@24 from npm is a dev dependency for machines with an older Node; the image has Node 24.
-RUN npm ci --ignore-scripts --no-audit --no-fund
-COPY tsconfig.json ./
-COPY src ./src
-COPY scripts/build.ts ./scripts/build.ts
-RUN node scripts/build.ts
-
-FROM node:${NODE_VERSION}-bookworm-slim
-ARG TARGETARCH=amd64
-WORKDIR /app
-COPY --from=build /app/dist/ ./
-COPY --from=hold /out/hold-${TARGETARCH} /hold
-COPY --from=importer /out/prepull-import /prepull-import
+FROM scratch
+ARG TARGETARCH
+COPY --from=parts /parts/${TARGETARCH}/base/ /
+COPY --from=parts --chown=65532:65532 /parts/home/nonroot/ /home/nonroot/
+COPY --from=parts /parts/${TARGETARCH}/node/ /
+COPY --from=parts /parts/${TARGETARCH}/prepull/ /
+ENV PATH=/usr/local/bin:/usr/bin:/bin
 USER 65532:65532
+WORKDIR /app
 # A young generation of 2 MiB semi-spaces instead of V8's default (which grows
 # to 64 MiB, 128 MiB in all, under a steady stream of watch events), and heap
 # growth that favours size: RSS at 1000 nodes and 100 PrePulledImages goes from

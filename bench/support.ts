@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { imageNodeFlags } from '../scripts/build.ts';
 import { KubeClient } from '../src/kube/client.ts';
 import { loadKubeConfig } from '../src/kube/config.ts';
+import { releasedImage } from '../src/version.ts';
 import type { ClusterInfo } from '../test/harness/types.ts';
 
 export const root = join(import.meta.dirname, '..');
@@ -84,7 +85,7 @@ export function startOperatorProcess(
       '--health-address',
       '127.0.0.1:24999',
       '--agent-image',
-      'prepull.local/agent:dev',
+      releasedImage,
       ...extra,
     ],
     { stdio: ['ignore', out, out] },

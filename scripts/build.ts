@@ -11,8 +11,8 @@
  * The embedded local cluster (`npm start` with no kubeconfig) is left out: it
  * needs the test harness of a source checkout.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { build } from 'esbuild';
 
 const root = join(import.meta.dirname, '..');
@@ -41,29 +41,11 @@ export async function buildBundle(outfile: string = bundlePath): Promise<string>
   return outfile;
 }
 
-/**
- * The flags the image gives Node before the bundle, read from the Dockerfile's
- * ENTRYPOINT (["node", ...flags, "/app/prepull.mjs"]) so the benchmarks and
- * tests run the operator exactly as the image does.
- */
-export function imageNodeFlags(dockerfile: string = join(root, 'Dockerfile')): string[] {
-  const line = readFileSync(dockerfile, 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('ENTRYPOINT '));
-  if (!line) throw new Error(`${dockerfile} has no ENTRYPOINT`);
-  const entrypoint: unknown = JSON.parse(line.slice('ENTRYPOINT '.length));
-  if (
-    !Array.isArray(entrypoint) ||
-    entrypoint[0] !== 'node' ||
-    entrypoint.at(-1) !== '/app/prepull.mjs' ||
-    !entrypoint.every((a) => typeof a === 'string')
-  ) {
-    throw new Error(`${dockerfile}: ENTRYPOINT must be ["node", ...flags, "/app/prepull.mjs"], not ${line}`);
-  }
-  return entrypoint.slice(1, -1);
-}
+/** The flags the image gives Node before the bundle; the Dockerfile's ENTRYPOINT is their one source. */
+export { imageNodeFlags } from './image-recipe.ts';
 
 if (import.meta.main) {
-  const out = await buildBundle();
+  // An output path may be given; inside the checkout, the source map's paths do not depend on where it is.
+  const out = await buildBundle(process.argv[2] ? resolve(process.argv[2]) : bundlePath);
   process.stdout.write(`built ${relative(process.cwd(), out)}\n`);
 }

@@ -22,6 +22,29 @@ export function patternedString(pattern: RegExp, message: string, length: { min?
     .meta({ [MESSAGE_KEY]: message });
 }
 
+/**
+ * A path string refused when it has a `..` segment: for zod a refine, for
+ * the API server a CEL rule (RE2 has no look-ahead, so a pattern cannot say it).
+ */
+export function noDotDotSegments<T extends z.ZodString>(schema: T, message: string) {
+  return schema
+    .refine((value) => !value.split('/').includes('..'), { message })
+    .meta({ 'x-kubernetes-validations': [{ rule: "!self.matches(r'(^|/)\\.\\.(/|$)')", message }] });
+}
+
+const DURATION_PART = /([0-9]+(?:\.[0-9]+)?)(s|m|h)/g;
+const DURATION_UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000 } as const;
+
+/** `1h30m` in milliseconds (the subset of Go durations the API takes: s, m, h); undefined if malformed. */
+export function durationMs(text: string): number | undefined {
+  if (!/^([0-9]+(\.[0-9]+)?(s|m|h))+$/.test(text)) return undefined;
+  let total = 0;
+  for (const [, amount, unit] of text.matchAll(DURATION_PART)) {
+    total += Number(amount) * DURATION_UNIT_MS[unit as keyof typeof DURATION_UNIT_MS];
+  }
+  return total;
+}
+
 /** DNS-1123 label: namespaces, names of our own objects' parts. */
 export const dnsLabel = patternedString(
   /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/,
@@ -130,9 +153,35 @@ const quantity = z
   ])
   .meta({ 'x-kubernetes-int-or-string': true, [MESSAGE_KEY]: QUANTITY_MESSAGE });
 
+/**
+ * Most a puller pod's hold container may ask for, per resource. It runs a
+ * binary that sleeps; more would only let a PrePulledImage author reserve (or
+ * preempt) capacity on every node, times up to 64 containers.
+ */
+export const RESOURCE_CAPS = { cpu: '100m', memory: '128Mi', 'ephemeral-storage': '1Gi' } as const;
+
+const resourceList = (field: 'requests' | 'limits') =>
+  z
+    .partialRecord(z.enum(Object.keys(RESOURCE_CAPS) as [keyof typeof RESOURCE_CAPS]), quantity)
+    .optional()
+    .meta({
+      maxProperties: 3,
+      'x-kubernetes-validations': [
+        {
+          rule: `self.all(name, name in ${JSON.stringify(Object.keys(RESOURCE_CAPS)).replaceAll('"', "'")})`,
+          message: `resources.${field} may name only ${Object.keys(RESOURCE_CAPS).join(', ')}`,
+        },
+        ...Object.entries(RESOURCE_CAPS).map(([name, cap]) => ({
+          // isQuantity first: a malformed value gets the pattern's message, not a CEL error.
+          rule: `!('${name}' in self) || !isQuantity(string(self['${name}'])) || (quantity(string(self['${name}'])).compareTo(quantity('0')) >= 0 && quantity(string(self['${name}'])).compareTo(quantity('${cap}')) <= 0)`,
+          message: `resources.${field}.${name} must be from 0 to ${cap}`,
+        })),
+      ],
+    });
+
 export const resourcesSchema = z.strictObject({
-  requests: z.record(z.string().max(253), quantity).optional().meta({ maxProperties: 16 }),
-  limits: z.record(z.string().max(253), quantity).optional().meta({ maxProperties: 16 }),
+  requests: resourceList('requests'),
+  limits: resourceList('limits'),
 });
 
 export const localObjectReferenceSchema = z.strictObject({ name: dnsSubdomain });

@@ -15,11 +15,21 @@ export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 export const Reason = {
   // Whole-object outcomes.
   InvalidSpec: 'InvalidSpec',
+  /** A write of the controller's was refused by the API server: schema, CEL, admission (400, 422). */
+  Rejected: 'Rejected',
+  /** The API server could not be reached or failed (5xx, timeouts); retried with back-off. */
+  ApiUnavailable: 'ApiUnavailable',
+  /** Any other failure of a reconcile step; retried with back-off. */
+  ReconcileFailed: 'ReconcileFailed',
   Reconciled: 'Reconciled',
   Progressing: 'Progressing',
   AllNodesReady: 'AllNodesReady',
   NoMatchingNodes: 'NoMatchingNodes',
   NodesFailing: 'NodesFailing',
+  /** The cluster refuses to create puller pods: PodSecurity, a missing PriorityClass, a ResourceQuota. */
+  PodsRefused: 'PodsRefused',
+  /** spec.priorityClassName names a class the operator does not allow for puller pods (value above 0). */
+  PriorityClassNotAllowed: 'PriorityClassNotAllowed',
   // Per node and image.
   Pulling: 'Pulling',
   Pending: 'Pending',
@@ -29,6 +39,10 @@ export const Reason = {
   Unauthorized: 'Unauthorized',
   NotFound: 'NotFound',
   PlatformMismatch: 'PlatformMismatch',
+  /** The registry could not be asked: timeout, refused connection, TLS failure, 5xx, or 429 past the retries. */
+  RegistryUnavailable: 'RegistryUnavailable',
+  /** The registry answered with something Prepull cannot use (an unknown media type, a malformed manifest). */
+  InvalidRegistryResponse: 'InvalidRegistryResponse',
   InvalidImageName: 'InvalidImageName',
   Importing: 'Importing',
   ImportFailed: 'ImportFailed',
@@ -36,11 +50,30 @@ export const Reason = {
   DownloadFailed: 'DownloadFailed',
   ImageNotInArchive: 'ImageNotInArchive',
   RuntimeNotFound: 'RuntimeNotFound',
+  // Import refusals (the importer's result reasons, src/agent/importer/reasons.go).
+  /** The name is held in containerd by an image Prepull did not import (or imported for another owner). */
+  ImportConflict: 'ImportConflict',
+  /** The name pins an `@sha256:` digest that is not the archive image's. */
+  DigestMismatch: 'DigestMismatch',
+  /** A plain `http://` tarball URL without `sha256`. */
+  ChecksumRequired: 'ChecksumRequired',
+  /** A download redirected from https to http, or too many times. */
+  RedirectRefused: 'RedirectRefused',
+  /** A download larger than the importer's size cap. */
+  DownloadTooLarge: 'DownloadTooLarge',
+  /** An archive larger than the cap on what one archive may write into the content store. */
+  ArchiveTooLarge: 'ArchiveTooLarge',
+  /** An archive path with a `..` segment, or one that leaves its volume. */
+  PathRefused: 'PathRefused',
+  /** The archive is a FIFO, device, socket or directory. */
+  NotRegularFile: 'NotRegularFile',
   DiskPressure: 'DiskPressure',
   /** Event: a node's failed import runs again (its puller pod is recreated). */
   RetryingImport: 'RetryingImport',
   /** Event: a refresh round began (spec.refresh.interval). */
   Refreshing: 'Refreshing',
+  /** Event: the registry serves another digest for a tag than it did at the last check. */
+  TagMoved: 'TagMoved',
   // RegistryCredential.
   AllNamespacesSynced: 'AllNamespacesSynced',
   /** Event: the secret reached every target namespace. */
@@ -49,8 +82,18 @@ export const Reason = {
   Conflict: 'Conflict',
   SourceNotFound: 'SourceNotFound',
   SourceInvalid: 'SourceInvalid',
+  /** RBAC, a ResourceQuota or an admission plugin refused a write or a read (403). */
   Forbidden: 'Forbidden',
   /** A write to one namespace failed for another reason; retried with backoff. */
   SyncFailed: 'SyncFailed',
+  // RegistryCredential: the pull secret added to new pods at admission (#17).
+  /** Its MutatingAdmissionPolicies and bindings are in place. */
+  AdmissionPolicyReady: 'AdmissionPolicyReady',
+  /** The cluster does not serve admissionregistration.k8s.io/v1 MutatingAdmissionPolicy. */
+  AdmissionPolicyUnsupported: 'AdmissionPolicyUnsupported',
+  /** The operator runs with admission policies turned off. */
+  AdmissionPolicyDisabled: 'AdmissionPolicyDisabled',
+  /** The API server refused a policy or binding (403 is Forbidden). */
+  AdmissionPolicyFailed: 'AdmissionPolicyFailed',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { durationMs } from './common.ts';
 import {
   MAX_IMAGES,
   MAX_STATUS_NODES,
@@ -44,11 +45,38 @@ describe('PrePulledImage spec schema', () => {
     [{ images: [{ image: 'nginx' }], extra: 1 }, 'Unrecognized key'],
     [{ images: [{ image: 'nginx', tarball: { hostPath: 'rel/path' } }] }, 'absolute path'],
     [{ images: [{ image: 'nginx' }], refresh: { interval: '1 hour' } }, 'duration'],
+    [{ images: [{ image: 'nginx' }], refresh: { interval: '1000h' } }, 'at most 720h'],
+    [
+      { images: [{ image: 'nginx' }, { image: 'docker.io/library/nginx:latest' }] },
+      'docker.io/library/nginx:latest and nginx are the same image (docker.io/library/nginx:latest); list it once',
+    ],
+    [{ images: [{ image: 'a:1', tarball: { url: 'http://h/a.tar' } }] }, 'sha256 is required'],
+    [
+      { images: [{ image: 'a:1', tarball: { hostPath: '/var/../etc/shadow' } }] },
+      'must not contain a .. segment',
+    ],
+    [
+      {
+        images: [{ image: 'a:1', tarball: { persistentVolumeClaim: { claimName: 'c', path: 'a/../../x' } } }],
+      },
+      'no .. segment',
+    ],
+    [{ images: [{ image: 'nginx' }], resources: { requests: { 'nvidia.com/gpu': 1 } } }, 'unrecognized_key'],
   ])('rejects %j', (spec, message) => {
     const result = prePulledImageSpecSchema.safeParse(spec);
     expect(result.success).toBe(false);
     expect(result.error?.message).toContain(message);
   });
+});
+
+describe('durationMs', () => {
+  it.each([
+    ['1m', 60_000],
+    ['1h30m', 5_400_000],
+    ['1.5s', 1_500],
+    ['720h', 2_592_000_000],
+  ])('reads %s', (text, ms) => expect(durationMs(text)).toBe(ms));
+  it('refuses what is not a duration', () => expect(durationMs('1 hour')).toBeUndefined());
 });
 
 describe('PrePulledImage status bounds', () => {

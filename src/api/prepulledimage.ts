@@ -3,23 +3,28 @@
  * the nodes that must hold them.
  */
 import { z } from 'zod';
-import { IMAGE_REFERENCE_PATTERN } from '../image/reference.ts';
-import type { Resource } from '../kube/objects.ts';
+import { IMAGE_REFERENCE_PATTERN, normalizeImageReference } from '../image/reference.ts';
 import {
   conditionsSchema,
   dnsLabel,
   dnsSubdomain,
+  durationMs,
   localObjectReferenceSchema,
+  noDotDotSegments,
   nodeAffinitySchema,
   patternedString,
   resourcesSchema,
   tolerationSchema,
 } from './common.ts';
+import type { Resource } from './object.ts';
 
 /** Most images one object may list: each becomes a container of every puller pod. */
 export const MAX_IMAGES = 64;
 
 const sha256Hex = patternedString(/^[a-f0-9]{64}$/, 'must be 64 lower-case hex digits', { max: 64 });
+
+const HTTP_NEEDS_SHA256 =
+  'tarball.sha256 is required for a plain http:// url: nothing else proves what the node downloaded';
 
 export const tarballSourceSchema = z
   .strictObject({
@@ -27,18 +32,28 @@ export const tarballSourceSchema = z
       .optional()
       .describe('Downloaded by each node (from inside the pod network), checked against sha256 when given.'),
     sha256: sha256Hex.optional().describe('SHA-256 of the file at url, as 64 lower-case hex digits.'),
-    hostPath: patternedString(/^\//, 'must be an absolute path on the node', { max: 4096 })
+    hostPath: noDotDotSegments(
+      patternedString(/^\//, 'must be an absolute path on the node', { max: 4096 }),
+      'tarball.hostPath must not contain a .. segment',
+    )
       .optional()
       .describe('An archive already on each node, e.g. /var/lib/images/app.tar.'),
     persistentVolumeClaim: z
       .strictObject({
         claimName: dnsSubdomain,
-        path: patternedString(/^[^/]/, 'must be a path relative to the volume root', { min: 1, max: 4096 }),
+        path: noDotDotSegments(
+          patternedString(/^[^/]/, 'must be a path relative to the volume root', { min: 1, max: 4096 }),
+          'tarball.persistentVolumeClaim.path must stay inside the volume: no .. segment',
+        ),
       })
       .optional()
       .describe(
         'An archive on a volume every node can mount read-only (ReadOnlyMany): claim and path in it.',
       ),
+  })
+  .refine((t) => !t.url?.startsWith('http://') || t.sha256 !== undefined, {
+    message: HTTP_NEEDS_SHA256,
+    path: ['sha256'],
   })
   .meta({
     'x-kubernetes-validations': [
@@ -47,6 +62,10 @@ export const tarballSourceSchema = z
         message: 'tarball needs exactly one of url, hostPath or persistentVolumeClaim',
       },
       { rule: '!has(self.sha256) || has(self.url)', message: 'tarball.sha256 is only for a url source' },
+      {
+        rule: "!has(self.url) || !self.url.startsWith('http://') || has(self.sha256)",
+        message: HTTP_NEEDS_SHA256,
+      },
     ],
   });
 export type TarballSource = z.infer<typeof tarballSourceSchema>;
@@ -67,6 +86,53 @@ export const imageEntrySchema = z.strictObject({
     ),
 });
 export type ImageEntry = z.infer<typeof imageEntrySchema>;
+
+/**
+ * Two entries that name one image once normalised (`nginx` and
+ * `docker.io/library/nginx:latest`) would fight over one container image; the
+ * CRD's CEL compares the text only, so this is the controller's check, and
+ * its spec parse reports it as InvalidSpec.
+ */
+function refuseSameImageTwice(entries: ImageEntry[], ctx: z.RefinementCtx): void {
+  const seen = new Map<string, string>();
+  for (const [index, entry] of entries.entries()) {
+    let normalized: string;
+    try {
+      normalized = normalizeImageReference(entry.image);
+    } catch {
+      continue; // The pattern reports a malformed reference.
+    }
+    const first = seen.get(normalized);
+    if (first !== undefined && first !== entry.image) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [index, 'image'],
+        message: `${entry.image} and ${first} are the same image (${normalized}); list it once`,
+      });
+    }
+    seen.set(normalized, seen.get(normalized) ?? entry.image);
+  }
+}
+
+/** Longest refresh interval: a month; a tag not looked at for longer needs no refresh. */
+export const MAX_REFRESH_INTERVAL = '720h';
+
+/**
+ * The startup taint of a node that must not take workloads before its images
+ * are there (spec.nodeReadiness): nodes register with it (kubelet
+ * --register-with-taints, Karpenter startupTaints, a cluster-autoscaler
+ * startup taint), puller pods tolerate it, and the controller removes it.
+ */
+export const IMAGES_NOT_READY_TAINT = 'prepull.dev/images-not-ready';
+/**
+ * On a node the controller released from {@link IMAGES_NOT_READY_TAINT} before
+ * it held its images: why (`Timeout`, or the failure's reason).
+ */
+export const RELEASED_UNREADY_ANNOTATION = 'prepull.dev/released-unready';
+/** How long a node is held back at most when spec.nodeReadiness.timeout is not set. */
+export const DEFAULT_NODE_READINESS_TIMEOUT = '15m';
+const MAX_NODE_READINESS_TIMEOUT = '24h';
+const DURATION = /^([0-9]+(\.[0-9]+)?(s|m|h))+$/;
 
 export const maxConcurrentPullsSchema = z.union([z.number().int(), z.string().max(8)]).meta({
   'x-kubernetes-int-or-string': true,
@@ -95,6 +161,7 @@ export const prePulledImageSpecSchema = z.strictObject({
         },
       ],
     })
+    .superRefine(refuseSameImageTwice)
     .describe('The images every selected node must hold.'),
   pullPolicy: z
     .enum(['IfNotPresent', 'Always'])
@@ -133,31 +200,73 @@ export const prePulledImageSpecSchema = z.strictObject({
     .strictObject({
       interval: patternedString(/^([0-9]+(\.[0-9]+)?(s|m|h))+$/, 'must be a duration like 30m or 1h', {
         max: 32,
-      }).meta({
-        'x-kubernetes-validations': [
-          {
-            // Guarded so a malformed duration reports the pattern's message, not a CEL error.
-            rule: "!self.matches(r'^([0-9]+(\\.[0-9]+)?(s|m|h))+$') || duration(self) >= duration('1m')",
-            message: 'refresh.interval must be at least 1m',
-          },
-        ],
-      }),
+      })
+        .meta({
+          'x-kubernetes-validations': [
+            {
+              // Guarded so a malformed duration reports the pattern's message, not a CEL error.
+              rule: "!self.matches(r'^([0-9]+(\\.[0-9]+)?(s|m|h))+$') || duration(self) >= duration('1m')",
+              message: 'refresh.interval must be at least 1m',
+            },
+            {
+              rule: `!self.matches(r'^([0-9]+(\\.[0-9]+)?(s|m|h))+$') || duration(self) <= duration('${MAX_REFRESH_INTERVAL}')`,
+              message: `refresh.interval must be at most ${MAX_REFRESH_INTERVAL}`,
+            },
+          ],
+        })
+        .refine((interval) => (durationMs(interval) ?? 0) <= (durationMs(MAX_REFRESH_INTERVAL) ?? 0), {
+          message: `refresh.interval must be at most ${MAX_REFRESH_INTERVAL}`,
+        }),
     })
     .optional()
     .describe(
-      'Every interval (at least 1m, counted from creation) the puller pods are replaced and pull their tags again with Always; a tag that moved is downloaded.',
+      'Every interval (at least 1m, at most 720h, counted from creation) the puller pods are replaced and pull their tags again with Always; a tag that moved is downloaded.',
     ),
+  nodeReadiness: z
+    .strictObject({
+      taint: z
+        .boolean()
+        .describe(
+          `Hold nodes that register with the ${IMAGES_NOT_READY_TAINT}:NoSchedule taint back from work until they hold these images: the controller removes the taint then.`,
+        ),
+      timeout: patternedString(DURATION, 'must be a duration like 15m', { max: 32 })
+        .meta({
+          'x-kubernetes-validations': [
+            {
+              rule: `!self.matches(r'^([0-9]+(\\.[0-9]+)?(s|m|h))+$') || (duration(self) >= duration('10s') && duration(self) <= duration('${MAX_NODE_READINESS_TIMEOUT}'))`,
+              message: `nodeReadiness.timeout must be between 10s and ${MAX_NODE_READINESS_TIMEOUT}`,
+            },
+          ],
+        })
+        .refine(
+          (t) => {
+            const ms = durationMs(t) ?? 0;
+            return ms >= 10_000 && ms <= (durationMs(MAX_NODE_READINESS_TIMEOUT) ?? 0);
+          },
+          { message: `nodeReadiness.timeout must be between 10s and ${MAX_NODE_READINESS_TIMEOUT}` },
+        )
+        .optional()
+        .describe(
+          `Fail open: a node still without its images this long after it registered (default ${DEFAULT_NODE_READINESS_TIMEOUT}), or whose images fail, is released anyway, with a Warning Event.`,
+        ),
+    })
+    .optional()
+    .describe('Keep new nodes from taking workloads until their images are there (a startup taint).'),
   priorityClassName: dnsSubdomain
     .optional()
     .describe("Priority class of the puller pods. Default: the operator's --default-priority-class."),
   resources: resourcesSchema
     .optional()
-    .describe('Resources of each hold container. Default: 1m CPU and 4Mi memory requested.'),
+    .describe(
+      'Resources of each hold container: cpu, memory and ephemeral-storage only, each at most 100m CPU, 128Mi memory and 1Gi ephemeral-storage. Default: 1m CPU and 4Mi memory requested.',
+    ),
 });
 export type PrePulledImageSpec = z.infer<typeof prePulledImageSpecSchema>;
 
 /** Most nodes listed one by one in status; the rest are counted. */
 export const MAX_STATUS_NODES = 50;
+/** Most platforms listed per image; indexes rarely offer more than a dozen. */
+export const MAX_STATUS_PLATFORMS = 16;
 
 export const nodeImageStateSchema = z.strictObject({
   image: z.string().max(512),
@@ -166,6 +275,9 @@ export const nodeImageStateSchema = z.strictObject({
   reason: z.string().max(64).optional(),
   message: z.string().max(512).optional(),
 });
+
+/** Nodes whose import-retry count status keeps; beyond, a node's back-off starts over. */
+export const MAX_IMPORT_RETRY_NODES = 1000;
 
 export const prePulledImageStatusSchema = z.strictObject({
   observedGeneration: z.number().int().min(0).optional(),
@@ -183,6 +295,23 @@ export const prePulledImageStatusSchema = z.strictObject({
         name: z.string().max(63).optional(),
         digests: z.array(z.string().max(128)).max(8).optional(),
         readyNodes: z.number().int().min(0),
+        resolvedDigest: z
+          .string()
+          .max(128)
+          .optional()
+          .describe('The digest the registry serves for this tag now (a digest reference: its own digest).'),
+        platforms: z
+          .array(z.string().max(64))
+          .max(MAX_STATUS_PLATFORMS)
+          .optional()
+          .describe('The platforms (os/architecture/variant) the resolved image offers.'),
+        resolvedAt: z.string().max(32).optional().describe('When the registry was last asked.'),
+        registryCheck: z
+          .strictObject({ reason: z.string().max(64), message: z.string().max(512).optional() })
+          .optional()
+          .describe(
+            'Why the registry could not tell the digest: Unauthorized, NotFound, RegistryUnavailable, …',
+          ),
       }),
     )
     .max(MAX_IMAGES)
@@ -200,6 +329,34 @@ export const prePulledImageStatusSchema = z.strictObject({
     .optional(),
   /** Nodes left out of `nodes` to keep the status bounded. */
   nodesOmitted: z.number().int().min(0).optional(),
+  /**
+   * Nodes whose tarball import failed and was retried, with the retries made
+   * so far: the back-off between retries grows with it, and lives here so that
+   * a new leader goes on where the last one stopped.
+   */
+  nodeReadiness: z
+    .strictObject({
+      heldBack: z.number().int().min(0).describe('Nodes of this object that still carry the startup taint.'),
+      releasedUnready: z
+        .array(z.string().max(253))
+        .max(MAX_STATUS_NODES)
+        .optional()
+        .describe(
+          'Nodes released by the timeout, or because their images failed, before they held every image.',
+        ),
+    })
+    .optional()
+    .describe('With spec.nodeReadiness: the nodes held back now, and those released before they were ready.'),
+  importRetries: z
+    .array(
+      z.strictObject({
+        node: z.string().max(253),
+        attempts: z.number().int().min(1),
+      }),
+    )
+    .max(MAX_IMPORT_RETRY_NODES)
+    .optional()
+    .describe('Nodes whose tarball import is being retried, and how many retries were made there.'),
 });
 export type PrePulledImageStatus = z.infer<typeof prePulledImageStatusSchema>;
 

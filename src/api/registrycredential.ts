@@ -3,11 +3,15 @@
  * a pull secret kept in every selected namespace.
  */
 import { z } from 'zod';
-import type { Resource } from '../kube/objects.ts';
 import { conditionsSchema, dnsLabel, dnsSubdomain, labelSelectorSchema, patternedString } from './common.ts';
+import type { Resource } from './object.ts';
 
 /** Most per-namespace failures listed in status; the rest are counted. */
 export const MAX_STATUS_FAILURES = 20;
+/** A RegistryCredential has two admission policies (append to a list, or add one) ... */
+export const MAX_ADMISSION_POLICIES = 2;
+/** ... each bound once for the namespace selector and once for the namespaces named. */
+export const MAX_ADMISSION_BINDINGS = 4;
 
 export const registryCredentialSpecSchema = z.strictObject({
   source: z.strictObject({
@@ -45,12 +49,27 @@ export const registryCredentialSpecSchema = z.strictObject({
         .optional()
         .meta({ 'x-kubernetes-list-type': 'set' })
         .describe('Namespaces never to copy into.'),
+      allowRequestsFrom: z
+        .strictObject({
+          namespaceSelector: labelSelectorSchema.describe(
+            'Namespaces with these labels may ask; {} allows every namespace.',
+          ),
+        })
+        .optional()
+        .describe(
+          'Namespaces whose PrePulledImages may ask for the secret through spec.registryCredentials, which makes them targets. Absent: no namespace may.',
+        ),
     })
     .meta({
       'x-kubernetes-validations': [
         {
           rule: 'has(self.namespaceSelector) || (has(self.namespaces) && size(self.namespaces) > 0)',
           message: 'target needs namespaceSelector or a non-empty namespaces list',
+        },
+        {
+          rule: '!has(self.namespaces) || !has(self.excludeNamespaces) || !self.namespaces.exists(n, n in self.excludeNamespaces)',
+          messageExpression:
+            "'namespace ' + self.namespaces.filter(n, n in self.excludeNamespaces)[0] + ' is in both namespaces and excludeNamespaces; list it in one of them'",
         },
       ],
     }),
@@ -60,7 +79,7 @@ export const registryCredentialSpecSchema = z.strictObject({
     .optional()
     .meta({ 'x-kubernetes-list-type': 'set' })
     .describe(
-      'ServiceAccounts in every target namespace that get the copy in imagePullSecrets (merged, never overwritten; removed on delete).',
+      'ServiceAccounts in every target namespace that get the copy in imagePullSecrets (merged, never overwritten; removed on delete). New pods of these ServiceAccounts in target namespaces also get it at admission (a MutatingAdmissionPolicy), so a pod created before its ServiceAccount was patched has it too.',
     ),
 });
 export type RegistryCredentialSpec = z.infer<typeof registryCredentialSpecSchema>;
@@ -84,6 +103,13 @@ export const registryCredentialStatusSchema = z.strictObject({
     .max(MAX_STATUS_FAILURES)
     .optional(),
   sourceResourceVersion: z.string().max(64).optional(),
+  /** The MutatingAdmissionPolicies and bindings that add the copy to new pods (with serviceAccounts). */
+  admission: z
+    .strictObject({
+      policies: z.array(z.string().max(253)).max(MAX_ADMISSION_POLICIES).optional(),
+      bindings: z.array(z.string().max(253)).max(MAX_ADMISSION_BINDINGS).optional(),
+    })
+    .optional(),
 });
 export type RegistryCredentialStatus = z.infer<typeof registryCredentialStatusSchema>;
 

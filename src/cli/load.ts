@@ -10,6 +10,9 @@
  *   kubectl prepull load ./app.tar
  *   docker save app:dev | kubectl prepull load -
  *   kubectl prepull load --image app:dev --from docker-archive.tar
+ *
+ * It works only in a namespace it created itself (labelled so), skips and
+ * reports nodes that are not Ready, and removes its loader pods on Ctrl-C.
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -23,7 +26,7 @@ import { KubeClient } from '../kube/client.ts';
 import { findKubeconfig, loadKubeConfig } from '../kube/config.ts';
 import { isAlreadyExists } from '../kube/errors.ts';
 import { execWithStdin } from '../kube/exec.ts';
-import type { DaemonSet, Pod } from '../kube/objects.ts';
+import type { DaemonSet, Namespace, Node, Pod } from '../kube/objects.ts';
 import { Resources } from '../kube/resources.ts';
 import { mapConcurrently } from '../runtime/parallel.ts';
 
@@ -36,8 +39,10 @@ ctr export; single- or multi-platform) into containerd on every selected node.
   --image NAME              name the image NAME (needed for an archive that names none)
   --from ARCHIVE            the archive, when --image is given
   --nodes SELECTOR          only nodes with these labels, e.g. pool=gpu,zone=a
-  --namespace NS            where the loader pods run (default prepull-load; created,
-                            allowed privileged pods: they mount the node's root read-only)
+  --namespace NS            where the loader pods run (default prepull-load; created and
+                            labelled prepull.dev/load-namespace=true, allowed privileged
+                            pods: they mount the node's root read-only). A namespace of
+                            that name without the label is refused.
   --agent-image IMAGE       the Prepull image (default ghcr.io/prepull/prepull:v<version>)
   --containerd-socket PATH  containerd's socket on the nodes (default: detected)
   --parallel N              nodes loaded at once (default 4)
@@ -48,6 +53,8 @@ interface NodeResult {
   node: string;
   image: string;
   ok: boolean;
+  /** Not tried: the node was not Ready. */
+  skipped?: boolean;
   digest?: string;
   reason?: string;
   message?: string;
@@ -59,7 +66,17 @@ export interface LoadIo {
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   env: NodeJS.ProcessEnv;
   defaultAgentImage: string;
+  /** Where Ctrl-C (SIGINT) and SIGTERM arrive; default the process. */
+  signals?: Pick<NodeJS.Process, 'once' | 'off'>;
 }
+
+/** The label that says `prepull load` created a namespace, and so may use it. */
+export const LOAD_NAMESPACE_LABEL = 'prepull.dev/load-namespace';
+
+/** Exit status after Ctrl-C, as shells report SIGINT. */
+const INTERRUPTED = 130;
+
+class Interrupted extends Error {}
 
 export async function runLoad(args: string[], io: LoadIo): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -109,13 +126,31 @@ export async function runLoad(args: string[], io: LoadIo): Promise<number> {
     }
     const kc = loadKubeConfig(found.path);
     const client = new KubeClient(kc, { userAgent: 'kubectl-prepull' });
-    const loader = await startLoaders(client, {
-      namespace: values.namespace,
-      agentImage: values['agent-image'] ?? io.defaultAgentImage,
-      nodeSelector: parseSelector(values.nodes),
-      say,
-    });
+    // From here on Ctrl-C removes what was made instead of leaving loader pods behind.
+    const interrupt = new AbortController();
+    const signals = io.signals ?? process;
+    const onSignal = () => interrupt.abort();
+    signals.once('SIGINT', onSignal);
+    signals.once('SIGTERM', onSignal);
+    const interrupted = new Promise<never>((_, reject) =>
+      interrupt.signal.addEventListener('abort', () => reject(new Interrupted()), { once: true }),
+    );
+    interrupted.catch(() => {});
+    let loaderName: string | undefined;
     try {
+      const loader = await Promise.race([
+        startLoaders(client, {
+          namespace: values.namespace,
+          agentImage: values['agent-image'] ?? io.defaultAgentImage,
+          nodeSelector: parseSelector(values.nodes),
+          say,
+          signal: interrupt.signal,
+          onCreated: (name) => {
+            loaderName = name;
+          },
+        }),
+        interrupted,
+      ]);
       const size = statSync(archive).size;
       const total = size * loader.pods.length * names.length;
       const progress = progressBar(io.stderr, total, loader.pods.length * names.length);
@@ -123,28 +158,46 @@ export async function runLoad(args: string[], io: LoadIo): Promise<number> {
         ? ['--address', `/host${values['containerd-socket']}`]
         : ['--host-root', '/host'];
       const jobs = names.flatMap((image) => loader.pods.map((pod) => ({ image, pod })));
-      const results: NodeResult[] = [];
-      await mapConcurrently(jobs, Number(values.parallel) || 4, async ({ image, pod }) => {
-        const node = pod.spec.nodeName ?? '?';
-        const result = await loadOne(kc, pod, image, archive, socketArgs, progress.add).catch(
-          (err: unknown): NodeResult => ({
-            node,
-            image,
-            ok: false,
-            reason: 'ExecFailed',
-            message: err instanceof Error ? err.message : String(err),
-          }),
-        );
-        results.push({ ...result, node });
-        progress.done();
-      });
+      const results: NodeResult[] = names.flatMap((image) =>
+        loader.skipped.map((s) => ({
+          node: s.node,
+          image,
+          ok: false,
+          skipped: true,
+          reason: s.reason,
+          message: s.message,
+        })),
+      );
+      await Promise.race([
+        mapConcurrently(jobs, Number(values.parallel) || 4, async ({ image, pod }) => {
+          const node = pod.spec.nodeName ?? '?';
+          const result = await loadOne(kc, pod, image, archive, socketArgs, progress.add).catch(
+            (err: unknown): NodeResult => ({
+              node,
+              image,
+              ok: false,
+              reason: 'ExecFailed',
+              message: err instanceof Error ? err.message : String(err),
+            }),
+          );
+          results.push({ ...result, node });
+          progress.done();
+        }),
+        interrupted,
+      ]);
       progress.finish();
       printResults(io.stdout, results);
-      return results.every((r) => r.ok) ? 0 : 1;
+      for (const s of loader.skipped) say(`prepull load: node ${s.node} skipped: ${s.message}`);
+      // A skipped node is reported, not failed: the exit status is about the nodes that were tried (and 1 if none was).
+      return results.every((r) => r.ok || r.skipped) && results.some((r) => r.ok) ? 0 : 1;
+    } catch (err) {
+      if (!(err instanceof Interrupted)) throw err;
+      say('prepull load: interrupted; removing the loader pods');
+      return INTERRUPTED;
     } finally {
-      await client.delete(Resources.daemonSets, loader.name, values.namespace, {
-        propagationPolicy: 'Background',
-      });
+      signals.off('SIGINT', onSignal);
+      signals.off('SIGTERM', onSignal);
+      if (loaderName) await removeLoaders(client, values.namespace, loaderName);
     }
   } finally {
     rmSync(scratch, { recursive: true, force: true });
@@ -189,7 +242,63 @@ async function loadOne(
   }
 }
 
-/** Creates the loader DaemonSet and waits until a loader runs on every selected node. */
+/** A node left out, and why. */
+interface SkippedNode {
+  node: string;
+  reason: string;
+  message: string;
+}
+
+/** Whether the node's Ready condition is True: a loader pod can run there. */
+function isNodeReady(node: Node): boolean {
+  return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+
+/** Deletes the loader DaemonSet and its pods now, rather than when the garbage collector gets to them. */
+async function removeLoaders(client: KubeClient, namespace: string, name: string): Promise<void> {
+  await client.delete(Resources.daemonSets, name, namespace, { propagationPolicy: 'Background' });
+  const pods = await client.list<Pod>(Resources.pods, {
+    namespace,
+    labelSelector: `prepull.dev/load=${name}`,
+  });
+  await Promise.all(pods.items.map((p) => client.delete(Resources.pods, p.metadata.name ?? '', namespace)));
+}
+
+/**
+ * The loader namespace: made here, or already made by an earlier load (it
+ * carries {@link LOAD_NAMESPACE_LABEL}). Any other namespace of that name
+ * is someone else's, and privileged pods do not go there.
+ */
+async function ensureLoadNamespace(client: KubeClient, namespace: string): Promise<void> {
+  try {
+    await client.create(Resources.namespaces, {
+      metadata: {
+        name: namespace,
+        labels: {
+          'app.kubernetes.io/managed-by': 'prepull',
+          [LOAD_NAMESPACE_LABEL]: 'true',
+          'pod-security.kubernetes.io/enforce': 'privileged',
+        },
+      },
+    });
+    return;
+  } catch (err) {
+    if (!isAlreadyExists(err)) throw err;
+  }
+  const existing = await client.get<Namespace>(Resources.namespaces, namespace);
+  if (existing?.metadata.labels?.[LOAD_NAMESPACE_LABEL] !== 'true') {
+    throw new Error(
+      `namespace ${namespace} exists and was not created by prepull load (no ${LOAD_NAMESPACE_LABEL}=true label); ` +
+        'its loader pods are privileged, so they go only into a namespace of its own: pass --namespace NAME for a new one',
+    );
+  }
+}
+
+/**
+ * Creates the loader DaemonSet on the selected nodes that are Ready and waits
+ * until a loader runs on each. Nodes that are not Ready, or whose loader does
+ * not start in time, are skipped and reported.
+ */
 async function startLoaders(
   client: KubeClient,
   o: {
@@ -197,23 +306,27 @@ async function startLoaders(
     agentImage: string;
     nodeSelector: Record<string, string>;
     say: (l: string) => void;
+    signal: AbortSignal;
+    onCreated: (name: string) => void;
   },
-): Promise<{ name: string; pods: Pod[] }> {
-  try {
-    await client.create(Resources.namespaces, {
-      metadata: {
-        name: o.namespace,
-        labels: {
-          'app.kubernetes.io/managed-by': 'prepull',
-          'pod-security.kubernetes.io/enforce': 'privileged',
-        },
-      },
-    });
-  } catch (err) {
-    if (!isAlreadyExists(err)) throw err;
+): Promise<{ name: string; pods: Pod[]; skipped: SkippedNode[] }> {
+  const selector = { 'kubernetes.io/os': 'linux', ...o.nodeSelector };
+  const nodes = await client.list<Node>(Resources.nodes, {
+    labelSelector: Object.entries(selector)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(','),
+  });
+  if (nodes.items.length === 0) throw new Error('no node matches');
+  const skipped: SkippedNode[] = nodes.items
+    .filter((n) => !isNodeReady(n))
+    .map((n) => ({ node: n.metadata.name ?? '?', reason: 'NodeNotReady', message: 'the node is not Ready' }));
+  if (skipped.length === nodes.items.length) {
+    return { name: '', pods: [], skipped };
   }
+  await ensureLoadNamespace(client, o.namespace);
   const name = `prepull-load-${randomBytes(3).toString('hex')}`;
   const labels = { 'app.kubernetes.io/name': 'prepull-load', 'prepull.dev/load': name };
+  const notReady = skipped.map((s) => s.node);
   const ds: DaemonSet = {
     metadata: { name, namespace: o.namespace, labels },
     spec: {
@@ -237,7 +350,20 @@ async function startLoaders(
             },
           ],
           volumes: [{ name: 'host-root', hostPath: { path: '/', type: 'Directory' } }],
-          nodeSelector: { 'kubernetes.io/os': 'linux', ...o.nodeSelector },
+          nodeSelector: selector,
+          ...(notReady.length > 0
+            ? {
+                affinity: {
+                  nodeAffinity: {
+                    requiredDuringSchedulingIgnoredDuringExecution: {
+                      nodeSelectorTerms: [
+                        { matchFields: [{ key: 'metadata.name', operator: 'NotIn', values: notReady }] },
+                      ],
+                    },
+                  },
+                },
+              }
+            : {}),
           // Every selected node, tainted ones included: loading is what the user asked for.
           tolerations: [{ operator: 'Exists' }],
           automountServiceAccountToken: false,
@@ -248,31 +374,39 @@ async function startLoaders(
     },
   };
   await client.create(Resources.daemonSets, ds);
+  o.onCreated(name);
+  // Ctrl-C while the create was in flight: the caller has already cleaned up what it knew of.
+  if (o.signal.aborted) {
+    await removeLoaders(client, o.namespace, name);
+    throw new Interrupted();
+  }
   o.say(`starting loader pods (DaemonSet ${o.namespace}/${name})`);
+  const readyNodes = nodes.items.filter(isNodeReady).map((n) => n.metadata.name ?? '');
   const deadline = Date.now() + 5 * 60_000;
   for (;;) {
-    const current = await client.get<DaemonSet>(Resources.daemonSets, name, o.namespace);
-    const desired = current?.status?.desiredNumberScheduled ?? 0;
-    if (current?.status && current.status.observedGeneration !== undefined && desired === 0) {
-      await client.delete(Resources.daemonSets, name, o.namespace);
-      throw new Error('no node matches');
-    }
-    if (desired > 0 && current?.status?.numberReady === desired) {
-      const pods = await client.list<Pod>(Resources.pods, {
-        namespace: o.namespace,
-        labelSelector: `prepull.dev/load=${name}`,
-      });
-      const running = pods.items.filter(
-        (p) => p.status?.phase === 'Running' && !p.metadata.deletionTimestamp,
-      );
-      if (running.length === desired) return { name, pods: running };
-    }
+    const pods = await client.list<Pod>(Resources.pods, {
+      namespace: o.namespace,
+      labelSelector: `prepull.dev/load=${name}`,
+    });
+    const running = pods.items.filter(
+      (p) =>
+        p.status?.phase === 'Running' &&
+        !p.metadata.deletionTimestamp &&
+        p.status.containerStatuses?.every((c) => c.ready),
+    );
+    const waiting = readyNodes.filter((n) => !running.some((p) => p.spec.nodeName === n));
+    if (waiting.length === 0) return { name, pods: running, skipped };
     if (Date.now() > deadline) {
-      await client.delete(Resources.daemonSets, name, o.namespace);
-      throw new Error(
-        `loader pods did not start on every node within 5 minutes (${current?.status?.numberReady ?? 0}/${desired})`,
-      );
+      // The nodes whose loader did run are loaded; the rest are reported.
+      for (const n of waiting)
+        skipped.push({
+          node: n,
+          reason: 'LoaderNotStarted',
+          message: 'its loader pod did not start within 5 minutes',
+        });
+      return { name, pods: running, skipped };
     }
+    if (o.signal.aborted) throw new Interrupted();
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
 }
@@ -331,7 +465,7 @@ function printResults(out: NodeJS.WritableStream, results: NodeResult[]): void {
       .map((r) => [
         r.node,
         r.image,
-        r.ok ? 'Loaded' : (r.reason ?? 'Failed'),
+        r.ok ? 'Loaded' : r.skipped ? `Skipped (${r.reason})` : (r.reason ?? 'Failed'),
         r.ok ? (r.digest ?? '') : (r.message ?? ''),
       ]),
   ];

@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { renderCrdsYaml } from '../api/crd.ts';
+import { parseLogFormat } from '../operator/log-format.ts';
 import { runOperator } from '../operator/run.ts';
 import { releasedImage, version } from '../version.ts';
 import { runLoad } from './load.ts';
@@ -20,6 +21,7 @@ commands:
             --kubeconfig PATH       cluster to use
             --health-address ADDR   /healthz, /readyz, /metrics (default 127.0.0.1:8081)
             --log-level LEVEL       pino level (default info)
+            --log-format FORMAT     json, pretty, or auto (default: pretty on a terminal, JSON otherwise)
             --leader-elect          run as one of several replicas (Lease leader election)
             --leader-election-namespace NS  where the Lease lives (default $POD_NAMESPACE or prepull-system)
             --identity NAME         this replica's name (default $POD_NAME or host-pid)
@@ -29,6 +31,12 @@ commands:
             --containerd-socket PATH  containerd's socket on the nodes, for tarball imports
                                     (default: detected: kubeadm, k3s/rke2, microk8s, k0s paths)
             --default-priority-class NAME  priority class of puller pods when the spec names none
+            --allowed-priority-class NAME  a class a PrePulledImage may name (besides those of value
+                                    0 or less); repeatable (default prepull-low)
+            --registry-checks       check each image at its registry (tag → digest, platforms) for status
+            --registry-ca-file PATH  PEM CA bundle trusted for registries, besides Node's roots
+            --insecure-registry HOST  a registry (host or host:port) reached without TLS verification,
+                                    or over plain HTTP when it has no TLS; repeatable
   load      import an image archive into containerd on every node (kubectl prepull load);
             prepull load --help for its flags
   crds      print the CustomResourceDefinitions (prepull crds | kubectl apply -f -)
@@ -50,6 +58,7 @@ async function main(argv: string[]): Promise<number> {
           kubeconfig: { type: 'string' },
           'health-address': { type: 'string', default: '127.0.0.1:8081' },
           'log-level': { type: 'string', default: 'info' },
+          'log-format': { type: 'string', default: 'auto' },
           'leader-elect': { type: 'boolean', default: false },
           'leader-election-namespace': { type: 'string' },
           identity: { type: 'string' },
@@ -58,13 +67,24 @@ async function main(argv: string[]): Promise<number> {
           'hold-path': { type: 'string', default: '/hold' },
           'containerd-socket': { type: 'string' },
           'default-priority-class': { type: 'string' },
+          'allowed-priority-class': { type: 'string', multiple: true, default: [] },
+          'registry-checks': { type: 'boolean', default: false },
+          'registry-ca-file': { type: 'string' },
+          'insecure-registry': { type: 'string', multiple: true, default: [] },
         },
         strict: true,
       });
+      if (
+        !values['registry-checks'] &&
+        (values['registry-ca-file'] || values['insecure-registry'].length > 0)
+      ) {
+        throw new Error('--registry-ca-file and --insecure-registry are for --registry-checks; add it');
+      }
       return runOperator({
         kubeconfig: values.kubeconfig,
         healthAddress: values['health-address'],
         logLevel: values['log-level'],
+        logFormat: parseLogFormat(values['log-format']),
         env: process.env,
         leaderElect: values['leader-elect'],
         leaderElectionNamespace: values['leader-election-namespace'],
@@ -74,6 +94,10 @@ async function main(argv: string[]): Promise<number> {
         holdPath: values['hold-path'],
         runtimeSocket: values['containerd-socket'],
         defaultPriorityClass: values['default-priority-class'],
+        allowedPriorityClasses: values['allowed-priority-class'],
+        registryChecks: values['registry-checks']
+          ? { caFile: values['registry-ca-file'], insecureRegistries: values['insecure-registry'] }
+          : undefined,
       });
     }
     case 'load': {

@@ -58,6 +58,11 @@ export class InvalidImageReferenceError extends Error {
   }
 }
 
+/** Whether `value` is a digest this project accepts: `sha256:` and 64 lower-case hex digits. */
+export function isDigest(value: string): boolean {
+  return digestRe.test(value);
+}
+
 /** Parses and normalises a reference; throws {@link InvalidImageReferenceError}. */
 export function parseImageReference(input: string): ImageReference {
   const fail = (reason: string): never => {

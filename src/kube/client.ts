@@ -1,10 +1,13 @@
 /**
  * A small REST client over client-node's authentication: list, watch, get,
  * create, server-side apply, patch and delete for any resource type, with
- * every request counted by verb and code. Objects stay plain JSON.
+ * every request counted by verb and code. Objects stay plain JSON. Every
+ * request has a deadline (a hung connection must not hang its caller, e.g. a
+ * leader's renew); a watch's applies until its response starts, after which
+ * the server's timeoutSeconds and the informer's stall timer bound it.
  */
 import { type HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
-import { fetch } from 'undici';
+import { fetch, type Response } from 'undici';
 import { ApiError } from './errors.ts';
 import type { KubeObject } from './objects.ts';
 import { apiVersionOf, type ResourceType, resourcePath } from './resources.ts';
@@ -62,6 +65,16 @@ const PATCH_CONTENT_TYPES: Record<PatchType | 'apply', string> = {
 export interface KubeClientOptions {
   observe?: RequestObserver;
   userAgent?: string;
+  /** Deadline of one request, answer body included (default {@link DEFAULT_REQUEST_TIMEOUT_MS}). */
+  requestTimeoutMs?: number;
+}
+
+/** Long enough for a large list on a busy API server, short enough that nothing waits forever. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+
+/** A request that got no (complete) answer before its deadline. */
+export class RequestTimeoutError extends Error {
+  override readonly name = 'RequestTimeoutError';
 }
 
 export class KubeClient {
@@ -69,6 +82,7 @@ export class KubeClient {
   readonly #server: string;
   readonly #observe: RequestObserver;
   readonly #userAgent: string;
+  readonly #timeoutMs: number;
   /**
    * client-node builds a new connection pool (an undici Agent) each time it
    * authenticates a request; reusing the first keeps one pool of keep-alive
@@ -83,6 +97,7 @@ export class KubeClient {
     this.#server = cluster.server.replace(/\/+$/, '');
     this.#observe = options.observe ?? (() => {});
     this.#userAgent = options.userAgent ?? 'prepull';
+    this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   }
 
   async list<T extends KubeObject>(type: ResourceType, options: ListOptions = {}): Promise<ListResult<T>> {
@@ -127,9 +142,18 @@ export class KubeClient {
     if (options.labelSelector) query.set('labelSelector', options.labelSelector);
     if (options.fieldSelector) query.set('fieldSelector', options.fieldSelector);
     if (options.timeoutSeconds) query.set('timeoutSeconds', String(options.timeoutSeconds));
-    const response = await this.#send('watch', type, 'GET', resourcePath(type, options.namespace), query, {
-      signal,
-    });
+    // The deadline holds until the response starts; then the stream is the caller's to end.
+    const started = new AbortController();
+    const timer = setTimeout(() => started.abort(), this.#timeoutMs);
+    let response: Response;
+    try {
+      response = await this.#send('watch', type, 'GET', resourcePath(type, options.namespace), query, {
+        signal: AbortSignal.any([signal, started.signal]),
+        deadline: started.signal,
+      });
+    } finally {
+      clearTimeout(timer);
+    }
     if (!response.body) return;
     const decoder = new TextDecoder();
     let buffered = '';
@@ -249,8 +273,12 @@ export class KubeClient {
 
   /** A raw GET of an API path (e.g. /version), counted like any other request. */
   async getPath(path: string): Promise<unknown> {
-    const response = await this.#send('get', undefined, 'GET', path);
-    return response.json();
+    const deadline = AbortSignal.timeout(this.#timeoutMs);
+    const response = await this.#send('get', undefined, 'GET', path, undefined, {
+      signal: deadline,
+      deadline,
+    });
+    return this.#readJson(response, 'get', path, deadline);
   }
 
   async #request(
@@ -261,8 +289,26 @@ export class KubeClient {
     query?: URLSearchParams,
     init: { body?: string; contentType?: string } = {},
   ): Promise<unknown> {
-    const response = await this.#send(verb, type, method, path, query, init);
-    return response.json();
+    const deadline = AbortSignal.timeout(this.#timeoutMs);
+    const response = await this.#send(verb, type, method, path, query, {
+      ...init,
+      signal: deadline,
+      deadline,
+    });
+    return this.#readJson(response, verb, path, deadline);
+  }
+
+  async #readJson(response: { json(): Promise<unknown> }, verb: string, path: string, deadline: AbortSignal) {
+    try {
+      return await response.json();
+    } catch (err) {
+      if (deadline.aborted) throw this.#timedOut(verb, path);
+      throw err;
+    }
+  }
+
+  #timedOut(verb: string, path: string): RequestTimeoutError {
+    return new RequestTimeoutError(`${verb} ${path}: no answer within ${this.#timeoutMs} ms`);
   }
 
   async #send(
@@ -271,7 +317,7 @@ export class KubeClient {
     method: HttpMethod | keyof typeof HttpMethod,
     path: string,
     query?: URLSearchParams,
-    init: { body?: string; contentType?: string; signal?: AbortSignal } = {},
+    init: { body?: string; contentType?: string; signal?: AbortSignal; deadline?: AbortSignal } = {},
   ) {
     const url = `${this.#server}${path}${query?.size ? `?${query}` : ''}`;
     const context = new RequestContext(url, method as HttpMethod);
@@ -281,7 +327,7 @@ export class KubeClient {
     headers.accept = 'application/json';
     if (init.contentType) headers['content-type'] = init.contentType;
     const resource = type?.plural ?? path;
-    let response: Awaited<ReturnType<typeof fetch>>;
+    let response: Response;
     try {
       response = await fetch(url, {
         method,
@@ -291,6 +337,10 @@ export class KubeClient {
         ...(init.signal ? { signal: init.signal } : {}),
       });
     } catch (err) {
+      if (init.deadline?.aborted) {
+        this.#observe(verb, 'timeout', resource);
+        throw this.#timedOut(verb, path);
+      }
       this.#observe(verb, 'error', resource);
       throw err;
     }

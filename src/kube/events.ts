@@ -5,12 +5,13 @@
  * flood the API server. Notes must never carry secrets: callers pass
  * kubelet messages and reasons, never credentials.
  */
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock } from '../runtime/clock.ts';
-import { microTime } from '../runtime/leader.ts';
 import type { KubeClient } from './client.ts';
 import type { KubeObject } from './objects.ts';
 import { Resources } from './resources.ts';
+import { microTime } from './time.ts';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -24,6 +25,24 @@ export interface EventRecorderOptions {
   reportingInstance: string;
   /** An identical event about one object is sent at most once per this period. */
   quietPeriodMs?: number;
+}
+
+/** Longest name the API server takes for an Event (a DNS subdomain). */
+export const MAX_EVENT_NAME = 253;
+
+/**
+ * client-go's naming, the object's name and a unique suffix, kept within 253
+ * characters: a long name is cut and a hash of the whole name added, so two
+ * long names that share their first 230 characters still differ. Pure.
+ */
+export function eventName(objectName: string, now: number, seq: number): string {
+  const suffix = `.${now.toString(16)}${seq.toString(16)}`;
+  const name = `${objectName}${suffix}`;
+  if (name.length <= MAX_EVENT_NAME) return name;
+  const hash = createHash('sha256').update(objectName).digest('hex').slice(0, 8);
+  // A DNS subdomain: the cut part must not end in . or - before the hash.
+  const keep = objectName.slice(0, MAX_EVENT_NAME - suffix.length - hash.length - 1).replace(/[.-]+$/, '');
+  return `${keep}-${hash}${suffix}`;
 }
 
 export class EventRecorder {
@@ -53,8 +72,7 @@ export class EventRecorder {
     const namespace = regarding.metadata.namespace || 'default';
     try {
       await client.create(Resources.events, {
-        // client-go's naming: the object's name and a unique suffix.
-        metadata: { name: `${regarding.metadata.name}.${now.toString(16)}${this.#seq++}`, namespace },
+        metadata: { name: eventName(regarding.metadata.name ?? '', now, this.#seq++), namespace },
         eventTime: microTime(now),
         reportingController: this.#options.reportingController,
         reportingInstance: this.#options.reportingInstance,

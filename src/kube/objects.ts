@@ -4,60 +4,27 @@
  * fields Prepull uses are typed; the rest pass through untouched.
  */
 
-export interface OwnerReference {
-  apiVersion: string;
-  kind: string;
-  name: string;
-  uid: string;
-  controller?: boolean;
-  blockOwnerDeletion?: boolean;
-}
+export type { KubeObject, ObjectMeta, OwnerReference, Resource } from '../api/object.ts';
 
-export interface ObjectMeta {
-  name?: string;
-  generateName?: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  generation?: number;
-  creationTimestamp?: string;
-  deletionTimestamp?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  ownerReferences?: OwnerReference[];
-  finalizers?: string[];
-  managedFields?: unknown[];
-}
-
-/** Any object: apiVersion, kind, metadata, and whatever else it carries. */
-export interface KubeObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata: ObjectMeta;
-  [field: string]: unknown;
-}
-
-/** An object with a `spec` and a `status` of known shapes. */
-export interface Resource<Spec, Status> extends KubeObject {
-  spec: Spec;
-  status?: Status;
-}
+import type { KubeObject, ObjectMeta } from '../api/object.ts';
 
 export interface ContainerStateWaiting {
   reason?: string;
   message?: string;
 }
 
+export interface ContainerStateTerminated {
+  exitCode: number;
+  reason?: string;
+  message?: string;
+  startedAt?: string;
+  finishedAt?: string;
+}
+
 export interface ContainerState {
   waiting?: ContainerStateWaiting;
   running?: { startedAt?: string };
-  terminated?: {
-    exitCode: number;
-    reason?: string;
-    message?: string;
-    startedAt?: string;
-    finishedAt?: string;
-  };
+  terminated?: ContainerStateTerminated;
 }
 
 export interface ContainerStatus {
@@ -161,6 +128,24 @@ export interface DaemonSet extends KubeObject {
   };
 }
 
+/** A scheduling.k8s.io/v1 PriorityClass. */
+export interface PriorityClass extends KubeObject {
+  value: number;
+}
+
+/** A core/v1 Event as the built-in controllers record it. */
+export interface CoreEvent extends KubeObject {
+  involvedObject: { kind?: string; name?: string; namespace?: string; uid?: string };
+  reason?: string;
+  message?: string;
+  type?: string;
+  count?: number;
+  firstTimestamp?: string | null;
+  lastTimestamp?: string | null;
+  eventTime?: string | null;
+  series?: { lastObservedTime?: string; count?: number } | null;
+}
+
 export interface Secret extends KubeObject {
   type?: string;
   data?: Record<string, string>;
@@ -185,4 +170,9 @@ export function keyOf(obj: { metadata: ObjectMeta }): string {
 export function splitKey(key: string): { namespace?: string; name: string } {
   const slash = key.indexOf('/');
   return slash < 0 ? { name: key } : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
+/** A namespace being deleted: it takes its objects with it, and nothing new may be written there. */
+export function isTerminating(namespace: Namespace): boolean {
+  return Boolean(namespace.metadata.deletionTimestamp) || namespace.status?.phase === 'Terminating';
 }

@@ -24,7 +24,16 @@ export const Resources = {
     namespaced: true,
   },
   events: { group: 'events.k8s.io', version: 'v1', plural: 'events', kind: 'Event', namespaced: true },
+  /** core/v1 Events: what the built-in controllers record, selectable by reason and involved object. */
+  coreEvents: { group: '', version: 'v1', plural: 'events', kind: 'Event', namespaced: true },
   daemonSets: { group: 'apps', version: 'v1', plural: 'daemonsets', kind: 'DaemonSet', namespaced: true },
+  priorityClasses: {
+    group: 'scheduling.k8s.io',
+    version: 'v1',
+    plural: 'priorityclasses',
+    kind: 'PriorityClass',
+    namespaced: false,
+  },
   leases: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
   prePulledImages: {
     group: 'prepull.dev',

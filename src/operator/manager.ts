@@ -7,17 +7,20 @@
 import type { Logger } from 'pino';
 import type { PrePulledImage } from '../api/prepulledimage.ts';
 import type { RegistryCredential } from '../api/registrycredential.ts';
+import { addCredentialReferenceIndex } from '../controllers/indexes.ts';
+import { MANAGED_BY_LABEL, MANAGER_NAME, NAME_LABEL } from '../controllers/labels.ts';
+import { prePulledImageKind } from '../controllers/prepulledimage/controller.ts';
+import { GATED_NODE_INDEX, isGated, nodeGateKind } from '../controllers/prepulledimage/gate.ts';
+import { PULLER_NAME } from '../controllers/prepulledimage/labels.ts';
 import {
-  enqueuePrePulledImageEvents,
-  ownerKeyOf,
-  prePulledImageReconciler,
-} from '../controllers/prepulledimage/controller.ts';
-import {
-  MANAGED_BY_LABEL,
-  MANAGER_NAME,
-  NAME_LABEL,
-  PULLER_NAME,
-} from '../controllers/prepulledimage/labels.ts';
+  addPullerPodIndexes,
+  addPullerPodNodeIndex,
+  addRefusalIndexes,
+  type PullerPod,
+  slimPullerPod,
+} from '../controllers/prepulledimage/pods.ts';
+import { POD_REFUSAL_FIELD_SELECTOR, slimRefusal } from '../controllers/prepulledimage/refusals.ts';
+import { createRegistryChecks } from '../controllers/prepulledimage/registry-checks.ts';
 import type { RenderOptions } from '../controllers/prepulledimage/render.ts';
 import type { ImportRetryPolicy } from '../controllers/prepulledimage/retry.ts';
 import {
@@ -30,22 +33,24 @@ import type { KubeConfig } from '../kube/config.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { apiSource, Informer, type Selection } from '../kube/informer.ts';
 import { leaseLock } from '../kube/lease.ts';
-import {
-  type DaemonSet,
-  type KubeObject,
-  keyOf,
-  type Namespace,
-  type Node,
-  type Pod,
-  type Secret,
-  type ServiceAccount,
+import type {
+  CoreEvent,
+  DaemonSet,
+  KubeObject,
+  Namespace,
+  Node,
+  PriorityClass,
+  Secret,
+  ServiceAccount,
 } from '../kube/objects.ts';
 import { Resources } from '../kube/resources.ts';
-import { slimNode, slimPod } from '../kube/slim.ts';
+import { slimNode } from '../kube/slim.ts';
+import { RegistryClient, type RegistryTlsOptions } from '../registry/index.ts';
 import type { Clock } from '../runtime/clock.ts';
-import { Controller } from '../runtime/controller.ts';
+import { ConsistencyStore } from '../runtime/consistency.ts';
+import type { Controller } from '../runtime/controller.ts';
 import { LeaderElector, type LeadershipEnd } from '../runtime/leader.ts';
-import { WorkQueue } from '../runtime/queue.ts';
+import { createObjectController } from '../runtime/object-controller.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { registerStatusMetrics } from './status-metrics.ts';
 
@@ -62,10 +67,18 @@ export interface OperatorOptions {
   /** containerd's socket on the nodes, when auto-detection does not fit. */
   runtimeSocket?: string;
   defaultPriorityClassName?: string;
+  /** Priority classes a PrePulledImage may name besides those of value 0 or less (default prepull-low). */
+  allowedPriorityClasses?: readonly string[];
   /** Keys reconciled at once per controller. */
   concurrency?: number;
   /** Back-off between retries of a failed tarball import on a node (default 30 s doubling to 10 min). */
   importRetry?: ImportRetryPolicy;
+  /**
+   * Check each PrePulledImage's images at their registry (tag → digest,
+   * platforms) and show the answers in status; with these TLS settings.
+   * Off when undefined.
+   */
+  registryChecks?: { tls: RegistryTlsOptions };
 }
 
 export interface RunningOperator {
@@ -103,12 +116,19 @@ export function startOperator(options: OperatorOptions): RunningOperator {
       labelSelector: `${MANAGED_BY_LABEL}=${MANAGER_NAME}`,
     }),
     // Pods and nodes are kept slim: only what the controllers read (see src/kube/slim.ts).
-    pods: informer<Pod>(
+    pods: informer<PullerPod>(
       'pods',
       { type: Resources.pods, labelSelector: `${NAME_LABEL}=${PULLER_NAME}` },
-      slimPod,
+      slimPullerPod,
     ),
     nodes: informer<Node>('nodes', { type: Resources.nodes }, slimNode),
+    priorityClasses: informer<PriorityClass>('priorityclasses', { type: Resources.priorityClasses }),
+    // Puller pods the cluster refuses to create show only in the DaemonSet controller's Events.
+    podRefusals: informer<CoreEvent>(
+      'puller-pod-refusals',
+      { type: Resources.coreEvents, fieldSelector: POD_REFUSAL_FIELD_SELECTOR },
+      slimRefusal,
+    ),
     // RegistryCredential: only Prepull's copies among the secrets (sources are watched one by one).
     copies: informer<Secret>('registrycredential-copies', {
       type: Resources.secrets,
@@ -117,10 +137,11 @@ export function startOperator(options: OperatorOptions): RunningOperator {
     namespaces: informer<Namespace>('namespaces', { type: Resources.namespaces }),
     serviceAccounts: informer<ServiceAccount>('serviceaccounts', { type: Resources.serviceAccounts }),
   };
-  informers.pods.addIndex('owner', (pod) => {
-    const key = ownerKeyOf(pod);
-    return key ? [key] : [];
-  });
+  addPullerPodIndexes(informers.pods);
+  addPullerPodNodeIndex(informers.pods);
+  informers.nodes.addIndex(GATED_NODE_INDEX, (node) => (isGated(node) ? ['true'] : []));
+  addRefusalIndexes(informers.podRefusals);
+  addCredentialReferenceIndex(informers.prePulledImages);
   addRegistryCredentialIndexes(informers);
   // Every replica serves them from its warm cache, so a standby's scrape says the same.
   registerStatusMetrics(metrics.registry, informers);
@@ -136,42 +157,47 @@ export function startOperator(options: OperatorOptions): RunningOperator {
     reportingInstance: options.identity,
   });
 
+  // One registry client per process: its connections and digest cache outlive a term as leader.
+  const registry = options.registryChecks
+    ? new RegistryClient({ clock, tls: options.registryChecks.tls, userAgent: USER_AGENT })
+    : undefined;
+
   const makeControllers = (): Controller[] => {
-    const queue = new WorkQueue<string>({ clock, observer: metrics.queue('prepulledimage') });
-    enqueuePrePulledImageEvents(informers, queue);
-    for (const ppi of informers.prePulledImages.list()) queue.add(keyOf(ppi));
+    // One memory of our own writes for every controller of this term as leader.
+    const store = new ConsistencyStore();
+    const deps = (name: string) => ({
+      client,
+      clock,
+      log,
+      events,
+      store,
+      concurrency: options.concurrency ?? 4,
+      observer: metrics.controller,
+      queueObserver: metrics.queue(name),
+    });
+    const prePulledImages = prePulledImageKind({
+      client,
+      clock,
+      events,
+      informers,
+      ...(options.importRetry ? { importRetry: options.importRetry } : {}),
+      ...(options.allowedPriorityClasses ? { allowedPriorityClasses: options.allowedPriorityClasses } : {}),
+      ...(registry ? { registryChecks: createRegistryChecks({ client, registry, clock }) } : {}),
+      render: {
+        agent: options.agent,
+        ...(options.runtimeSocket ? { runtimeSocket: options.runtimeSocket } : {}),
+        ...(options.defaultPriorityClassName
+          ? { defaultPriorityClassName: options.defaultPriorityClassName }
+          : {}),
+      },
+    });
+    const gate = nodeGateKind({ client, events, informers });
     return [
-      new Controller({
-        name: 'prepulledimage',
-        queue,
-        concurrency: options.concurrency ?? 4,
-        clock,
-        log,
-        observer: metrics.controller,
-        reconcile: prePulledImageReconciler({
-          client,
-          clock,
-          events,
-          informers,
-          ...(options.importRetry ? { importRetry: options.importRetry } : {}),
-          render: {
-            agent: options.agent,
-            ...(options.runtimeSocket ? { runtimeSocket: options.runtimeSocket } : {}),
-            ...(options.defaultPriorityClassName
-              ? { defaultPriorityClassName: options.defaultPriorityClassName }
-              : {}),
-          },
-        }),
-      }),
+      createObjectController(prePulledImages, deps(prePulledImages.name)),
+      createObjectController(gate, deps(gate.name)),
       createRegistryCredentialController({
-        client,
-        clock,
-        log,
-        events,
+        ...deps('registrycredential'),
         informers,
-        concurrency: options.concurrency ?? 4,
-        observer: metrics.controller,
-        queueObserver: metrics.queue('registrycredential'),
         watchObserver: { restart: metrics.watchRestart, event: metrics.watchEvent },
       }),
     ];
@@ -225,6 +251,7 @@ export function startOperator(options: OperatorOptions): RunningOperator {
       await stopControllers();
       if (elector) await ended;
       await Promise.all(all.map((i) => i.stop()));
+      await registry?.close();
     },
   };
 }

@@ -3,6 +3,7 @@
  * health and metrics, and stop cleanly on SIGINT or SIGTERM.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -10,6 +11,7 @@ import { findKubeconfig, loadKubeConfig, serverVersion } from '../kube/config.ts
 import { systemClock } from '../runtime/clock.ts';
 import { releasedImage } from '../version.ts';
 import { startHealthServer } from './health.ts';
+import { type LogFormat, prettyLogStream, usePrettyLogs } from './log-format.ts';
 import { startOperator } from './manager.ts';
 import { createOperatorMetrics } from './metrics.ts';
 
@@ -17,6 +19,8 @@ export interface RunOptions {
   kubeconfig: string | undefined;
   healthAddress: string;
   logLevel: string;
+  /** JSON lines (the default in a pod), readable lines, or readable when stdout is a terminal. */
+  logFormat: LogFormat;
   env: NodeJS.ProcessEnv;
   leaderElect: boolean;
   leaderElectionNamespace: string | undefined;
@@ -26,11 +30,19 @@ export interface RunOptions {
   holdPath: string;
   runtimeSocket: string | undefined;
   defaultPriorityClass: string | undefined;
+  /** Priority classes a PrePulledImage may name besides those of value 0 or less; empty: the default. */
+  allowedPriorityClasses: string[];
+  /** Check images at their registries (--registry-checks), with these TLS settings. */
+  registryChecks: { caFile: string | undefined; insecureRegistries: string[] } | undefined;
 }
 
 /** Runs until SIGINT or SIGTERM; resolves with the exit code. */
 export async function runOperator(options: RunOptions): Promise<number> {
-  const log = pino({ level: options.logLevel, base: { component: 'prepull' } });
+  const pretty = usePrettyLogs(options.logFormat, process.stdout.isTTY === true);
+  const log = pino(
+    { level: options.logLevel, base: { component: 'prepull' } },
+    pretty ? prettyLogStream(process.stdout, { color: process.stdout.isTTY === true }) : undefined,
+  );
   const cleanups: Array<() => Promise<void>> = [];
   const stopped = new Promise<string>((resolve) => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve(signal));
@@ -46,9 +58,22 @@ export async function runOperator(options: RunOptions): Promise<number> {
       found = { source: 'flag', path: embedded.kubeconfig };
       embeddedAgentImage = embedded.agentImage;
       embeddedSocket = embedded.containerdSocket;
-      // Printed plainly, not as JSON: this line is for the person at the terminal.
+      // Printed plainly, not as JSON: these lines are for the person at the terminal.
+      const plugin = join(import.meta.dirname, '..', '..', 'bin');
       process.stderr.write(
-        `\nThe embedded cluster is up. Point kubectl at it with:\n  export KUBECONFIG=${embedded.kubeconfig}\n  export PATH=${embedded.binDir}:$PATH\n\n`,
+        [
+          '',
+          'The embedded cluster is up. Point kubectl (and its prepull plugin) at it with:',
+          `  export KUBECONFIG=${embedded.kubeconfig}`,
+          `  export PATH=${plugin}:${embedded.binDir}:$PATH`,
+          "Then pre-pull the local registry's demo image on every node, and watch it go Ready:",
+          `  ${embedded.demo.apply}`,
+          `  ${embedded.demo.wait}`,
+          'Or put an image archive (docker save) on every node, with no registry:',
+          `  ${embedded.demo.load}`,
+          '',
+          '',
+        ].join('\n'),
       );
     }
     const kc = loadKubeConfig(found.path);
@@ -63,6 +88,9 @@ export async function runOperator(options: RunOptions): Promise<number> {
       'connected to the API server',
     );
 
+    const checks = options.registryChecks;
+    // Read once at start: a changed bundle takes a restart, like the operator's other flags.
+    const caBundle = checks?.caFile ? readFileSync(checks.caFile, 'utf8') : undefined;
     const metrics = createOperatorMetrics();
     const identity = options.identity ?? options.env.POD_NAME ?? `${hostname()}-${process.pid}`;
     const operator = startOperator({
@@ -85,6 +113,16 @@ export async function runOperator(options: RunOptions): Promise<number> {
         holdPath: options.holdPath,
       },
       ...(options.defaultPriorityClass ? { defaultPriorityClassName: options.defaultPriorityClass } : {}),
+      ...(options.allowedPriorityClasses.length > 0
+        ? { allowedPriorityClasses: options.allowedPriorityClasses }
+        : {}),
+      ...(checks
+        ? {
+            registryChecks: {
+              tls: { ...(caBundle ? { caBundle } : {}), insecureRegistries: checks.insecureRegistries },
+            },
+          }
+        : {}),
       ...((options.runtimeSocket ?? embeddedSocket)
         ? { runtimeSocket: (options.runtimeSocket ?? embeddedSocket) as string }
         : {}),
@@ -130,14 +168,18 @@ async function startEmbeddedCluster(log: pino.Logger): Promise<{
   binDir: string;
   agentImage: string | undefined;
   containerdSocket: string | undefined;
+  demo: { apply: string; wait: string; load: string };
   stop: () => Promise<void>;
 }> {
   // A computed specifier: the bundler leaves it out of dist/prepull.mjs, which
   // runs in clusters that have their own kubeconfig or service account.
   const harness = new URL('../../test/harness/cluster.ts', import.meta.url);
+  const demoModule = new URL('../../test/harness/demo.ts', import.meta.url);
   let startCluster: typeof import('../../test/harness/cluster.ts').startCluster;
+  let prepareDemo: typeof import('../../test/harness/demo.ts').prepareDemo;
   try {
     ({ startCluster } = await import(harness.href));
+    ({ prepareDemo } = await import(demoModule.href));
   } catch (err) {
     const missing = (err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND';
     if (!missing || !String((err as Error).message).includes(harness.pathname)) throw err;
@@ -152,9 +194,12 @@ async function startEmbeddedCluster(log: pino.Logger): Promise<{
     // Apart from the test cluster's ports, so `npm start` and `npm test` can run side by side.
     basePort: 23890,
     kwok: true,
+    // The local registry, with a demo image a newcomer can pre-pull.
+    registry: true,
     realNode: 'containerd2',
     progress: (line) => log.info(line),
   });
+  let demo: Awaited<ReturnType<typeof prepareDemo>>;
   try {
     const crds = join(import.meta.dirname, '..', '..', 'crds');
     const applied = spawnSync(
@@ -164,6 +209,7 @@ async function startEmbeddedCluster(log: pino.Logger): Promise<{
     );
     if (applied.status !== 0) throw new Error(`installing the CRDs failed: ${applied.stderr}`);
     log.info({ crds }, 'installed the CRDs');
+    demo = await prepareDemo(cluster.info);
   } catch (err) {
     await cluster.stop();
     throw err;
@@ -173,6 +219,7 @@ async function startEmbeddedCluster(log: pino.Logger): Promise<{
     binDir: cluster.info.binDir,
     agentImage: cluster.info.node?.agentImage,
     containerdSocket: cluster.info.node?.containerdSocket,
+    demo,
     stop: cluster.stop,
   };
 }

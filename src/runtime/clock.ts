@@ -11,19 +11,72 @@ export interface TimerHandle {
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
-  /** Runs `fn` once after `ms`. */
+  /**
+   * Runs `fn` once after `ms`. Any delay works: negative or NaN means now,
+   * Infinity means never, and delays beyond what one Node timer can hold are
+   * chained.
+   */
   schedule(ms: number, fn: () => void): TimerHandle;
 }
 
+/**
+ * The longest delay one Node timer holds (2^31 - 1 ms, about 24.8 days).
+ * Above it setTimeout warns and fires after 1 ms, which turned a long
+ * requeue into a hot loop.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A delay as the clocks read it: NaN and negative values are 0. */
+export function normalizeDelay(ms: number): number {
+  return Number.isNaN(ms) || ms < 0 ? 0 : ms;
+}
+
+/** What the real clock needs from the platform's timers; tests pass their own. */
+export interface PlatformTimers {
+  /** Returns a handle; Node's has `unref`, which the clock calls when present. */
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(timer: unknown): void;
+}
+
+/**
+ * A clock on real time. A delay longer than `maxTimerMs` runs as a chain of
+ * timers of at most that length, so no timer overflows.
+ */
+export function createSystemClock(
+  timers: PlatformTimers = globalThis as unknown as PlatformTimers,
+  maxTimerMs = MAX_TIMER_MS,
+): Clock {
+  return {
+    now: () => Date.now(),
+    schedule(ms, fn) {
+      let remaining = normalizeDelay(ms);
+      let current: unknown;
+      let cancelled = false;
+      const arm = () => {
+        const step = Math.min(remaining, maxTimerMs);
+        remaining -= step;
+        const timer = timers.setTimeout(() => {
+          if (cancelled) return;
+          if (remaining > 0) arm();
+          else fn();
+        }, step);
+        (timer as { unref?: () => unknown }).unref?.();
+        current = timer;
+      };
+      // Never: no timer at all rather than one every 24.8 days forever.
+      if (remaining !== Number.POSITIVE_INFINITY) arm();
+      return {
+        cancel: () => {
+          cancelled = true;
+          if (current !== undefined) timers.clearTimeout(current);
+        },
+      };
+    },
+  };
+}
+
 /** The real clock. Timers do not keep the process alive. */
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  schedule(ms, fn) {
-    const timer = setTimeout(fn, Math.max(0, ms));
-    timer.unref();
-    return { cancel: () => clearTimeout(timer) };
-  },
-};
+export const systemClock: Clock = createSystemClock();
 
 interface FakeTimer {
   at: number;
@@ -47,7 +100,7 @@ export class FakeClock implements Clock {
   }
 
   schedule(ms: number, fn: () => void): TimerHandle {
-    const timer: FakeTimer = { at: this.#now + Math.max(0, ms), seq: this.#seq++, fn, cancelled: false };
+    const timer: FakeTimer = { at: this.#now + normalizeDelay(ms), seq: this.#seq++, fn, cancelled: false };
     this.#timers.push(timer);
     return {
       cancel: () => {

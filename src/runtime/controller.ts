@@ -52,6 +52,8 @@ export interface ControllerOptions {
   clock: Clock;
   log: Logger;
   observer?: ControllerObserver;
+  /** Runs after the workers stopped, e.g. to stop watches the reconciler started. */
+  onStop?: () => Promise<void>;
 }
 
 export class Controller {
@@ -78,6 +80,7 @@ export class Controller {
     await this.#options.queue.shutDown();
     await Promise.all(this.#workers);
     this.#workers = [];
+    await this.#options.onStop?.();
   }
 
   async #work(): Promise<void> {

@@ -10,8 +10,11 @@ class MemoryLock implements LeaseLock {
   record: LeaseRecord | undefined;
   version = 0;
   reachable = true;
+  /** Requests that never get an answer: a connection cut without a reset. */
+  hung = false;
 
   async get() {
+    if (this.hung) return new Promise<never>(() => {});
     if (!this.reachable) throw new Error('connection refused');
     return this.record ? { record: { ...this.record }, version: String(this.version) } : undefined;
   }
@@ -22,6 +25,7 @@ class MemoryLock implements LeaseLock {
     this.version++;
   }
   async update(record: LeaseRecord, version: string) {
+    if (this.hung) return new Promise<never>(() => {});
     if (!this.reachable) throw new Error('connection refused');
     if (String(this.version) !== version) throw new Error('Conflict');
     this.record = record;
@@ -116,6 +120,26 @@ describe('LeaderElector', () => {
     await a.done;
     expect(a.state.end).toBe('lost');
     expect(a.state.signal?.aborted).toBe(true);
+  });
+
+  it('stops leading by the renew deadline when a renew hangs, while a standby waits a whole lease', async () => {
+    const clock = new FakeClock();
+    const lock = new MemoryLock();
+    const a = candidate(lock, clock, 'a');
+    await elapse(clock, 100);
+    const lastRenew = Date.parse(lock.record!.renewTime!);
+    lock.hung = true;
+    while (a.state.leading) await elapse(clock, 100);
+    // No answer ever came; it gave up on its own clock, within the renew deadline of its last renew.
+    expect(clock.now() - lastRenew).toBeLessThanOrEqual(7_000 + 100);
+    expect(a.state.end).toBe('lost');
+    // A standby that saw that last renew cannot take over before a lease duration has passed.
+    lock.hung = false;
+    const b = candidate(lock, clock, 'b');
+    while (!b.state.leading) await elapse(clock, 100);
+    expect(clock.now() - lastRenew).toBeGreaterThanOrEqual(10_000);
+    b.elector.stop();
+    await b.done;
   });
 
   it('releases the lease on stop so that a standby takes over without waiting for expiry', async () => {

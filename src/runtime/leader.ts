@@ -5,8 +5,11 @@
  * record change, so clocks need not agree); the leader renews every retry
  * period and gives up leading at once when it could not renew within the
  * renew deadline, which is shorter than the lease, so two never lead at once.
+ * A renew that hangs (a cut connection) counts as failed once the deadline
+ * passes: the leader does not wait for its answer to step down.
  */
 import type { Logger } from 'pino';
+import { microTime } from '../kube/time.ts';
 import { type Clock, Sleeper } from './clock.ts';
 
 export interface LeaseRecord {
@@ -45,10 +48,7 @@ export interface LeaderElectorOptions {
 
 export const defaultLeaseTiming = { leaseDurationMs: 10_000, renewDeadlineMs: 7_000, retryPeriodMs: 2_000 };
 
-/** Kubernetes MicroTime: RFC 3339 with six fractional digits. */
-export function microTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
+export { microTime };
 
 export type LeadershipEnd = 'lost' | 'stopped';
 
@@ -57,6 +57,8 @@ export class LeaderElector {
   #observed: { key: string; at: number } | undefined;
   #leading = false;
   #stopped = false;
+  /** When the attempt that won the lease began. */
+  #acquiredAt = 0;
   readonly #sleeper: Sleeper;
 
   constructor(options: LeaderElectorOptions) {
@@ -79,6 +81,7 @@ export class LeaderElector {
   async run(lead: (signal: AbortSignal) => void): Promise<LeadershipEnd> {
     const { log, lock, identity, retryPeriodMs } = this.#options;
     while (!this.#stopped) {
+      this.#acquiredAt = this.#options.clock.now();
       if (await this.#tryAcquireOrRenew()) break;
       await this.#sleeper.sleep(retryPeriodMs * (1 + this.#options.random() * 0.2));
     }
@@ -88,16 +91,23 @@ export class LeaderElector {
     log.info({ lease: lock.describe(), identity }, 'became the leader');
     const leadership = new AbortController();
     lead(leadership.signal);
-    let lastRenewed = this.#options.clock.now();
+    const { clock, renewDeadlineMs } = this.#options;
+    // When the last successful renew began: others count the lease from no
+    // earlier than that, so stepping down by then + renewDeadline is safe.
+    let lastRenewed = this.#acquiredAt;
     let end: LeadershipEnd = 'stopped';
     while (!this.#stopped) {
-      await this.#sleeper.sleep(retryPeriodMs);
+      await this.#sleeper.sleep(
+        Math.min(retryPeriodMs, Math.max(0, lastRenewed + renewDeadlineMs - clock.now())),
+      );
       if (this.#stopped) break;
-      if (await this.#tryAcquireOrRenew()) {
-        lastRenewed = this.#options.clock.now();
+      const started = clock.now();
+      const left = lastRenewed + renewDeadlineMs - started;
+      if (left > 0 && (await this.#withDeadline(this.#tryAcquireOrRenew(), left))) {
+        lastRenewed = started;
         continue;
       }
-      if (this.#options.clock.now() - lastRenewed >= this.#options.renewDeadlineMs) {
+      if (clock.now() - lastRenewed >= renewDeadlineMs) {
         end = 'lost';
         break;
       }
@@ -107,6 +117,33 @@ export class LeaderElector {
     if (end === 'lost') log.error({ lease: lock.describe(), identity }, 'lost the lease: stopped leading');
     else await this.#release();
     return end;
+  }
+
+  /**
+   * The attempt's outcome, or false once `ms` passed without one. The
+   * attempt itself runs on (the API client's own deadline ends it); its late
+   * success is ignored.
+   */
+  #withDeadline(attempt: Promise<boolean>, ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = this.#options.clock.schedule(ms, () => {
+        this.#options.log.warn(
+          { lease: this.#options.lock.describe() },
+          'lease renew got no answer before the renew deadline',
+        );
+        resolve(false);
+      });
+      attempt.then(
+        (ok) => {
+          timer.cancel();
+          resolve(ok);
+        },
+        () => {
+          timer.cancel();
+          resolve(false);
+        },
+      );
+    });
   }
 
   /** Stops campaigning; a leader releases the lease so that a standby takes over at once. */

@@ -14,6 +14,12 @@ export interface Case {
   spec: Spec;
   /** Substring of the API server's error; absent for objects that must be accepted. */
   rejectedWith?: string;
+  /**
+   * For a spec the API server accepts (its CEL cannot say it) but the
+   * controller's spec parse refuses, so the object gets InvalidSpec: a
+   * substring of that message.
+   */
+  invalidSpec?: string;
 }
 
 const ppi = (name: string, spec: Spec, rejectedWith?: string): Case => ({
@@ -88,9 +94,178 @@ export const goodCases: Case[] = [
     target: { secretName: 'pull', namespaces: ['a', 'b'], excludeNamespaces: ['kube-system'] },
     serviceAccounts: ['default', 'builder'],
   }),
+  // RegistryCredential: who may ask for the secret through a PrePulledImage (#12, #17).
+  regcred('allow-requests-from-labelled', {
+    source,
+    target: {
+      secretName: 'pull',
+      namespaces: ['ci'],
+      allowRequestsFrom: { namespaceSelector: { matchLabels: { 'pulls-from': 'corp' } } },
+    },
+  }),
+  regcred('allow-requests-from-all', {
+    source,
+    target: { secretName: 'pull', namespaces: ['ci'], allowRequestsFrom: { namespaceSelector: {} } },
+  }),
+];
+
+const tarball = (source: Spec): Spec => ({ images: [{ image: 'a:1', tarball: source }] });
+const pvc = (path: string): Spec => tarball({ persistentVolumeClaim: { claimName: 'images', path } });
+const resources = (r: Spec): Spec => ({ images: one, resources: r });
+
+/** Specs the API server takes but the controller refuses (InvalidSpec). */
+export const invalidSpecCases: Case[] = [
+  {
+    name: 'same-image-after-normalisation',
+    kind: 'PrePulledImage',
+    spec: { images: [{ image: 'nginx' }, { image: 'docker.io/library/nginx:latest' }] },
+    invalidSpec: 'are the same image (docker.io/library/nginx:latest); list it once',
+  },
+  {
+    name: 'same-digest-after-normalisation',
+    kind: 'PrePulledImage',
+    spec: { images: [{ image: `busybox@${digest}` }, { image: `docker.io/library/busybox@${digest}` }] },
+    invalidSpec: `are the same image (docker.io/library/busybox@${digest})`,
+  },
+  {
+    name: 'same-image-library-prefix',
+    kind: 'PrePulledImage',
+    spec: { images: [{ image: 'library/redis:7' }, { image: 'redis:7' }] },
+    invalidSpec: 'are the same image (docker.io/library/redis:7)',
+  },
 ];
 
 export const badCases: Case[] = [
+  // Multi-tenant safety (issue 12): limits and paths a hostile author tries.
+  ppi(
+    'interval-too-long',
+    { images: one, refresh: { interval: '1000h' } },
+    'refresh.interval must be at most 720h',
+  ),
+  ppi(
+    'interval-too-long-in-minutes',
+    { images: one, refresh: { interval: '43201m' } },
+    'refresh.interval must be at most 720h',
+  ),
+  ppi('interval-zero', { images: one, refresh: { interval: '0s' } }, 'refresh.interval must be at least 1m'),
+  ppi(
+    'interval-negative',
+    { images: one, refresh: { interval: '-1h' } },
+    'must be a duration like 30m or 1h',
+  ),
+  ppi('interval-days', { images: one, refresh: { interval: '1d' } }, 'must be a duration like 30m or 1h'),
+  ppi(
+    'http-without-sha256',
+    tarball({ url: 'http://files.internal/app.tar' }),
+    'sha256 is required for a plain http:// url',
+  ),
+  ppi('pvc-path-traversal', pvc('../../host/etc/shadow'), 'must stay inside the volume: no .. segment'),
+  ppi('pvc-path-inner-traversal', pvc('ml/../../x.tar'), 'must stay inside the volume: no .. segment'),
+  ppi('pvc-path-dotdot', pvc('..'), 'must stay inside the volume: no .. segment'),
+  ppi('pvc-path-absolute', pvc('/etc/shadow'), 'must be a path relative to the volume root'),
+  ppi(
+    'hostpath-traversal',
+    tarball({ hostPath: '/var/lib/images/../../../etc/shadow' }),
+    'must not contain a .. segment',
+  ),
+  ppi('hostpath-empty', tarball({ hostPath: '' }), 'must be an absolute path on the node'),
+  ppi('file-url', tarball({ url: 'file:///etc/shadow' }), 'must be an http:// or https:// URL'),
+  ppi(
+    'url-with-space',
+    tarball({ url: 'https://h/a b.tar', sha256: 'b'.repeat(64) }),
+    'must be an http:// or https:// URL',
+  ),
+  ppi('url-too-long', tarball({ url: `https://h/${'a'.repeat(2048)}` }), 'spec.images[0].tarball.url'),
+  ppi('upper-case-sha256', tarball({ url: 'https://h/a.tar', sha256: 'B'.repeat(64) }), 'tarball.sha256'),
+  ppi(
+    'pvc-bad-claim',
+    tarball({ persistentVolumeClaim: { claimName: 'Claim_1', path: 'a.tar' } }),
+    'claimName',
+  ),
+  ppi(
+    'pvc-unknown-field',
+    tarball({ persistentVolumeClaim: { claimName: 'c', path: 'a.tar', readOnly: false } }),
+    'unknown field "spec.images[0].tarball.persistentVolumeClaim.readOnly"',
+  ),
+  ppi(
+    'requests-cpu-over-cap',
+    resources({ requests: { cpu: '2' } }),
+    'resources.requests.cpu must be from 0 to 100m',
+  ),
+  ppi(
+    'requests-int-cpu-over-cap',
+    resources({ requests: { cpu: 4 } }),
+    'resources.requests.cpu must be from 0 to 100m',
+  ),
+  ppi(
+    'limits-memory-over-cap',
+    resources({ limits: { memory: '64Gi' } }),
+    'resources.limits.memory must be from 0 to 128Mi',
+  ),
+  ppi(
+    'requests-memory-exponent',
+    resources({ requests: { memory: '1e12' } }),
+    'resources.requests.memory must be from 0 to 128Mi',
+  ),
+  ppi(
+    'ephemeral-storage-over-cap',
+    resources({ requests: { 'ephemeral-storage': '10Gi' } }),
+    'resources.requests.ephemeral-storage must be from 0 to 1Gi',
+  ),
+  ppi(
+    'negative-memory',
+    resources({ requests: { memory: '-1Mi' } }),
+    'resources.requests.memory must be from 0 to 128Mi',
+  ),
+  ppi(
+    'gpu-request',
+    resources({ limits: { 'nvidia.com/gpu': 1 } }),
+    'resources.limits may name only cpu, memory, ephemeral-storage',
+  ),
+  ppi('bad-priority-class', { images: one, priorityClassName: 'System_Critical' }, 'spec.priorityClassName'),
+  ppi('image-name-too-long', { images: [{ image: 'a:1', name: 'n'.repeat(64) }] }, 'spec.images[0].name'),
+  ppi('image-too-long', { images: [{ image: `a/${'b'.repeat(512)}:1` }] }, 'spec.images[0].image'),
+  ppi('upper-case-digest', { images: [{ image: `nginx@sha256:${'A'.repeat(64)}` }] }, 'spec.images[0].image'),
+  ppi(
+    'too-many-tolerations',
+    { images: one, tolerations: Array.from({ length: 33 }, () => ({ operator: 'Exists' })) },
+    'must have at most 32 items',
+  ),
+  ppi(
+    'too-many-pull-secrets',
+    { images: one, imagePullSecrets: Array.from({ length: 17 }, (_, i) => ({ name: `s${i}` })) },
+    'must have at most 16 items',
+  ),
+  ppi(
+    'bad-registry-credential-name',
+    { images: one, registryCredentials: [{ name: 'Bad Name' }] },
+    'spec.registryCredentials[0].name',
+  ),
+  ppi(
+    'node-selector-value-too-long',
+    { images: one, nodeSelector: { zone: 'z'.repeat(64) } },
+    'spec.nodeSelector',
+  ),
+  ppi(
+    'string-toleration-seconds',
+    { images: one, tolerations: [{ operator: 'Exists', tolerationSeconds: '10' }] },
+    'tolerationSeconds',
+  ),
+  ppi(
+    'zero-affinity-weight',
+    {
+      images: one,
+      affinity: {
+        nodeAffinity: {
+          preferredDuringSchedulingIgnoredDuringExecution: [
+            { weight: 0, preference: { matchExpressions: [{ key: 'a', operator: 'Exists' }] } },
+          ],
+        },
+      },
+    },
+    'preferredDuringSchedulingIgnoredDuringExecution[0].weight',
+  ),
+
   ppi('no-images', { images: [] }, 'should have at least 1 items'),
   ppi('missing-images', {}, 'spec.images: Required value'),
   ppi('upper-case', { images: [{ image: 'Nginx:1.27' }] }, 'spec.images[0].image'),
@@ -252,6 +427,34 @@ export const badCases: Case[] = [
     'duplicate-service-account',
     { source, target: { secretName: 'p', namespaces: ['a'] }, serviceAccounts: ['default', 'default'] },
     'Duplicate value',
+  ),
+  // RegistryCredential: contradictory targets, and the opt-in for PrePulledImage requests (#12, #17).
+  regcred(
+    'namespace-listed-and-excluded',
+    { source, target: { secretName: 'p', namespaces: ['a', 'team-b'], excludeNamespaces: ['team-b'] } },
+    'namespace team-b is in both namespaces and excludeNamespaces',
+  ),
+  regcred(
+    'allow-requests-without-selector',
+    { source, target: { secretName: 'p', namespaces: ['a'], allowRequestsFrom: {} } },
+    'spec.target.allowRequestsFrom.namespaceSelector: Required value',
+  ),
+  regcred(
+    'allow-requests-by-name',
+    { source, target: { secretName: 'p', namespaces: ['a'], allowRequestsFrom: { namespaces: ['b'] } } },
+    'unknown field "spec.target.allowRequestsFrom.namespaces"',
+  ),
+  regcred(
+    'allow-requests-bad-selector',
+    {
+      source,
+      target: {
+        secretName: 'p',
+        namespaces: ['a'],
+        allowRequestsFrom: { namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'NotIn' }] } },
+      },
+    },
+    'In and NotIn need values',
   ),
 ];
 

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { prePulledImageSpecSchema } from '../../src/api/prepulledimage.ts';
 import { kubectl } from '../support/kubectl.ts';
-import { badCases, goodCases, manifestOf } from './cases.ts';
+import { badCases, goodCases, invalidSpecCases, manifestOf } from './cases.ts';
 
 const cluster = inject('cluster');
 const namespace = 'api-validation';
@@ -63,4 +64,19 @@ describe('the CRDs on a real API server', () => {
     expect(created.status).not.toBe(0);
     expect(created.stderr).toContain(c.rejectedWith);
   });
+
+  it.each(invalidSpecCases.map((c) => [c.name, c] as const))(
+    'takes %s, which the controller then refuses as InvalidSpec',
+    (_, c) => {
+      const created = kubectl(cluster, ['create', '-f', '-'], manifestOf(c, namespace));
+      expect(created.status, created.stderr).toBe(0);
+      const stored = JSON.parse(
+        kubectl(cluster, ['get', 'ppi', c.name, '-n', namespace, '-o', 'json']).stdout,
+      ) as { spec: unknown };
+      // The controller's own spec parse, on the object as the API server stored it.
+      const parsed = prePulledImageSpecSchema.safeParse(stored.spec);
+      expect(parsed.success).toBe(false);
+      expect(parsed.error?.message).toContain(c.invalidSpec);
+    },
+  );
 });

@@ -106,5 +106,19 @@ build_helm() {
   log "helm $HELM_VERSION built"
 }
 
-targets=("$@"); [[ ${#targets[@]} -gt 0 ]] || targets=(etcd kwok containerd kubernetes helm)
+# distribution's contrib/token-server: a real issuer of registry bearer tokens
+# (htpasswd users, JWTs the registry's `auth: token` verifies), about 30 s.
+build_tokenserver() {
+  local out="$cache/tokenserver-$TOKENSERVER_VERSION"
+  [[ -f "$out/.complete" ]] && { log "token-server $TOKENSERVER_VERSION cached"; return; }
+  log "token-server $TOKENSERVER_VERSION: building (distribution's contrib/token-server)"
+  local work; work="$(mktemp -d)"; trap 'rm -rf "$work"' RETURN
+  local pkg=github.com/docker/distribution/contrib/token-server
+  wrapper_module "$work" github.com/docker/distribution "$TOKENSERVER_VERSION" "$pkg"
+  (cd "$work" && go mod tidy >/dev/null && go build -p "$jobs" -trimpath -ldflags "-s -w" -o token-server "$pkg")
+  rm -rf "$out"; mkdir -p "$out"; mv "$work/token-server" "$out/token-server"; touch "$out/.complete"
+  log "token-server $TOKENSERVER_VERSION built"
+}
+
+targets=("$@"); [[ ${#targets[@]} -gt 0 ]] || targets=(etcd kwok containerd kubernetes helm tokenserver)
 for t in "${targets[@]}"; do "build_$t"; done

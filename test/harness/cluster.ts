@@ -52,7 +52,9 @@ function readVersions(): Record<string, string> {
 }
 
 /** The cache directory build.sh wrote a component into. */
-export function cachedBinDir(component: 'kubernetes' | 'etcd' | 'kwok' | 'containerd' | 'helm'): string {
+export function cachedBinDir(
+  component: 'kubernetes' | 'etcd' | 'kwok' | 'containerd' | 'helm' | 'tokenserver',
+): string {
   const versions = readVersions();
   const version = versions[`${component.toUpperCase()}_VERSION`];
   return join(process.env.PREPULL_CACHE ?? join(homedir(), '.cache', 'prepull'), `${component}-${version}`);
@@ -104,6 +106,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     scheduler: port + 4,
     kwok: port + 5,
     registry: port + 6,
+    /** Free for tiers that start servers of their own (a second registry, a token server). */
+    spare: [port + 7, port + 8, port + 9],
   };
   const say = options.progress ?? (() => {});
   const k8sBin = cachedBinDir('kubernetes');
@@ -389,6 +393,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     kwok: options.kwok ?? false,
     auditLog: join(dir, 'audit.log'),
     etcdUrl: `http://127.0.0.1:${ports.etcdClient}`,
+    sparePorts: ports.spare,
     ...(realNode ? { node: realNode.info } : {}),
     ...(registryInfo ? { registry: registryInfo } : {}),
   };

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { buildBundle } from '../../scripts/build.ts';
 import { startCluster } from './cluster.ts';
+import { releaseImage } from './images.ts';
 import type { RealNodeInfo } from './types.ts';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -55,6 +56,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // node_modules anywhere above it): tests that start `prepull run` as a
   // process run this, so a dependency the bundle failed to take in would fail.
   project.provide('bundle', await buildBundle(join(cluster.info.dir, 'bundle', 'prepull.mjs')));
+  // Built once (or taken from the cache) when the real node imported it.
+  project.provide('image', releaseImage());
 
   return async () => {
     await new Promise<void>((resolve) => control.close(() => resolve()));

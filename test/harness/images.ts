@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { releasedImage } from '../../src/version.ts';
 
 export interface ImageFile {
   /** Path inside the image, without a leading slash. */
@@ -197,12 +198,36 @@ export function buildOciArchive(o: {
   return archive;
 }
 
-/** The static prepull-import binary for `arch`, built (or taken from the cache) by scripts/build-importer.sh. */
-export function importerBinary(arch: 'amd64' | 'arm64'): Buffer {
-  const dir = execFileSync('bash', [join(import.meta.dirname, '..', '..', 'scripts', 'build-importer.sh')], {
-    encoding: 'utf8',
-  }).trim();
-  return readFileSync(join(dir, `prepull-import-${arch}`));
+/** The Prepull image as released: what scripts/build-image.sh builds (cached by the content of its inputs). */
+export interface ReleaseImage {
+  /** The oci-archive: a linux/amd64 + linux/arm64 index named {@link ReleaseImage.name}. */
+  archive: string;
+  /** The release name, `ghcr.io/prepull/prepull:v<version>`: what the operator and `prepull load` default to. */
+  name: string;
+  /** The index digest, `sha256:<hex>`. */
+  indexDigest: string;
+  /** `name@indexDigest`: the reference that cannot move. */
+  pinned: string;
+}
+
+let builtReleaseImage: ReleaseImage | undefined;
+
+/** Builds the Prepull image, or takes it from the cache (a few seconds, once per process), and describes it. */
+export function releaseImage(): ReleaseImage {
+  if (builtReleaseImage) return builtReleaseImage;
+  const script = join(import.meta.dirname, '..', '..', 'scripts', 'build-image.sh');
+  const archive = execFileSync('bash', [script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+    .trim()
+    .split('\n')
+    .at(-1)!;
+  const indexDigest = readFileSync(join(dirname(archive), 'index-digest'), 'utf8').trim();
+  builtReleaseImage = {
+    archive,
+    name: releasedImage,
+    indexDigest,
+    pinned: `${releasedImage}@${indexDigest}`,
+  };
+  return builtReleaseImage;
 }
 
 /** The static hold binary for `arch`, built (or taken from the cache) by scripts/build-hold.sh. */

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { buildDockerArchive, holdBinary, importerBinary } from './images.ts';
+import { buildDockerArchive, holdBinary, type ReleaseImage, releaseImage } from './images.ts';
 import { issueCertificate, type KeyPair, writeKubeconfig } from './pki.ts';
 import { killMentioning, pidsMentioning, startProcess, stopProcess, waitUntilReady } from './process.ts';
 import type { RealNodeInfo } from './types.ts';
@@ -42,8 +42,14 @@ const POD_GATEWAY = '10.88.0.1';
 const KUBELET_PORT = 10250;
 const KUBELET_HEALTHZ_PORT = 10248;
 const PAUSE_REF = 'registry.k8s.io/pause:prepull';
-/** The agent image every real node holds; see {@link RealNodeInfo.agentImage}. */
-export const AGENT_IMAGE = 'prepull.local/agent:dev';
+
+/**
+ * `repository@digest`: how containerd's CRI looks up a `name:tag@digest`
+ * reference (the tag is dropped), so the image needs that name too.
+ */
+function digestReference(image: ReleaseImage): string {
+  return `${image.name.slice(0, image.name.lastIndexOf(':'))}@${image.indexDigest}`;
+}
 
 /** Where the binaries of each runtime live. */
 function runtimeBinDir(runtime: RealNodeInfo['runtime']): string {
@@ -234,24 +240,22 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
     entrypoint: ['/pause'],
   });
   importArchive(pauseArchive);
-  // The Prepull agent image (what puller pods copy the hold binary from), as a
-  // release would ship it: the binary at /hold. Imported, so pods use it with
-  // imagePullPolicy Never or IfNotPresent and no registry.
-  const agentArchive = await buildDockerArchive({
-    workDir: join(base, 'images'),
-    ref: AGENT_IMAGE,
-    // The marker file keeps its image ID apart from the registry's `hold` test
-    // image: with one ID, the kubelet's credential tracking (1.35+) would tie
-    // the agent image to the secret that pulled `hold` and re-verify it for
-    // every other pod, against a registry that does not exist.
-    files: [
-      { path: 'hold', content: holdBinary('amd64'), mode: 0o755 },
-      { path: 'etc/prepull-agent', content: 'the Prepull agent image of the test harness\n', mode: 0o644 },
-      { path: 'prepull-import', content: importerBinary('amd64'), mode: 0o755 },
-    ],
-    entrypoint: ['/hold'],
+  // The Prepull image as released (scripts/build-image.sh), under its release
+  // name, what the operator and `prepull load` use by default, and by digest,
+  // the name the tests give the operator. Imported, so pods run it with
+  // IfNotPresent and no registry, as on an air-gapped node.
+  const release = releaseImage();
+  importArchive(release.archive);
+  execFileSync(ctr, ctrArgs(['images', 'tag', '--force', release.name, digestReference(release)]), {
+    stdio: 'pipe',
+    env,
   });
-  importArchive(agentArchive);
+  const images = execFileSync(ctr, ctrArgs(['images', 'ls', '-q']), { encoding: 'utf8', env });
+  for (const ref of [release.name, digestReference(release)]) {
+    // An import that names nothing exits 0 (HARNESS-NOTES): check.
+    if (!images.split('\n').includes(ref))
+      throw new Error(`importing ${release.archive} gave no image ${ref}`);
+  }
 
   const client = issueCertificate(options.ca, {
     dir: pki,
@@ -317,7 +321,7 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
       runtime: options.runtime,
       containerdSocket: socket,
       ctr,
-      agentImage: AGENT_IMAGE,
+      agentImage: release.pinned,
       podGateway: POD_GATEWAY,
     },
     importArchive,

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the local cluster needs on this machine (Debian packages), then
-# builds or reuses the cached binaries. Idempotent: quiet when all is there.
+# builds or reuses the cached binaries and the Prepull image. Idempotent: quiet
+# when all is there.
+#   prepare.sh         everything (the cluster's binaries and the image)
+#   prepare.sh image   only the Prepull image (npm run image); prints its archive's path
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # Package -> why.
@@ -18,6 +21,9 @@ packages=(
   musl-tools                   # the static amd64 hold binary
   gcc-aarch64-linux-gnu        # the static arm64 hold binary
   libc6-dev-arm64-cross
+  binutils                     # strip: Node in the image, amd64
+  binutils-aarch64-linux-gnu   # and arm64
+  buildah                      # assembles the Prepull image (no Docker engine)
   qemu-user-static             # runs the arm64 hold binary in its test
   busybox-static               # the shell of the `shell` test image
 )
@@ -36,9 +42,14 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+if [[ "${1:-}" == image ]]; then
+  bash "$here/../../scripts/build-image.sh"; exit
+fi
 bash "$here/build.sh"
 # The node-side binaries the agent image carries (cached by source hash).
 bash "$here/../../scripts/build-hold.sh" >/dev/null
 bash "$here/../../scripts/build-importer.sh" >/dev/null
 # The Argo CD / kstatus health checker the GitOps tests run (cached by source hash).
 bash "$here/../../scripts/build-gitops-health.sh" >/dev/null
+# The Prepull image, with hold and prepull-import inside (each cached by the content of its inputs).
+bash "$here/../../scripts/build-image.sh" >/dev/null

@@ -21,6 +21,8 @@ export interface ClusterInfo {
   auditLog: string;
   /** etcd's client URL (plain HTTP on loopback), for tests that compact it. */
   etcdUrl: string;
+  /** Loopback ports of this cluster's block that no component uses: a tier may start its own servers there. */
+  sparePorts: number[];
   /** The global setup's control endpoint: `POST /restart/kube-apiserver` restarts the API server. */
   controlUrl?: string;
   /** Annotation value kwok manages; fake nodes carry `kwok.x-k8s.io/node: fake`. */
@@ -36,7 +38,12 @@ export interface RealNodeInfo {
   containerdSocket: string;
   /** Path of a `ctr` binary that matches the runtime. */
   ctr: string;
-  /** The Prepull agent image (hold binary at /hold), imported into the node's containerd. */
+  /**
+   * The Prepull image (scripts/build-image.sh), imported into the node's
+   * containerd under its release name `ghcr.io/prepull/prepull:v<version>`
+   * (the operator's and `prepull load`'s default) and pinned by digest: this
+   * is `ghcr.io/prepull/prepull:v<version>@sha256:<index digest>`.
+   */
   agentImage: string;
   /** The node's address on the pod bridge: what a pod reaches the node at (e.g. a test's HTTP server). */
   podGateway: string;

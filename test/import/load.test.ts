@@ -4,7 +4,7 @@
  * and the same pod starts. Also the other ways in (standard input, --image
  * for an unnamed archive) and a failure that must exit non-zero.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,33 +25,35 @@ const dir = join(cluster.dir, 'load-archives');
 const plugin = join(import.meta.dirname, '..', '..', 'bin', 'kubectl-prepull');
 const run = randomBytes(3).toString('hex');
 
+const pluginEnv = () => ({
+  ...process.env,
+  KUBECONFIG: cluster.kubeconfig,
+  PATH: `${join(plugin, '..')}:${process.env.PATH}`,
+});
+
+/**
+ * The plugin's arguments: ARGS, then the real node's socket (flags later win). No
+ * --agent-image: the default, the release image, is what the harness's node holds.
+ */
+const loadArgs = (args: string[]) => [
+  'prepull',
+  'load',
+  '--containerd-socket',
+  node.containerdSocket,
+  // Only the real node: other files leave hundreds of kwok nodes in the cluster.
+  '--nodes',
+  'prepull.dev/test-node=real',
+  ...args,
+];
+
 /** `kubectl prepull load ARGS`, as kubectl runs the plugin: from PATH, with the user's KUBECONFIG. */
 function load(args: string[], input?: Buffer) {
-  const result = spawnSync(
-    join(cluster.binDir, 'kubectl'),
-    [
-      'prepull',
-      'load',
-      ...args,
-      '--agent-image',
-      node.agentImage,
-      '--containerd-socket',
-      node.containerdSocket,
-      // Only the real node: other files leave hundreds of kwok nodes in the cluster.
-      '--nodes',
-      'prepull.dev/test-node=real',
-    ],
-    {
-      input,
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        KUBECONFIG: cluster.kubeconfig,
-        PATH: `${join(plugin, '..')}:${process.env.PATH}`,
-      },
-      timeout: 300_000,
-    },
-  );
+  const result = spawnSync(join(cluster.binDir, 'kubectl'), loadArgs(args), {
+    input,
+    encoding: 'utf8',
+    env: pluginEnv(),
+    timeout: 300_000,
+  });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -138,5 +140,95 @@ describe(`kubectl prepull load (${node.runtime})`, () => {
       const left = await client.list(Resources.daemonSets, { namespace: 'prepull-load' });
       expect(left.items).toEqual([]);
     });
+  });
+});
+
+describe(`kubectl prepull load, safely (${node.runtime})`, () => {
+  beforeAll(() => {
+    mkdirSync(dir, { recursive: true });
+  });
+
+  it('refuses a namespace of its name that it did not create, and puts no pod there', async () => {
+    const foreign = `load-foreign-${run}`;
+    expect(kubectl(cluster, ['create', 'namespace', foreign]).status).toBe(0);
+    const archive = await buildDockerArchive({
+      workDir: dir,
+      ref: `foreign-${run}:1`,
+      files: files(`foreign ${run}`),
+    });
+    const loaded = load([archive, '--namespace', foreign]);
+    expect(loaded.status).toBe(1);
+    expect(loaded.stderr).toContain(`namespace ${foreign} exists and was not created by prepull load`);
+    expect((await client.list(Resources.daemonSets, { namespace: foreign })).items).toEqual([]);
+    expect((await client.list(Resources.pods, { namespace: foreign })).items).toEqual([]);
+  });
+
+  it('reports a NotReady node as skipped and loads the Ready one', async () => {
+    // A Node object no kubelet (and no kwok) answers for: it never becomes Ready.
+    const ghost = `ghost-${run}`;
+    const created = kubectl(
+      cluster,
+      ['create', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: { name: ghost, labels: { 'prepull.dev/test-node': 'real', 'kubernetes.io/os': 'linux' } },
+      }),
+    );
+    expect(created.status, created.stderr).toBe(0);
+    try {
+      const image = `ghosted-${run}:1`;
+      const archive = await buildDockerArchive({ workDir: dir, ref: image, files: files(`ghost ${run}`) });
+      const loaded = load([archive]);
+      expect(loaded.status, loaded.stderr).toBe(0);
+      expect(loaded.stdout).toMatch(
+        new RegExp(`${node.name}\\s+docker.io/library/${image}\\s+Loaded\\s+sha256:`),
+      );
+      expect(loaded.stdout).toMatch(
+        new RegExp(`${ghost}\\s+docker.io/library/${image}\\s+Skipped \\(NodeNotReady\\)`),
+      );
+      expect(loaded.stderr).toContain(`node ${ghost} skipped: the node is not Ready`);
+    } finally {
+      kubectl(cluster, ['delete', 'node', ghost, '--ignore-not-found']);
+    }
+  });
+
+  it('removes its loader pods on Ctrl-C', async () => {
+    const archive = await buildDockerArchive({
+      workDir: dir,
+      ref: `interrupted-${run}:1`,
+      files: files(`int ${run}`),
+    });
+    // An agent image no node has: the loaders never start, so the load waits for them.
+    const child = spawn(
+      join(cluster.binDir, 'kubectl'),
+      loadArgs([archive, '--agent-image', `prepull.local/absent-${run}:never`]),
+      { env: pluginEnv(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const loaders = async () =>
+      (
+        await client.list<Pod>(Resources.pods, {
+          namespace: 'prepull-load',
+          labelSelector: 'app.kubernetes.io/name=prepull-load',
+        })
+      ).items.filter((p) => !p.metadata.deletionTimestamp);
+    try {
+      await eventually(async () => expect((await loaders()).length).toBeGreaterThan(0), 120_000);
+      // Ctrl-C: SIGINT to the foreground process group.
+      process.kill(-child.pid!, 'SIGINT');
+      expect(await exited).toBe(130);
+      expect(stderr).toContain('interrupted; removing the loader pods');
+      await eventually(async () => {
+        expect((await client.list(Resources.daemonSets, { namespace: 'prepull-load' })).items).toEqual([]);
+        expect(await loaders()).toEqual([]);
+      });
+    } finally {
+      if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
+    }
   });
 });

@@ -25,6 +25,8 @@ const client = new KubeClient(loadKubeConfig(cluster.kubeconfig));
 const SOURCE_NS = 'rc-source';
 const SCALE = 300;
 const SCALE_LABEL = 'rc-test/pull';
+/** Namespaces whose PrePulledImages the `scale` RegistryCredential serves. */
+const REQUESTS_LABEL = 'rc-test/requests';
 const REGISTRY = 'registry.example.com';
 const USER = 'robot';
 /** Every password this file ever puts in a source: none may show up where it must not. */
@@ -171,7 +173,11 @@ describe('RegistryCredential against the real API server', () => {
     apply(
       registryCredential('scale', {
         source: { secretRef: { namespace: SOURCE_NS, name: 'corp-pull' } },
-        target: { secretName: 'corp-pull', namespaceSelector: { matchLabels: { [SCALE_LABEL]: 'yes' } } },
+        target: {
+          secretName: 'corp-pull',
+          namespaceSelector: { matchLabels: { [SCALE_LABEL]: 'yes' } },
+          allowRequestsFrom: { namespaceSelector: { matchLabels: { [REQUESTS_LABEL]: 'allowed' } } },
+        },
       }),
     );
     const rc = await expectSynced('scale', SCALE, 120_000);
@@ -305,8 +311,9 @@ describe('RegistryCredential against the real API server', () => {
     );
   });
 
-  it('puts the secret where a PrePulledImage names the RegistryCredential, and takes it away with it', async () => {
+  it('puts the secret where a PrePulledImage names the RegistryCredential only if allowRequestsFrom allows it, and takes it away with it', async () => {
     apply(namespace('rc-ppi'));
+    const before = await operator.reconcileCounts('registrycredential');
     apply({
       apiVersion: 'prepull.dev/v1alpha1',
       kind: 'PrePulledImage',
@@ -317,6 +324,14 @@ describe('RegistryCredential against the real API server', () => {
         registryCredentials: [{ name: 'scale' }],
       },
     });
+    // The request is seen (a reconcile of `scale`) and refused: the namespace is not allowed yet.
+    await eventually(async () =>
+      expect((await operator.reconcileCounts('registrycredential')).total).toBeGreaterThan(before.total),
+    );
+    await expectSynced('scale', scaleTargets);
+    expect(await secretData('rc-ppi', 'corp-pull')).toBeUndefined();
+
+    expect(kubectl(cluster, ['label', 'namespace', 'rc-ppi', `${REQUESTS_LABEL}=allowed`]).status).toBe(0);
     await eventually(async () => expect(await secretData('rc-ppi', 'corp-pull')).toBeDefined());
     await expectSynced('scale', scaleTargets + 1);
     expect(kubectl(cluster, ['delete', 'ppi', 'needs-pull', '-n', 'rc-ppi', '--wait=false']).status).toBe(0);
@@ -459,6 +474,18 @@ describe('RegistryCredential against the real API server', () => {
         }),
       );
       await expectStalled('broken', 'SourceInvalid', 'has no "auths" object');
+      expect(await secretData('rc-broken', 'broken-pull')).toBe(b64(dockerConfig(passwords[2]!)));
+    });
+
+    it("is SourceInvalid for a workstation's config.json, whose credentials are in a credsStore", async () => {
+      const laptop = { auths: { [REGISTRY]: {} }, credsStore: 'desktop' };
+      apply(
+        sourceSecret('later', 'kubernetes.io/dockerconfigjson', {
+          '.dockerconfigjson': b64(JSON.stringify(laptop)),
+        }),
+      );
+      await expectStalled('broken', 'SourceInvalid', '1 of 1 entries under "auths" carry no credentials');
+      expect(condition(await getRc('broken'), 'Stalled')?.message).toContain('which the kubelet never runs');
       expect(await secretData('rc-broken', 'broken-pull')).toBe(b64(dockerConfig(passwords[2]!)));
     });
 

@@ -5,7 +5,7 @@
  * after kill -9 of the leader the other takes over and finishes the work.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { openSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -17,6 +17,7 @@ import { apiSource, Informer, type RestartReason } from '../../src/kube/informer
 import type { KubeObject } from '../../src/kube/objects.ts';
 import { Resources } from '../../src/kube/resources.ts';
 import { systemClock } from '../../src/runtime/clock.ts';
+import { releasedImage } from '../../src/version.ts';
 import { eventually } from '../support/eventually.ts';
 import { operatorKubeconfig } from '../support/identity.ts';
 import { kubectl, serverSideApply } from '../support/kubectl.ts';
@@ -151,6 +152,7 @@ describe('leader election between two operator processes', () => {
   }
 
   function startReplica(identity: string): void {
+    mkdirSync(join(cluster.dir, 'operator-logs'), { recursive: true });
     const logFile = join(cluster.dir, 'operator-logs', `leader-${identity}.log`);
     writeFileSync(logFile, '');
     const out = openSync(logFile, 'a');
@@ -171,7 +173,7 @@ describe('leader election between two operator processes', () => {
         '--health-address',
         '127.0.0.1:0',
         '--agent-image',
-        cluster.node?.agentImage ?? 'prepull.local/agent:dev',
+        cluster.node?.agentImage ?? releasedImage,
       ],
       { stdio: ['ignore', out, out] },
     );
@@ -238,5 +240,144 @@ describe('leader election between two operator processes', () => {
     process.stderr.write(
       `[runtime] standby finished the work ${((Date.now() - killedAt) / 1000).toFixed(1)}s after kill -9\n`,
     );
+  });
+});
+
+describe('a leader whose API connection hangs', () => {
+  const ns = 'runtime-hang';
+  const processes: ChildProcess[] = [];
+
+  afterAll(() => {
+    for (const p of processes) p.kill('SIGKILL');
+  });
+
+  function replica(identity: string, kubeconfig: string): () => Array<{ time: number; msg: string }> {
+    mkdirSync(join(cluster.dir, 'operator-logs'), { recursive: true });
+    const logFile = join(cluster.dir, 'operator-logs', `hang-${identity}.log`);
+    writeFileSync(logFile, '');
+    const out = openSync(logFile, 'a');
+    processes.push(
+      spawn(
+        process.execPath,
+        [
+          ...imageNodeFlags(),
+          inject('bundle'),
+          'run',
+          '--kubeconfig',
+          kubeconfig,
+          '--log-level',
+          'debug',
+          '--leader-elect',
+          '--leader-election-namespace',
+          ns,
+          '--identity',
+          identity,
+          '--health-address',
+          '127.0.0.1:0',
+          '--agent-image',
+          cluster.node?.agentImage ?? 'prepull.local/agent:dev',
+        ],
+        { stdio: ['ignore', out, out] },
+      ),
+    );
+    return () =>
+      readFileSync(logFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { time: number; msg: string });
+  }
+
+  async function holder(): Promise<string | undefined> {
+    const lease = await admin.get<KubeObject & { spec?: { holderIdentity?: string } }>(
+      Resources.leases,
+      'prepull-operator',
+      ns,
+    );
+    return lease?.spec?.holderIdentity || undefined;
+  }
+
+  function applyPpi(name: string): void {
+    const manifest = {
+      apiVersion: 'prepull.dev/v1alpha1',
+      kind: 'PrePulledImage',
+      metadata: { name, namespace: ns },
+      spec: {
+        images: [{ image: `registry.example.com/hang/${name}:1` }],
+        nodeSelector: { 'prepull-test/pool': 'hang' },
+        tolerations: [KWOK_TOLERATION],
+      },
+    };
+    expect(kubectl(cluster, ['apply', '-f', '-'], JSON.stringify(manifest)).status).toBe(0);
+  }
+
+  async function ready(name: string): Promise<void> {
+    await eventually(async () => {
+      const ppi = await admin.get<KubeObject & { status?: { ready?: string } }>(
+        Resources.prePulledImages,
+        name,
+        ns,
+      );
+      expect(ppi?.status?.ready).toBe('3/3');
+    }, 120_000);
+  }
+
+  /** What counts as reconciling in a log: the controllers' own writes and failures. */
+  const RECONCILING = new Set([
+    'wrote status',
+    'applied the puller DaemonSet',
+    'admitted a puller pod',
+    'reconcile failed',
+  ]);
+
+  it('steps down before its lease can pass on: the standby never reconciles while it still does', async () => {
+    expect(kubectl(cluster, ['apply', '--server-side', '-f', 'crds/']).status).toBe(0);
+    kubectl(cluster, ['create', 'namespace', ns]);
+    createFakeNodes(cluster, 'hang', 0, 3, { 'prepull-test/pool': 'hang' });
+    // The leader reaches the API server only through a proxy that the test makes hang.
+    const proxy = await startTcpProxy('127.0.0.1', Number(new URL(cluster.server).port));
+    try {
+      const viaProxy = join(cluster.dir, 'kubeconfig-hang-proxy');
+      writeFileSync(
+        viaProxy,
+        readFileSync(cluster.kubeconfig, 'utf8').replace(cluster.server, `https://127.0.0.1:${proxy.port}`),
+      );
+      const leaderLog = replica('hang-a', viaProxy);
+      await eventually(async () => expect(await holder()).toBe('hang-a'), 60_000);
+      const standbyLog = replica('hang-b', cluster.kubeconfig);
+      applyPpi('before');
+      await ready('before');
+      expect(leaderLog().some((l) => RECONCILING.has(l.msg))).toBe(true);
+
+      const stalledAt = Date.now();
+      proxy.stall();
+      await eventually(async () => expect(await holder()).toBe('hang-b'), 60_000);
+      applyPpi('after');
+      await ready('after');
+
+      const a = leaderLog();
+      const b = standbyLog();
+      const stepDown = a.find((l) => l.msg === 'lost the lease: stopped leading');
+      const takeOver = b.find((l) => l.msg === 'became the leader');
+      expect(stepDown, 'the hung leader logged its step-down').toBeDefined();
+      expect(takeOver).toBeDefined();
+      expect(a.some((l) => l.msg === 'lease renew got no answer before the renew deadline')).toBe(true);
+      // Stepped down within the renew deadline (7 s) of the stall, plus one retry period.
+      expect(stepDown!.time - stalledAt).toBeLessThan(10_000);
+      // Never two leaders: the old one had stopped before the new one began...
+      expect(stepDown!.time).toBeLessThan(takeOver!.time);
+      // ...and nothing either reconciled overlaps: the standby's first reconcile comes after the old leader's last write.
+      const lastWriteOfA = Math.max(
+        ...a.filter((l) => RECONCILING.has(l.msg) && l.msg !== 'reconcile failed').map((l) => l.time),
+      );
+      const firstOfB = Math.min(...b.filter((l) => RECONCILING.has(l.msg)).map((l) => l.time));
+      expect(b.filter((l) => RECONCILING.has(l.msg)).length).toBeGreaterThan(0);
+      expect(lastWriteOfA).toBeLessThan(firstOfB);
+      expect(b.filter((l) => RECONCILING.has(l.msg) && l.time < takeOver!.time)).toEqual([]);
+      process.stderr.write(
+        `[runtime] hung leader stepped down ${((stepDown!.time - stalledAt) / 1000).toFixed(1)}s after the stall; standby led ${((takeOver!.time - stepDown!.time) / 1000).toFixed(1)}s later\n`,
+      );
+    } finally {
+      await proxy.close();
+    }
   });
 });

@@ -10,6 +10,7 @@ import { loadKubeConfig } from '../../src/kube/config.ts';
 import { type OperatorOptions, type RunningOperator, startOperator } from '../../src/operator/manager.ts';
 import { createOperatorMetrics, type OperatorMetrics } from '../../src/operator/metrics.ts';
 import { systemClock } from '../../src/runtime/clock.ts';
+import { releasedImage } from '../../src/version.ts';
 import type { ClusterInfo } from '../../test/harness/types.ts';
 import { operatorKubeconfig } from './identity.ts';
 
@@ -43,7 +44,7 @@ export function startTestOperator(
     metrics,
     identity: `test-${name}`,
     agent: {
-      image: cluster.node?.agentImage ?? 'prepull.local/agent:dev',
+      image: cluster.node?.agentImage ?? releasedImage,
       pullPolicy: 'IfNotPresent',
       holdPath: '/hold',
     },

@@ -10,6 +10,11 @@ export interface TcpProxy {
   port: number;
   /** Drops every connection and refuses new ones. */
   partition(): void;
+  /**
+   * Stops forwarding without closing anything: open connections and new ones
+   * stay up and get no byte back, as behind a dropped route. Requests hang.
+   */
+  stall(): void;
   /** Accepts connections again. */
   heal(): void;
   close(): Promise<void>;
@@ -18,9 +23,18 @@ export interface TcpProxy {
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   let partitioned = false;
+  let stalled = false;
   const server: Server = createServer((client) => {
     if (partitioned) {
       client.destroy();
+      return;
+    }
+    if (stalled) {
+      // Held open, never answered.
+      sockets.add(client);
+      client.on('close', () => sockets.delete(client));
+      client.on('error', () => client.destroy());
+      client.pause();
       return;
     }
     const upstream = connect(targetPort, targetHost);
@@ -34,7 +48,9 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     }
     client.pipe(upstream);
     upstream.pipe(client);
+    pairs.push([client, upstream]);
   });
+  const pairs: Array<[Socket, Socket]> = [];
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   if (!address || typeof address === 'string') throw new Error('proxy has no port');
@@ -43,6 +59,15 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     partition() {
       partitioned = true;
       for (const s of sockets) s.destroy();
+    },
+    stall() {
+      stalled = true;
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
     },
     heal() {
       partitioned = false;

@@ -1,39 +1,65 @@
 /**
- * The PrePulledImage controller: for each object, one puller DaemonSet applied
- * with server-side apply, pods admitted through the pull-slot gate when
- * `maxConcurrentPulls` is set, and a status computed from the caches and
- * written only when it changed. Everything is read from informers; the API
- * server is written to, never polled.
+ * The PrePulledImage kind: for each object, one puller DaemonSet applied with
+ * server-side apply, pods admitted through the pull-slot gate when
+ * `maxConcurrentPulls` is set, failed imports retried, and the status
+ * computed from the caches. The runtime's object controller
+ * (src/runtime/object-controller.ts) runs it: it writes the status, records
+ * the Events of condition transitions, and remembers our writes until the
+ * cache shows them. Everything is read from informers; the API server is
+ * written to, never polled.
  */
 import { createHash } from 'node:crypto';
-import { isDeepStrictEqual } from 'node:util';
 import { ConditionType, Reason } from '../../api/conditions.ts';
 import {
   type PrePulledImage,
+  type PrePulledImageSpec,
   type PrePulledImageStatus,
   prePulledImageSpecSchema,
+  RELEASED_UNREADY_ANNOTATION,
 } from '../../api/prepulledimage.ts';
 import type { RegistryCredential } from '../../api/registrycredential.ts';
 import type { KubeClient } from '../../kube/client.ts';
-import { isConflict } from '../../kube/errors.ts';
+import { isConflict, isNotFound } from '../../kube/errors.ts';
 import type { EventRecorder } from '../../kube/events.ts';
 import type { Informer } from '../../kube/informer.ts';
-import { type DaemonSet, keyOf, type Node, type Pod } from '../../kube/objects.ts';
+import { type CoreEvent, type DaemonSet, keyOf, type Node, type PriorityClass } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
 import type { Clock } from '../../runtime/clock.ts';
-import type { ReconcileContext, ReconcileResult, Reconciler } from '../../runtime/controller.ts';
-import type { WorkQueue } from '../../runtime/queue.ts';
-import { findCondition } from '../conditions.ts';
-import { OWNER_ANNOTATION, PULL_SLOT_GATE, REFRESH_ROUND_ANNOTATION } from './labels.ts';
+import { ClassifiedError, StepError, step } from '../../runtime/failure.ts';
+import {
+  type ObjectKind,
+  owns,
+  type ReconcileOutcome,
+  type ReconcileRequest,
+  watch,
+} from '../../runtime/object-controller.ts';
+import { prePulledImagesNaming } from '../indexes.ts';
+import { isGated } from './gate.ts';
+import { PULL_SLOT_GATE, REFRESH_ROUND_ANNOTATION } from './labels.ts';
+import { OWNER_INDEX, ownerKeyOf, type PullerPod, podsOf } from './pods.ts';
+import { DEFAULT_ALLOWED_PRIORITY_CLASSES, priorityClassRefusal } from './priority.ts';
 import { refreshSchedule } from './refresh.ts';
+import { currentRefusal, REFUSAL_DAEMONSET_INDEX, refusedDaemonSetKey } from './refusals.ts';
+import type { RegistryCheckResult, RegistryChecks } from './registry-checks.ts';
 import { daemonSetName, type RenderOptions, renderPullDaemonSet } from './render.ts';
-import { DEFAULT_IMPORT_RETRY, type ImportRetryPolicy, planImportRetries } from './retry.ts';
-import { computePrePulledImageStatus, invalidSpecStatus, isWaitingForPullSlot } from './status.ts';
+import {
+  checkDueInMs,
+  checkedImages,
+  digestRolloutKey,
+  movedTags,
+  resolutionsInStatus,
+} from './resolution.ts';
+import {
+  DEFAULT_IMPORT_RETRY,
+  type ImportRetryPolicy,
+  importAttemptsOf,
+  importRetriesAfter,
+  planImportRetries,
+} from './retry.ts';
+import { computePrePulledImageStatus, isWaitingForPullSlot, stalledStatus } from './status.ts';
 import { podsToAdmit, resolvePullLimit } from './throttle.ts';
 
-/** Field manager of the DaemonSets; status has its own so the two never fight. */
-export const FIELD_MANAGER = 'prepull';
-export const STATUS_FIELD_MANAGER = 'prepull-status';
+export const CONTROLLER_NAME = 'prepulledimage';
 /** Status writes per object are at least this far apart (the first one is immediate). */
 export const STATUS_WRITE_INTERVAL_MS = 2_000;
 /** Hash of the rendered DaemonSet, so an unchanged spec costs no request. */
@@ -42,12 +68,15 @@ export const SPEC_HASH_ANNOTATION = 'prepull.dev/spec-hash';
 export interface PrePulledImageInformers {
   prePulledImages: Informer<PrePulledImage>;
   daemonSets: Informer<DaemonSet>;
-  pods: Informer<Pod>;
+  pods: Informer<PullerPod>;
   nodes: Informer<Node>;
-  registryCredentials?: Informer<RegistryCredential>;
+  registryCredentials: Informer<RegistryCredential>;
+  /** The DaemonSet controller's FailedCreate Events (refusals.ts). */
+  podRefusals: Informer<CoreEvent>;
+  priorityClasses: Informer<PriorityClass>;
 }
 
-export interface PrePulledImageControllerDeps {
+export interface PrePulledImageKindDeps {
   client: KubeClient;
   clock: Clock;
   events: EventRecorder;
@@ -55,257 +84,284 @@ export interface PrePulledImageControllerDeps {
   render: Omit<RenderOptions, 'extraPullSecrets'>;
   /** Back-off between retries of a node's failed tarball import. */
   importRetry?: ImportRetryPolicy;
+  /** Registry checks of the images (tag → digest, platforms), when the operator makes them. */
+  registryChecks?: RegistryChecks;
+  /** Priority classes a spec may name besides those of value 0 or less (priority.ts). */
+  allowedPriorityClasses?: readonly string[];
 }
 
-/** The key of the PrePulledImage that owns a puller DaemonSet or pod. */
-export function ownerKeyOf(obj: { metadata: { annotations?: Record<string, string> } }): string | undefined {
-  return obj.metadata.annotations?.[OWNER_ANNOTATION];
-}
-
-/** Informer events → keys. Nodes joining or leaving touch every PrePulledImage. */
-export function enqueuePrePulledImageEvents(
-  informers: PrePulledImageInformers,
-  queue: WorkQueue<string>,
-): void {
-  const byOwner = (obj: { metadata: { annotations?: Record<string, string> } }) => {
-    const key = ownerKeyOf(obj);
-    if (key) queue.add(key);
-  };
-  informers.prePulledImages.addHandler({
-    add: (ppi) => queue.add(keyOf(ppi)),
-    update: (_, ppi) => queue.add(keyOf(ppi)),
-    delete: (ppi) => queue.add(keyOf(ppi)),
-  });
-  for (const informer of [informers.daemonSets, informers.pods] as Informer<DaemonSet | Pod>[]) {
-    informer.addHandler({ add: byOwner, update: (_, obj) => byOwner(obj), delete: byOwner });
-  }
-  const all = () => {
-    for (const ppi of informers.prePulledImages.list()) queue.add(keyOf(ppi));
-  };
-  informers.nodes.addHandler({
-    add: all,
-    delete: all,
-    update: (previous, node) => {
-      if (diskPressure(previous) !== diskPressure(node)) all();
-    },
-  });
-  informers.registryCredentials?.addHandler({ add: all, update: all, delete: all });
-}
-
-function diskPressure(node: Node): boolean {
-  return node.status?.conditions?.some((c) => c.type === 'DiskPressure' && c.status === 'True') ?? false;
-}
-
-export function prePulledImageReconciler(deps: PrePulledImageControllerDeps): Reconciler {
+/** The PrePulledImage kind, for {@link createObjectController}. */
+export function prePulledImageKind(
+  deps: PrePulledImageKindDeps,
+): ObjectKind<PrePulledImage, PrePulledImageSpec, PrePulledImageStatus> {
   const { informers, client, clock, events } = deps;
-  /** Pods whose gate we removed but whose update the cache has not shown yet: they count as pulling. */
-  const admitted = new Set<string>();
-  /**
-   * The status we last wrote per key, and the resourceVersion it was written
-   * over: while the cache still shows that version, our write is not in it yet
-   * and this is the status to compare with (no second write, no second Event).
-   */
-  const written = new Map<string, { over: string | undefined; status: PrePulledImageStatus }>();
-  /** When each object's status was last written, for {@link STATUS_WRITE_INTERVAL_MS}. */
-  const lastWrite = new Map<string, number>();
-  /** Per PrePulledImage, per node: retries of a failed import made so far. */
-  const importAttempts = new Map<string, Map<string, number>>();
-  /** Per PrePulledImage: pods deleted for a retry, until the cache lets go of them. */
-  const retriedPods = new Map<string, Set<string>>();
   const importRetry = deps.importRetry ?? DEFAULT_IMPORT_RETRY;
+  const everyObject = () => informers.prePulledImages.list().map(keyOf);
 
-  return async (key: string, { log }: ReconcileContext): Promise<ReconcileResult | undefined> => {
-    const cached = informers.prePulledImages.get(key);
-    // Gone: its DaemonSet and pods go with it through their owner reference.
-    if (!cached || cached.metadata.deletionTimestamp) {
-      written.delete(key);
-      lastWrite.delete(key);
-      importAttempts.delete(key);
-      retriedPods.delete(key);
-      return undefined;
-    }
-    const mine = written.get(key);
-    const ppi: PrePulledImage =
-      mine && mine.over === cached.metadata.resourceVersion ? { ...cached, status: mine.status } : cached;
-    const now = new Date(clock.now());
+  return {
+    name: CONTROLLER_NAME,
+    resource: Resources.prePulledImages,
+    informer: informers.prePulledImages,
+    specSchema: prePulledImageSpecSchema,
+    watches: [
+      owns(informers.daemonSets, Resources.daemonSets, ownerKeyOf),
+      owns(informers.pods, Resources.pods, ownerKeyOf),
+      // A node that joins or leaves, or whose disk pressure changes, may change any object's nodes.
+      // So may the startup taint leaving it, or a release before its images were there (nodeReadiness).
+      watch(informers.nodes, Resources.nodes, (node, previous) =>
+        previous === undefined ||
+        diskPressure(previous) !== diskPressure(node) ||
+        isGated(previous) !== isGated(node) ||
+        releasedUnready(previous) !== releasedUnready(node)
+          ? everyObject()
+          : [],
+      ),
+      watch(informers.podRefusals, Resources.coreEvents, (event) => {
+        const daemonSet = informers.daemonSets.get(refusedDaemonSetKey(event) ?? '');
+        const owner = daemonSet && ownerKeyOf(daemonSet);
+        return owner ? [owner] : [];
+      }),
+      // A class that appears, goes or changes value may allow or refuse the objects naming it.
+      watch(informers.priorityClasses, Resources.priorityClasses, (pc) =>
+        informers.prePulledImages
+          .list()
+          .filter((ppi) => ppi.spec.priorityClassName === pc.metadata.name)
+          .map(keyOf),
+      ),
+      // Only the copy's name matters here, never a RegistryCredential's status.
+      watch(informers.registryCredentials, Resources.registryCredentials, (rc, previous) =>
+        previous === undefined || previous.spec.target.secretName !== rc.spec.target.secretName
+          ? prePulledImagesNaming(informers.prePulledImages, rc.metadata.name ?? '').map(keyOf)
+          : [],
+      ),
+    ],
+    statusWriteIntervalMs: STATUS_WRITE_INTERVAL_MS,
+    transitions: [
+      { condition: ConditionType.Ready, when: 'becameTrue', type: 'Normal', action: 'Pull' },
+      { condition: ConditionType.Degraded, when: 'trueAndNew', type: 'Warning', action: 'Pull' },
+    ],
+    stalledStatus,
+    reconcile,
+  };
 
-    const parsed = prePulledImageSpecSchema.safeParse(ppi.spec);
-    if (!parsed.success) {
-      const message = parsed.error.issues
-        .map((i) => `${i.path.join('.') || 'spec'}: ${i.message}`)
-        .join('; ');
-      await writeStatus(ppi, invalidSpecStatus(ppi, message, now), log);
-      await events.record(ppi, 'Warning', Reason.InvalidSpec, 'Validate', message);
-      return undefined;
-    }
-
-    const refresh = refreshSchedule(ppi, clock.now());
-    const desired = renderPullDaemonSet(ppi, {
-      ...deps.render,
-      extraPullSecrets: registryCredentialSecrets(ppi),
-      ...(refresh ? { refreshRound: refresh.round } : {}),
-    });
-    const hash = createHash('sha256').update(JSON.stringify(desired)).digest('hex').slice(0, 16);
-    desired.metadata.annotations = { ...desired.metadata.annotations, [SPEC_HASH_ANNOTATION]: hash };
-    const dsKey = `${ppi.metadata.namespace}/${daemonSetName(ppi.metadata.name ?? '')}`;
-    let daemonSet = informers.daemonSets.get(dsKey);
-    if (daemonSet?.metadata.annotations?.[SPEC_HASH_ANNOTATION] !== hash) {
-      const round = daemonSet?.spec.template.metadata?.annotations?.[REFRESH_ROUND_ANNOTATION];
-      if (refresh && round !== undefined && round !== String(refresh.round)) {
-        await events.record(
-          ppi,
-          'Normal',
-          Reason.Refreshing,
-          'Refresh',
-          `refresh round ${refresh.round}: every node asks the registry for its tags again (every ${ppi.spec.refresh?.interval})`,
-        );
-      }
-      daemonSet = await client.apply(Resources.daemonSets, desired, {
-        fieldManager: FIELD_MANAGER,
-        force: true,
-      });
-      log.info(
-        { daemonSet: dsKey, generation: daemonSet.metadata.generation },
-        'applied the puller DaemonSet',
-      );
-    }
-
-    const pods = informers.pods.byIndex('owner', key);
-    await admitPods(ppi, pods, daemonSet, log);
-    const retryInMs = await retryFailedImports(key, ppi, pods, log);
+  async function reconcile(
+    request: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
+  ): Promise<ReconcileOutcome<PrePulledImageStatus>> {
+    const { key, object: ppi, now, log } = request;
+    // Checked first: with registry checks, a refresh rolls the pods when a tag moved, not on a timer.
+    const checks = await checkRegistry(request);
+    const refresh = checks && ppi.spec.refresh ? undefined : refreshSchedule(ppi, clock.now());
+    const daemonSet = await applyDaemonSet(request, refresh, checks);
+    const pods = podsOf(ppi, daemonSet, informers.pods.byIndex(OWNER_INDEX, key));
+    await admitPods(request, pods, daemonSet);
+    const retries = await retryFailedImports(request, pods);
     // Back for the next import retry or refresh round, whichever comes first.
-    const comeBack = [retryInMs, refresh?.nextInMs].filter((ms) => ms !== undefined);
-    const nextInMs = comeBack.length > 0 ? Math.min(...comeBack) : undefined;
-    const later = nextInMs === undefined ? undefined : { requeueAfterMs: nextInMs };
+    const comeBack = [retries.nextInMs, refresh?.nextInMs].filter((ms) => ms !== undefined);
+    // While a rollout moves, pods change many times a second and the status
+    // could not be written before the throttle allows: computing it over every
+    // node each time would only cost CPU the control plane needs.
+    if (request.statusDueInMs > 0) return { requeueAfterMs: Math.min(request.statusDueInMs, ...comeBack) };
 
     const nodes = new Map(informers.nodes.list().map((n) => [n.metadata.name ?? '', n]));
-    const status = computePrePulledImageStatus({ ppi, pods, nodes, daemonSet, now });
-    if (isDeepStrictEqual(ppi.status ?? {}, status)) return later;
-    // While a rollout moves, pods change many times a second: write at most once
-    // per interval per object, and come back for the rest.
-    const wait = (lastWrite.get(key) ?? Number.NEGATIVE_INFINITY) + STATUS_WRITE_INTERVAL_MS - clock.now();
-    if (wait > 0) return { requeueAfterMs: Math.min(wait, nextInMs ?? wait) };
-    await recordTransitions(ppi, status);
-    await writeStatus(ppi, status, log);
-    lastWrite.set(key, clock.now());
-    return later;
-  };
-
-  /**
-   * Deletes the pods of nodes whose import failed, once their back-off has
-   * passed (see retry.ts); returns when to look again while one waits.
-   */
-  async function retryFailedImports(
-    key: string,
-    ppi: PrePulledImage,
-    pods: Pod[],
-    log: ReconcileContext['log'],
-  ): Promise<number | undefined> {
-    const retried = retriedPods.get(key) ?? new Set<string>();
-    for (const uid of retried) {
-      if (!pods.some((p) => p.metadata.uid === uid)) retried.delete(uid);
-    }
-    const attempts = importAttempts.get(key) ?? new Map<string, number>();
-    const live = pods.filter((p) => !retried.has(p.metadata.uid ?? ''));
-    const plan = planImportRetries(live, attempts, clock.now(), importRetry);
-    for (const node of plan.succeeded) attempts.delete(node);
-    for (const { pod, node, attempt, images } of plan.due) {
-      // Pinned to this pod: a newer one on the node is left to run its steps
-      // (the precondition fails with a conflict, and there is nothing to retry).
-      try {
-        await client.delete(Resources.pods, pod.metadata.name ?? '', pod.metadata.namespace, {
-          uid: pod.metadata.uid ?? '',
-        });
-      } catch (err) {
-        if (!isConflict(err)) throw err;
-        continue;
-      }
-      retried.add(pod.metadata.uid ?? '');
-      attempts.set(node, attempt);
-      const message = `importing ${images.join(', ')} on node ${node} failed; trying again (retry ${attempt})`;
-      log.info({ node, pod: pod.metadata.name, attempt }, message);
-      await events.record(ppi, 'Normal', Reason.RetryingImport, 'Import', message);
-    }
-    if (attempts.size > 0) importAttempts.set(key, attempts);
-    else importAttempts.delete(key);
-    if (retried.size > 0) retriedPods.set(key, retried);
-    else retriedPods.delete(key);
-    return plan.nextInMs;
+    const status = computePrePulledImageStatus({
+      ppi,
+      pods,
+      nodes,
+      daemonSet,
+      importRetries: importRetriesAfter(retries.attempts, (name) => nodes.has(name)),
+      podRefusal: currentRefusal(
+        daemonSet ? informers.podRefusals.byIndex(REFUSAL_DAEMONSET_INDEX, keyOf(daemonSet)) : [],
+        daemonSet,
+        pods,
+      ),
+      ...(checks && { resolutions: checks.resolutions }),
+      now,
+    });
+    if (checks?.nextInMs !== undefined) comeBack.push(checks.nextInMs);
+    log.debug({ ready: status.ready }, 'computed status');
+    return { status, ...(comeBack.length > 0 ? { requeueAfterMs: Math.min(...comeBack) } : {}) };
   }
 
-  function registryCredentialSecrets(ppi: PrePulledImage): string[] {
-    const names: string[] = [];
-    for (const ref of ppi.spec.registryCredentials ?? []) {
-      const credential = informers.registryCredentials?.get(ref.name);
-      names.push(credential?.spec.target.secretName ?? ref.name);
+  /** The puller DaemonSet as rendered now, applied when its hash differs from the cached one. */
+  async function applyDaemonSet(
+    { object: ppi, log, fieldManager }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
+    refresh: ReturnType<typeof refreshSchedule>,
+    checks: RegistryCheckResult | undefined,
+  ): Promise<DaemonSet | undefined> {
+    const dsKey = `${ppi.metadata.namespace}/${daemonSetName(ppi.metadata.name ?? '')}`;
+    const cached = informers.daemonSets.get(dsKey);
+    const round = cached?.spec.template.metadata?.annotations?.[REFRESH_ROUND_ANNOTATION];
+    const digestKey =
+      checks && ppi.spec.refresh
+        ? digestRolloutKey(checkedImages(ppi), checks.resolutions, round)
+        : undefined;
+    const priorityClass = ppi.spec.priorityClassName;
+    if (priorityClass !== undefined) {
+      const refusal = priorityClassRefusal(
+        priorityClass,
+        deps.allowedPriorityClasses ?? DEFAULT_ALLOWED_PRIORITY_CLASSES,
+        informers.priorityClasses.get(priorityClass)?.value,
+      );
+      // Nothing is applied: the object waits for an edit (or for the class to change).
+      if (refusal)
+        throw new ClassifiedError({ reason: Reason.PriorityClassNotAllowed, message: refusal, retry: false });
     }
-    return names;
-  }
-
-  async function admitPods(
-    ppi: PrePulledImage,
-    pods: Pod[],
-    daemonSet: DaemonSet | undefined,
-    log: ReconcileContext['log'],
-  ): Promise<void> {
-    for (const uid of admitted) {
-      const pod = pods.find((p) => p.metadata.uid === uid);
-      if (!pod || !isWaitingForPullSlot(pod)) admitted.delete(uid);
+    let desired: DaemonSet;
+    try {
+      desired = renderPullDaemonSet(ppi, {
+        ...deps.render,
+        extraPullSecrets: registryCredentialSecrets(ppi),
+        ...(refresh ? { refreshRound: refresh.round } : {}),
+        ...(digestKey !== undefined ? { refreshRound: digestKey } : {}),
+      });
+    } catch (err) {
+      // The schema let something through that render cannot use: terminal until the spec changes.
+      const message = err instanceof Error ? err.message : String(err);
+      throw new ClassifiedError({ reason: Reason.InvalidSpec, message, retry: false });
     }
-    const gatedPods = pods.filter(isWaitingForPullSlot);
-    if (gatedPods.length === 0) return;
-    const view = pods.map((pod) =>
-      admitted.has(pod.metadata.uid ?? '') ? { ...pod, spec: { ...pod.spec, schedulingGates: [] } } : pod,
+    const hash = createHash('sha256').update(JSON.stringify(desired)).digest('hex').slice(0, 16);
+    desired.metadata.annotations = { ...desired.metadata.annotations, [SPEC_HASH_ANNOTATION]: hash };
+    if (cached?.metadata.annotations?.[SPEC_HASH_ANNOTATION] === hash) return cached;
+    if (refresh && round !== undefined && round !== String(refresh.round)) {
+      await events.record(
+        ppi,
+        'Normal',
+        Reason.Refreshing,
+        'Refresh',
+        `refresh round ${refresh.round}: every node asks the registry for its tags again (every ${ppi.spec.refresh?.interval})`,
+      );
+    }
+    const applied = await step('applying the puller DaemonSet', () =>
+      client.apply(Resources.daemonSets, desired, { fieldManager, force: true }),
     );
+    log.info({ daemonSet: dsKey, generation: applied.metadata.generation }, 'applied the puller DaemonSet');
+    return applied;
+  }
+
+  /** Lifts the pull-slot gate from as many of the oldest gated pods as `maxConcurrentPulls` allows. */
+  async function admitPods(
+    { object: ppi, log, store, fieldManager }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
+    pods: PullerPod[],
+    daemonSet: DaemonSet | undefined,
+  ): Promise<void> {
+    // A pod we ungated counts as ungated until the cache shows it so.
+    const view = pods.map((pod) =>
+      store.isPending(Resources.pods, keyOf(pod), pod)
+        ? { ...pod, spec: { ...pod.spec, schedulingGates: [] } }
+        : pod,
+    );
+    if (!view.some(isWaitingForPullSlot)) return;
     const desiredNodes = Math.max(daemonSet?.status?.desiredNumberScheduled ?? 0, pods.length, 1);
     const limit = resolvePullLimit(ppi.spec.maxConcurrentPulls, desiredNodes);
     for (const pod of podsToAdmit(view, limit)) {
       const gates = (pod.spec.schedulingGates ?? []).filter((g) => g.name !== PULL_SLOT_GATE);
-      await client.patch(
-        Resources.pods,
-        pod.metadata.name ?? '',
-        pod.metadata.namespace,
-        [
+      const { name, namespace, uid, resourceVersion } = pod.metadata;
+      try {
+        await client.patch(
+          Resources.pods,
+          name ?? '',
+          namespace,
           // The test makes the patch fail instead of dropping a gate someone else added meanwhile.
-          { op: 'test', path: '/metadata/uid', value: pod.metadata.uid },
-          { op: 'replace', path: '/spec/schedulingGates', value: gates },
-        ],
-        'json',
-        { fieldManager: FIELD_MANAGER },
-      );
-      admitted.add(pod.metadata.uid ?? '');
-      log.debug({ pod: pod.metadata.name, limit }, 'admitted a puller pod');
+          [
+            { op: 'test', path: '/metadata/uid', value: uid },
+            { op: 'replace', path: '/spec/schedulingGates', value: gates },
+          ],
+          'json',
+          { fieldManager },
+        );
+      } catch (err) {
+        // Gone meanwhile: the DaemonSet makes another, which the next pass admits.
+        if (isNotFound(err)) continue;
+        throw new StepError('admitting a puller pod', err);
+      }
+      store.wrote<PullerPod>(Resources.pods, keyOf(pod), resourceVersion, {
+        until: (cached) => cached.metadata.uid !== uid || !isWaitingForPullSlot(cached),
+      });
+      log.debug({ pod: name, limit }, 'admitted a puller pod');
     }
   }
 
-  async function writeStatus(
-    ppi: PrePulledImage,
-    status: PrePulledImageStatus,
-    log: ReconcileContext['log'],
-  ) {
-    if (isDeepStrictEqual(ppi.status ?? {}, status)) return;
-    await client.apply(
-      Resources.prePulledImages,
-      { metadata: { name: ppi.metadata.name, namespace: ppi.metadata.namespace }, status } as PrePulledImage,
-      { fieldManager: STATUS_FIELD_MANAGER, force: true, subresource: 'status' },
+  /**
+   * Deletes the pods of nodes whose import failed, once their back-off has
+   * passed (see retry.ts). The retries made per node come from status and go
+   * back into it; returns them, and when to look again while one waits.
+   */
+  async function retryFailedImports(
+    request: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
+    pods: PullerPod[],
+  ): Promise<{ attempts: Map<string, number>; nextInMs: number | undefined }> {
+    const { object: ppi, log, store } = request;
+    const attempts = importAttemptsOf(ppi.status);
+    // Pods deleted for a retry are gone as far as retrying goes, until the cache lets go of them.
+    const live = pods.filter((pod) => !store.isPending(Resources.pods, keyOf(pod), pod));
+    const plan = planImportRetries(live, attempts, clock.now(), importRetry);
+    for (const node of plan.succeeded) attempts.delete(node);
+    // A retry's count must reach status in the same pass, or a later pass (or
+    // a new leader) would count it again from what status says: retry only
+    // when the status write that records it is not held back.
+    if (plan.due.length > 0 && request.statusDueInMs > 0) {
+      return { attempts, nextInMs: Math.min(plan.nextInMs ?? request.statusDueInMs, request.statusDueInMs) };
+    }
+    for (const { pod, node, attempt, images } of plan.due) {
+      const { name, namespace, uid, resourceVersion } = pod.metadata;
+      // Pinned to this pod: a newer one on the node is left to run its steps
+      // (the precondition fails with a conflict, and there is nothing to retry).
+      try {
+        await client.delete(Resources.pods, name ?? '', namespace, { uid: uid ?? '' });
+      } catch (err) {
+        if (isConflict(err) || isNotFound(err)) continue;
+        throw new StepError('deleting a puller pod to retry its import', err);
+      }
+      store.wrote<PullerPod>(Resources.pods, keyOf(pod), resourceVersion, {
+        until: (cached) => cached.metadata.uid !== uid || Boolean(cached.metadata.deletionTimestamp),
+      });
+      attempts.set(node, attempt);
+      const message = `importing ${images.join(', ')} on node ${node} failed; trying again (retry ${attempt})`;
+      log.info({ node, pod: name, attempt }, message);
+      await events.record(ppi, 'Normal', Reason.RetryingImport, 'Import', message);
+    }
+    return { attempts, nextInMs: plan.nextInMs };
+  }
+
+  /**
+   * The registry checks status shows: asked anew when due (resolution.ts),
+   * else those status already holds, so a pass between checks costs no request.
+   */
+  async function checkRegistry({
+    object: ppi,
+    log,
+  }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>): Promise<RegistryCheckResult | undefined> {
+    if (!deps.registryChecks) return undefined;
+    const refs = checkedImages(ppi);
+    const held = resolutionsInStatus(ppi, refs);
+    const dueInMs = checkDueInMs(ppi, refs, held, clock.now());
+    if (dueInMs > 0) return { resolutions: held, nextInMs: dueInMs };
+    const names = [
+      ...(ppi.spec.imagePullSecrets ?? []).map((s) => s.name),
+      ...registryCredentialSecrets(ppi),
+    ];
+    const checked = await step('checking the images at the registry', () =>
+      deps.registryChecks!.check(ppi, names),
     );
-    written.set(keyOf(ppi), { over: ppi.metadata.resourceVersion, status });
-    log.debug({ ready: status.ready }, 'wrote status');
+    for (const moved of movedTags(ppi, refs, held, checked.resolutions)) {
+      const message = `${moved.image} moved from ${moved.from} to ${moved.to}`;
+      log.info({ image: moved.image, from: moved.from, to: moved.to }, 'a tag moved');
+      await events.record(ppi, 'Normal', Reason.TagMoved, 'Refresh', message);
+    }
+    return checked;
   }
 
-  async function recordTransitions(ppi: PrePulledImage, status: PrePulledImageStatus): Promise<void> {
-    const before = ppi.status?.conditions;
-    const after = status.conditions;
-    const ready = findCondition(after, ConditionType.Ready);
-    const degraded = findCondition(after, ConditionType.Degraded);
-    if (ready?.status === 'True' && findCondition(before, ConditionType.Ready)?.status !== 'True') {
-      await events.record(ppi, 'Normal', ready.reason, 'Pull', ready.message);
-    }
-    if (
-      degraded?.status === 'True' &&
-      findCondition(before, ConditionType.Degraded)?.message !== degraded.message
-    ) {
-      await events.record(ppi, 'Warning', degraded.reason, 'Pull', degraded.message);
-    }
+  function registryCredentialSecrets(ppi: PrePulledImage): string[] {
+    return (ppi.spec.registryCredentials ?? []).map(
+      (ref) => informers.registryCredentials.get(ref.name)?.spec.target.secretName ?? ref.name,
+    );
   }
+}
+
+function releasedUnready(node: Node): string | undefined {
+  return node.metadata.annotations?.[RELEASED_UNREADY_ANNOTATION];
+}
+
+function diskPressure(node: Node): boolean {
+  return node.status?.conditions?.some((c) => c.type === 'DiskPressure' && c.status === 'True') ?? false;
 }

@@ -3,14 +3,10 @@
  * controller's informers select on them, so they change only with a migration.
  */
 
-/** `app.kubernetes.io/name`: what the workload is. */
-export const NAME_LABEL = 'app.kubernetes.io/name';
-/** Value of {@link NAME_LABEL} on puller DaemonSets and pods. */
+export { MANAGED_BY_LABEL, MANAGER_NAME, NAME_LABEL } from '../labels.ts';
+
+/** Value of `app.kubernetes.io/name` on puller DaemonSets and pods. */
 export const PULLER_NAME = 'prepull-puller';
-/** `app.kubernetes.io/managed-by`: which tool writes the object. */
-export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
-/** Value of {@link MANAGED_BY_LABEL}. */
-export const MANAGER_NAME = 'prepull';
 /**
  * UID of the owning PrePulledImage. A UID, not a name, so a deleted and
  * recreated object never adopts the pods of its predecessor.

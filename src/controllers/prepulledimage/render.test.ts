@@ -172,15 +172,12 @@ describe('renderPullDaemonSet', () => {
     expect(pod.imagePullSecrets).toEqual([{ name: 'b' }, { name: 'a' }, { name: 'c' }]);
   });
 
-  it('omits pull secrets, node selector, tolerations and priority class when there are none', () => {
+  it('omits pull secrets, node selector and priority class when there are none; tolerates only the startup taint', () => {
     const pod = renderPullDaemonSet(ppi({ nodeSelector: {}, tolerations: [] }), options).spec.template.spec;
-    for (const key of [
-      'imagePullSecrets',
-      'nodeSelector',
-      'tolerations',
-      'priorityClassName',
-      'schedulingGates',
-    ]) {
+    expect(pod.tolerations).toEqual([
+      { key: 'prepull.dev/images-not-ready', operator: 'Exists', effect: 'NoSchedule' },
+    ]);
+    for (const key of ['imagePullSecrets', 'nodeSelector', 'priorityClassName', 'schedulingGates']) {
       expect(pod).not.toHaveProperty(key);
     }
   });
@@ -192,7 +189,10 @@ describe('renderPullDaemonSet', () => {
     };
     const pod = renderPullDaemonSet(ppi(spec), options).spec.template.spec;
     expect(pod.nodeSelector).toEqual({ pool: 'gpu' });
-    expect(pod.tolerations).toEqual([{ key: 'gpu', operator: 'Exists' }]);
+    expect(pod.tolerations).toEqual([
+      { key: 'gpu', operator: 'Exists' },
+      { key: 'prepull.dev/images-not-ready', operator: 'Exists', effect: 'NoSchedule' },
+    ]);
   });
 
   it('prefers the spec priority class over the default', () => {

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { API_VERSION } from '../../api/group.ts';
-import type { ImageEntry, PrePulledImage } from '../../api/prepulledimage.ts';
+import { IMAGES_NOT_READY_TAINT, type ImageEntry, type PrePulledImage } from '../../api/prepulledimage.ts';
 import { defaultPullPolicy, normalizeImageReference, type PullPolicy } from '../../image/reference.ts';
 import type {
   Container,
@@ -25,6 +25,7 @@ import {
   PULLER_NAME,
   REFRESH_ROUND_ANNOTATION,
 } from './labels.ts';
+import { holdContainerName, importContainerName } from './protocol.ts';
 
 /** What the controller knows besides the PrePulledImage itself. */
 export interface RenderOptions {
@@ -34,8 +35,12 @@ export interface RenderOptions {
   /** Secret names to add to imagePullSecrets besides spec.imagePullSecrets (from spec.registryCredentials, resolved by the controller). */
   extraPullSecrets: string[];
   defaultPriorityClassName?: string;
-  /** With spec.refresh: the current refresh round (refresh.ts). A new round rolls the pods. */
-  refreshRound?: number;
+  /**
+   * With spec.refresh: the current refresh round (refresh.ts), or with
+   * registry checks the key of the resolved digests (resolution.ts). A new
+   * value rolls the pods.
+   */
+  refreshRound?: number | string;
 }
 
 const NAME_PREFIX = 'ppi-';
@@ -173,16 +178,15 @@ function renderPodSpec(ppi: PrePulledImage, options: RenderOptions): PodSpec {
   if (spec.nodeSelector && Object.keys(spec.nodeSelector).length > 0) {
     podSpec.nodeSelector = jsonCopy(spec.nodeSelector);
   }
-  if (spec.tolerations && spec.tolerations.length > 0) podSpec.tolerations = jsonCopy(spec.tolerations);
+  // Puller pods are what a node held back by the startup taint waits for.
+  podSpec.tolerations = [
+    ...(spec.tolerations ? jsonCopy(spec.tolerations) : []),
+    { key: IMAGES_NOT_READY_TAINT, operator: 'Exists', effect: 'NoSchedule' },
+  ];
   if (priorityClassName) podSpec.priorityClassName = priorityClassName;
   if (spec.maxConcurrentPulls !== undefined) podSpec.schedulingGates = [{ name: PULL_SLOT_GATE }];
   addImportSteps(podSpec, ppi, options);
   return podSpec;
-}
-
-/** Init container name of the import step of image `index`; the status reads its result. */
-export function importContainerName(index: number): string {
-  return `import-${index}`;
 }
 
 /**
@@ -270,7 +274,7 @@ function renderImageContainer(
       ? 'Always'
       : (ppi.spec.pullPolicy ?? defaultPullPolicy(entry.image));
   return {
-    name: `image-${index}`,
+    name: holdContainerName(index),
     image: normalizeImageReference(entry.image),
     imagePullPolicy,
     command: [HOLD_COMMAND],

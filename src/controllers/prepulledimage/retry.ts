@@ -4,11 +4,15 @@
  * server down, an archive being replaced) would stay failed until the spec
  * changed. Instead its pod is deleted after a back-off, and the DaemonSet
  * makes a new one whose steps run again: 30 s, 1 min, 2 min, … 10 min between
- * tries per node, reset once the node's imports succeed.
+ * tries per node, reset once the node's imports succeed. The count of retries
+ * per node lives in status (`importRetries`), so a new leader goes on with the
+ * same back-off.
  *
  * Pure: the controller deletes the pods this picks.
  */
-import type { Pod } from '../../kube/objects.ts';
+import { MAX_IMPORT_RETRY_NODES, type PrePulledImageStatus } from '../../api/prepulledimage.ts';
+import type { PullerPod } from './pods.ts';
+import { holdContainerName, importIndexOf, parseImportResult } from './protocol.ts';
 
 export interface ImportRetryPolicy {
   baseMs: number;
@@ -30,36 +34,30 @@ export type ImportSteps =
   /** `images`: the images whose import failed and that are not on the node anyway. */
   | { state: 'failed'; finishedAt: number; images: string[] };
 
-export function importSteps(pod: Pod): ImportSteps {
-  const steps = (pod.status?.initContainerStatuses ?? []).filter((s) => s.name.startsWith('import-'));
+export function importSteps(pod: PullerPod): ImportSteps {
+  const steps = (pod.status?.initContainerStatuses ?? []).flatMap((status) => {
+    const index = importIndexOf(status.name);
+    return index === undefined ? [] : [{ status, index }];
+  });
   if (steps.length === 0) return { state: 'none' };
   const images: string[] = [];
   let finishedAt = 0;
-  for (const step of steps) {
-    const terminated = step.state?.terminated;
+  for (const { status, index } of steps) {
+    const terminated = status.state?.terminated;
     if (!terminated) return { state: 'running' };
-    if (importSucceeded(terminated.message, terminated.exitCode)) continue;
+    if (parseImportResult(terminated).ok) continue;
     // The hold container of the same image, running: the image is there after all.
-    const index = step.name.slice('import-'.length);
-    const hold = pod.status?.containerStatuses?.find((c) => c.name === `image-${index}`);
+    const hold = pod.status?.containerStatuses?.find((c) => c.name === holdContainerName(index));
     if (hold?.state?.running) continue;
-    images.push(pod.spec.containers.find((c) => c.name === `image-${index}`)?.image ?? step.name);
+    images.push(pod.spec.containers.find((c) => c.name === holdContainerName(index))?.image ?? status.name);
     finishedAt = Math.max(finishedAt, Date.parse(terminated.finishedAt ?? '') || 0);
   }
   return images.length > 0 ? { state: 'failed', finishedAt, images } : { state: 'ok' };
 }
 
-function importSucceeded(message: string | undefined, exitCode: number): boolean {
-  try {
-    return (JSON.parse(message ?? '') as { ok?: boolean }).ok === true;
-  } catch {
-    return exitCode === 0 && !message;
-  }
-}
-
 export interface RetryPlan {
   /** Pods to delete now, with the try number this is for each (1: the first retry). */
-  due: Array<{ pod: Pod; node: string; attempt: number; images: string[] }>;
+  due: Array<{ pod: PullerPod; node: string; attempt: number; images: string[] }>;
   /** When to look again for the next retry, if any waits. */
   nextInMs: number | undefined;
   /** Nodes whose imports all succeeded: their count starts over. */
@@ -71,7 +69,7 @@ export interface RetryPlan {
  * made; a pod being deleted or without a node is left alone.
  */
 export function planImportRetries(
-  pods: Pod[],
+  pods: PullerPod[],
   attempts: ReadonlyMap<string, number>,
   now: number,
   policy: ImportRetryPolicy,
@@ -95,4 +93,24 @@ export function planImportRetries(
     }
   }
   return plan;
+}
+
+/** The retry counts a status records, by node. */
+export function importAttemptsOf(status: PrePulledImageStatus | undefined): Map<string, number> {
+  return new Map((status?.importRetries ?? []).map((r) => [r.node, r.attempts]));
+}
+
+/**
+ * The counts after a pass: nodes that succeeded or no longer exist start
+ * over; sorted by node, and bounded.
+ */
+export function importRetriesAfter(
+  attempts: ReadonlyMap<string, number>,
+  nodeExists: (name: string) => boolean,
+): NonNullable<PrePulledImageStatus['importRetries']> {
+  return [...attempts]
+    .filter(([node]) => nodeExists(node))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .slice(0, MAX_IMPORT_RETRY_NODES)
+    .map(([node, count]) => ({ node, attempts: count }));
 }

@@ -7,15 +7,15 @@ import {
   prePulledImageStatusSchema,
 } from '../../api/prepulledimage.ts';
 import type { ContainerStatus, DaemonSet, Node, Pod } from '../../kube/objects.ts';
-import { findCondition } from '../conditions.ts';
+import { findCondition } from '../../runtime/conditions.ts';
 import { PULL_SLOT_GATE } from './labels.ts';
 import {
   classifyPullFailure,
   computePrePulledImageStatus,
   digestOf,
-  invalidSpecStatus,
   podNodeName,
   type StatusInput,
+  stalledStatus,
 } from './status.ts';
 
 const now = new Date('2026-01-01T00:00:00Z');
@@ -561,7 +561,55 @@ describe('computePrePulledImageStatus: conditions', () => {
   });
 });
 
-describe('invalidSpecStatus', () => {
+describe('pods the cluster refuses', () => {
+  it('is PodsRefused with the API server message while nodes have no pod', () => {
+    const status = compute({
+      pods: [pod('n1', ['ready', 'ready'])],
+      nodes: nodeMap(node('n1'), node('n2'), node('n3')),
+      daemonSet: daemonSet(3),
+      podRefusal: 'pods "ppi-web-abcde" is forbidden: exceeded quota: compute, requested: pods=1',
+    });
+    expect(status.conditions?.map((c) => [c.type, c.status, c.reason])).toEqual([
+      ['Ready', 'False', 'PodsRefused'],
+      ['Progressing', 'True', 'PodsRefused'],
+      ['Degraded', 'True', 'PodsRefused'],
+    ]);
+    expect(status.conditions?.[2]?.message).toBe(
+      '2 of 3 nodes have no puller pod; the DaemonSet controller\'s last try: pods "ppi-web-abcde" is forbidden: exceeded quota: compute, requested: pods=1',
+    );
+  });
+
+  it('is ignored once every node has its pod', () => {
+    const status = compute({
+      pods: [pod('n1', ['ready', 'ready'])],
+      nodes: nodeMap(node('n1')),
+      podRefusal: 'exceeded quota',
+    });
+    expect(status.conditions?.[0]).toMatchObject({ type: 'Ready', status: 'True' });
+  });
+});
+
+describe('desired nodes after nodes are deleted', () => {
+  it('counts only nodes that exist, while the deleted nodes still have pods and the DaemonSet still counts them', () => {
+    const pods = ['n1', 'n2', 'n3', 'gone-1', 'gone-2'].map((n) => pod(n, ['ready', 'ready']));
+    // The DaemonSet controller still wants 5 (its count lags the node deletion until PodGC).
+    const status = compute({
+      pods,
+      nodes: nodeMap(node('n1'), node('n2'), node('n3')),
+      daemonSet: daemonSet(5),
+    });
+    expect(status).toMatchObject({ ready: '3/3', desiredNodes: 3, readyNodes: 3 });
+    expect(status.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+  });
+
+  it('still counts an existing node without a pod yet as pending', () => {
+    const pods = ['n1', 'gone-1'].map((n) => pod(n, ['ready', 'ready']));
+    const status = compute({ pods, nodes: nodeMap(node('n1'), node('n2')), daemonSet: daemonSet(3) });
+    expect(status).toMatchObject({ ready: '1/2', desiredNodes: 2 });
+  });
+});
+
+describe('stalledStatus', () => {
   it('stalls with InvalidSpec and keeps the rest of the status', () => {
     const before = computePrePulledImageStatus({
       ppi: ppi(),
@@ -571,7 +619,8 @@ describe('invalidSpecStatus', () => {
       now,
     });
     const p = { ...ppi(), metadata: { ...ppi().metadata, generation: 5 }, status: before };
-    const status = invalidSpecStatus(p, 'images[0].image: bad', new Date('2026-01-02T00:00:00Z'));
+    const failure = { reason: 'InvalidSpec', message: 'images[0].image: bad', retry: false };
+    const status = stalledStatus(p, failure, new Date('2026-01-02T00:00:00Z'));
     expect(status).toMatchObject({ observedGeneration: 5, readyNodes: 1, desiredNodes: 1, ready: '1/1' });
     expect(
       status.conditions?.map((c) => [c.type, c.status, c.reason, c.observedGeneration, c.message]),
@@ -582,6 +631,21 @@ describe('invalidSpecStatus', () => {
     ]);
     expect(findCondition(status.conditions, 'Ready')?.lastTransitionTime).toBe('2026-01-02T00:00:00Z');
     expect(findCondition(status.conditions, 'Progressing')?.lastTransitionTime).toBe('2026-01-01T00:00:00Z');
+  });
+
+  it('keeps Progressing True for a failed step that is retried, with the server message', () => {
+    const failure = {
+      reason: 'Forbidden',
+      message: 'applying the puller DaemonSet: 403 Forbidden: exceeded quota: pods',
+      retry: true,
+    };
+    const status = stalledStatus(ppi(), failure, now);
+    expect(status.conditions?.map((c) => [c.type, c.status, c.reason])).toEqual([
+      ['Ready', 'False', 'Forbidden'],
+      ['Progressing', 'True', 'Forbidden'],
+      ['Degraded', 'True', 'Forbidden'],
+    ]);
+    expect(findCondition(status.conditions, 'Degraded')?.message).toContain('exceeded quota');
   });
 });
 
@@ -624,5 +688,63 @@ describe('computePrePulledImageStatus: bounds', () => {
     expect(status.nodes?.every((n) => !n.ready)).toBe(true);
     expect((status.nodes?.length ?? 0) + (status.nodesOmitted ?? 0)).toBe(1000);
     expect(prePulledImageStatusSchema.safeParse(status).success).toBe(true);
+  });
+});
+
+describe('registry checks in status', () => {
+  const resolved = {
+    resolvedDigest: digest('d'),
+    platforms: ['linux/amd64'],
+    resolvedAt: '2026-01-01T00:00:00Z',
+  };
+  const notFound = {
+    resolvedAt: '2026-01-01T00:00:00Z',
+    registryCheck: {
+      reason: Reason.NotFound,
+      message: 'r.io answered HTTP 404: MANIFEST_UNKNOWN: manifest unknown',
+    },
+  };
+
+  it("shows each image's resolved digest and platforms next to the digests the nodes hold", () => {
+    const status = compute({
+      pods: [pod('n1', ['ready', 'ready'])],
+      nodes: nodeMap(node('n1')),
+      resolutions: [resolved],
+    });
+    expect(status.images?.[0]).toMatchObject({ image: NGINX, digests: [digest('0')], ...resolved });
+    expect(status.images?.[1]).not.toHaveProperty('resolvedDigest');
+    expect(prePulledImageStatusSchema.safeParse(status).success).toBe(true);
+  });
+
+  it('a failed check makes the object Degraded with its reason, while nodes holding the images stay Ready', () => {
+    const status = compute({
+      pods: [pod('n1', ['ready', 'ready'])],
+      nodes: nodeMap(node('n1')),
+      resolutions: [undefined, notFound],
+    });
+    expect(findCondition(status.conditions, 'Ready')).toMatchObject({
+      status: 'True',
+      reason: Reason.AllNodesReady,
+    });
+    expect(findCondition(status.conditions, 'Degraded')).toMatchObject({
+      status: 'True',
+      reason: Reason.NotFound,
+      message: `registry check of ${APP} failed: ${notFound.registryCheck.message}`,
+    });
+    expect(status.images?.[1]?.registryCheck).toEqual(notFound.registryCheck);
+  });
+
+  it('failing nodes come first: their reason stays the Degraded one', () => {
+    const status = compute({
+      pods: [
+        pod('n1', [{ reason: 'ErrImagePull', message: 'unauthorized: authentication required' }, 'ready']),
+      ],
+      nodes: nodeMap(node('n1')),
+      resolutions: [undefined, notFound],
+    });
+    expect(findCondition(status.conditions, 'Degraded')).toMatchObject({
+      status: 'True',
+      reason: Reason.NodesFailing,
+    });
   });
 });

@@ -6,15 +6,30 @@
 import type { z } from 'zod';
 import { ConditionType, Reason } from '../../api/conditions.ts';
 import {
+  IMAGES_NOT_READY_TAINT,
   MAX_STATUS_NODES,
   type nodeImageStateSchema,
   type PrePulledImage,
   type PrePulledImageStatus,
+  RELEASED_UNREADY_ANNOTATION,
 } from '../../api/prepulledimage.ts';
 import { normalizeImageReference } from '../../image/reference.ts';
-import type { ContainerStateWaiting, ContainerStatus, DaemonSet, Node, Pod } from '../../kube/objects.ts';
-import { type NewCondition, setCondition, shortenMessage } from '../conditions.ts';
+import type { ContainerStateWaiting, ContainerStatus, DaemonSet, Node } from '../../kube/objects.ts';
+import {
+  applyConditions,
+  type ConditionSet,
+  failureConditions,
+  type NewCondition,
+  shortenMessage,
+  verdict,
+} from '../../runtime/conditions.ts';
+import type { Failure } from '../../runtime/failure.ts';
+import { compareStrings } from '../../runtime/order.ts';
 import { PULL_SLOT_GATE } from './labels.ts';
+import type { PullerPod } from './pods.ts';
+import { holdIndexOf, importContainerName, parseImportResult, podCreatedAt } from './protocol.ts';
+import { firstFailedCheck, type ImageResolution, withResolution } from './resolution.ts';
+import { selectsNode } from './selection.ts';
 
 /** One image on one node. */
 export type NodeImageState = z.infer<typeof nodeImageStateSchema>;
@@ -24,13 +39,26 @@ export interface StatusInput {
   /** Spec and metadata.generation; previous conditions keep their transition times. */
   ppi: PrePulledImage;
   /** Pods of its DaemonSet, of any template revision. */
-  pods: Pod[];
+  pods: PullerPod[];
   /** Every node that exists now, by name. */
   nodes: Map<string, Node>;
   /** Undefined before it is created. */
   daemonSet?: DaemonSet;
+  /** The API server's message refusing the DaemonSet's latest pods, if any (refusals.ts). */
+  podRefusal?: string;
+  /** Per node, the import retries made so far (retry.ts). */
+  importRetries?: NonNullable<PrePulledImageStatus['importRetries']>;
+  /** The registry checks of the images, aligned with spec.images, when the operator makes them (resolution.ts). */
+  resolutions?: readonly (ImageResolution | undefined)[];
   now: Date;
 }
+
+/** Ready / Progressing / Degraded: the PrePulledImage's three conditions. */
+export const PREPULLED_IMAGE_CONDITIONS: ConditionSet = {
+  ready: ConditionType.Ready,
+  progressing: ConditionType.Progressing,
+  failing: ConditionType.Degraded,
+};
 
 const IMAGE_MESSAGE_MAX = 512;
 const CONDITION_MESSAGE_MAX = 1024;
@@ -76,7 +104,7 @@ export function isPullFailure(status: ContainerStatus | undefined): boolean {
 }
 
 /** Whether the pod still waits for the controller to give it a pull slot. */
-export function isWaitingForPullSlot(pod: Pod): boolean {
+export function isWaitingForPullSlot(pod: PullerPod): boolean {
   return pod.spec.schedulingGates?.some((gate) => gate.name === PULL_SLOT_GATE) ?? false;
 }
 
@@ -112,7 +140,7 @@ export function digestOf(imageID: string): string {
  * The node a puller pod is for: where it is bound, or else the node the
  * DaemonSet controller pinned it to with a `metadata.name` field affinity.
  */
-export function podNodeName(pod: Pod): string | undefined {
+export function podNodeName(pod: PullerPod): string | undefined {
   if (pod.spec.nodeName) return pod.spec.nodeName;
   const terms =
     pod.spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
@@ -142,6 +170,29 @@ interface Counts {
   pending: number;
 }
 
+/** How far one node is for a PrePulledImage: every image held, a failure, or on its way. */
+export type NodeProgress =
+  | { state: 'ready' }
+  | { state: 'failed'; reason: string; message: string }
+  | { state: 'waiting' };
+
+/** {@link NodeProgress} of `node`, from the object's puller pods (of any node). */
+export function nodeProgress(ppi: PrePulledImage, pods: PullerPod[], node: Node): NodeProgress {
+  const name = node.metadata.name ?? '';
+  const onNode = podsByNode(pods, new Map([[name, node]])).get(name);
+  if (!onNode) return { state: 'waiting' };
+  const images = ppi.spec.images.map((entry) => imageStateOnNode(onNode, node, normalizeOrKeep(entry.image)));
+  const group = groupOf(images);
+  if (group === 'ready') return { state: 'ready' };
+  if (group !== 'failed') return { state: 'waiting' };
+  const failure = images.find((s) => s.state === 'Failed');
+  return {
+    state: 'failed',
+    reason: failure?.reason ?? Reason.NodesFailing,
+    message: `${failure?.image}: ${failure?.message ?? failure?.reason}`,
+  };
+}
+
 /** Aggregates the puller pods into the PrePulledImage's status. */
 export function computePrePulledImageStatus(input: StatusInput): PrePulledImageStatus {
   const { ppi, nodes, daemonSet, now } = input;
@@ -155,8 +206,17 @@ export function computePrePulledImageStatus(input: StatusInput): PrePulledImageS
   reports.sort((a, b) => GROUP_ORDER[a.group] - GROUP_ORDER[b.group] || compareStrings(a.name, b.name));
 
   const count = (group: NodeGroup) => reports.filter((r) => r.group === group).length;
-  // Nodes the DaemonSet controller wants but has not yet made a pod for.
-  const unscheduled = Math.max(0, (daemonSet?.status?.desiredNumberScheduled ?? 0) - reports.length);
+  // Nodes the DaemonSet controller wants but has not yet made a pod for. Its
+  // count still includes a deleted node while that node's pod exists (until
+  // PodGC takes it), so such nodes are taken off: only existing nodes count.
+  const goneNodes = new Set(
+    input.pods.flatMap((pod) => {
+      const node = podNodeName(pod);
+      return node !== undefined && !nodes.has(node) ? [node] : [];
+    }),
+  );
+  const dsDesired = daemonSet?.status?.desiredNumberScheduled ?? 0;
+  const unscheduled = Math.max(0, dsDesired - reports.length - goneNodes.size);
   const counts: Counts = {
     desired: reports.length + unscheduled,
     ready: count('ready'),
@@ -168,17 +228,24 @@ export function computePrePulledImageStatus(input: StatusInput): PrePulledImageS
   const images = ppi.spec.images.map((entry, index) => {
     const ready = reports.map((r) => r.images[index]).filter((s) => s?.state === 'Ready');
     const digests = [...new Set(ready.flatMap((s) => (s?.digest ? [s.digest] : [])))].sort(compareStrings);
-    return {
-      image: refs[index] ?? entry.image,
-      ...(entry.name !== undefined && { name: entry.name }),
-      digests: digests.slice(0, MAX_DIGESTS),
-      readyNodes: ready.length,
-    };
+    return withResolution(
+      {
+        image: refs[index] ?? entry.image,
+        ...(entry.name !== undefined && { name: entry.name }),
+        digests: digests.slice(0, MAX_DIGESTS),
+        readyNodes: ready.length,
+      },
+      input.resolutions?.[index],
+    );
   });
 
   const listed = listNodes(reports);
   const generation = ppi.metadata.generation;
-  const decided = decideConditions(ppi, counts, reports, daemonSet);
+  const decided = withRegistryCheck(
+    decideConditions(ppi, counts, reports, daemonSet, input.podRefusal),
+    firstFailedCheck(ppi, input.resolutions),
+    counts,
+  );
   return {
     ...(generation !== undefined && { observedGeneration: generation }),
     conditions: applyConditions(ppi, decided, now),
@@ -190,26 +257,46 @@ export function computePrePulledImageStatus(input: StatusInput): PrePulledImageS
     images,
     nodes: listed,
     ...(reports.length > listed.length && { nodesOmitted: reports.length - listed.length }),
+    ...(ppi.spec.nodeReadiness?.taint && { nodeReadiness: nodeReadinessOf(ppi, nodes) }),
+    ...(input.importRetries && input.importRetries.length > 0 && { importRetries: input.importRetries }),
   };
 }
 
 /**
- * Status for a spec the controller cannot act on: terminal until the user
- * edits it, so Progressing is False and nothing requeues. Counts and lists from
- * the last good pass are kept, since the pods are still there.
+ * The nodes this object selects that the startup taint still holds back, and
+ * those released before they were ready (their pods may not even exist yet).
  */
-export function invalidSpecStatus(ppi: PrePulledImage, message: string, now: Date): PrePulledImageStatus {
-  const text = shortenMessage(message, CONDITION_MESSAGE_MAX);
-  const decided: NewCondition[] = [
-    { type: ConditionType.Ready, status: 'False', reason: Reason.InvalidSpec, message: text },
-    { type: ConditionType.Progressing, status: 'False', reason: Reason.InvalidSpec, message: text },
-    { type: ConditionType.Degraded, status: 'True', reason: Reason.InvalidSpec, message: text },
-  ];
+function nodeReadinessOf(
+  ppi: PrePulledImage,
+  nodes: Map<string, Node>,
+): NonNullable<PrePulledImageStatus['nodeReadiness']> {
+  let heldBack = 0;
+  const released: string[] = [];
+  for (const [name, node] of nodes) {
+    if (!selectsNode(ppi, node)) continue;
+    if (node.spec?.taints?.some((t) => t.key === IMAGES_NOT_READY_TAINT)) heldBack++;
+    if (node.metadata.annotations?.[RELEASED_UNREADY_ANNOTATION] !== undefined) released.push(name);
+  }
+  released.sort(compareStrings);
+  return { heldBack, ...(released.length > 0 && { releasedUnready: released.slice(0, MAX_STATUS_NODES) }) };
+}
+
+/**
+ * Status for a pass that cannot go on: a spec the controller cannot act on
+ * (terminal until the user edits it, so Progressing is False), or a step that
+ * failed (retried, so Progressing stays True). Counts and lists from the last
+ * good pass are kept, since the pods are still there.
+ */
+export function stalledStatus(ppi: PrePulledImage, failure: Failure, now: Date): PrePulledImageStatus {
   const generation = ppi.metadata.generation;
   return {
     ...ppi.status,
     ...(generation !== undefined && { observedGeneration: generation }),
-    conditions: applyConditions(ppi, decided, now),
+    conditions: failureConditions(ppi, PREPULLED_IMAGE_CONDITIONS, failure, {
+      now,
+      maxMessage: CONDITION_MESSAGE_MAX,
+      failingWhileRetrying: true,
+    }),
   };
 }
 
@@ -218,8 +305,8 @@ export function invalidSpecStatus(ppi: PrePulledImage, message: string, now: Dat
  * replacement runs beside the pod it replaces. Pods being deleted are already
  * gone as far as the node's images are concerned.
  */
-function podsByNode(pods: Pod[], nodes: Map<string, Node>): Map<string, Pod[]> {
-  const byNode = new Map<string, Pod[]>();
+function podsByNode(pods: PullerPod[], nodes: Map<string, Node>): Map<string, PullerPod[]> {
+  const byNode = new Map<string, PullerPod[]>();
   for (const pod of pods) {
     if (pod.metadata.deletionTimestamp) continue;
     const name = podNodeName(pod);
@@ -230,19 +317,15 @@ function podsByNode(pods: Pod[], nodes: Map<string, Node>): Map<string, Pod[]> {
   return byNode;
 }
 
-function isNewer(a: Pod, b: Pod): boolean {
-  const delta = creationTime(a) - creationTime(b);
+function isNewer(a: PullerPod, b: PullerPod): boolean {
+  // An unknown creation time is not known to be the replacement: it sorts oldest.
+  const delta = (podCreatedAt(a) ?? 0) - (podCreatedAt(b) ?? 0);
   // Ties fall back to the name so the choice does not depend on list order.
   return delta !== 0 ? delta > 0 : compareStrings(a.metadata.name ?? '', b.metadata.name ?? '') > 0;
 }
 
-function creationTime(pod: Pod): number {
-  const time = Date.parse(pod.metadata.creationTimestamp ?? '');
-  return Number.isNaN(time) ? 0 : time;
-}
-
-function imageStateOnNode(pods: Pod[], node: Node, image: string): NodeImageState {
-  const [newest, ...older] = pods as [Pod, ...Pod[]];
+function imageStateOnNode(pods: PullerPod[], node: Node, image: string): NodeImageState {
+  const [newest, ...older] = pods as [PullerPod, ...PullerPod[]];
   let state = imageStateInPod(newest, image);
   // A replacement on its way (a spec edit, a refresh round): the pod it
   // replaces still holds the image, so the node has it. A failure of the
@@ -260,7 +343,7 @@ function imageStateOnNode(pods: Pod[], node: Node, image: string): NodeImageStat
   return state;
 }
 
-function imageStateInPod(pod: Pod, image: string): NodeImageState {
+function imageStateInPod(pod: PullerPod, image: string): NodeImageState {
   const container = pod.spec.containers.find((c) => c.image === image);
   if (!container) return pending(image, 'waiting for the DaemonSet to roll out the new spec');
   const status = pod.status?.containerStatuses?.find((s) => s.name === container.name);
@@ -286,31 +369,16 @@ function imageStateInPod(pod: Pod, image: string): NodeImageState {
  * or when it failed (its JSON termination message names the reason), else
  * undefined and the hold container's state decides.
  */
-function importOutcome(pod: Pod, containerName: string, image: string): NodeImageState | undefined {
-  const index = containerName.slice('image-'.length);
-  const step = pod.status?.initContainerStatuses?.find((s) => s.name === `import-${index}`);
+function importOutcome(pod: PullerPod, containerName: string, image: string): NodeImageState | undefined {
+  const index = holdIndexOf(containerName);
+  if (index === undefined) return undefined;
+  const step = pod.status?.initContainerStatuses?.find((s) => s.name === importContainerName(index));
   if (!step) return undefined;
   if (step.state?.running) return { image, state: 'Pulling', reason: Reason.Importing };
   const terminated = step.state?.terminated;
   if (!terminated) return undefined;
-  try {
-    const outcome = JSON.parse(terminated.message ?? '') as {
-      ok?: boolean;
-      reason?: string;
-      message?: string;
-    };
-    if (outcome.ok) return undefined;
-    const reason = (Object.values(Reason) as string[]).includes(outcome.reason ?? '')
-      ? (outcome.reason as Reason)
-      : Reason.ImportFailed;
-    return failed(image, reason, outcome.message);
-  } catch {
-    return failed(
-      image,
-      Reason.ImportFailed,
-      terminated.message || `the import step exited with ${terminated.exitCode}`,
-    );
-  }
+  const result = parseImportResult(terminated);
+  return result.ok ? undefined : failed(image, result.reason, result.message);
 }
 
 function pending(image: string, message: string): NodeImageState {
@@ -358,27 +426,33 @@ function decideConditions(
   counts: Counts,
   reports: NodeReport[],
   daemonSet: DaemonSet | undefined,
+  podRefusal: string | undefined,
 ): NewCondition[] {
-  const verdict = (
-    reason: Reason,
-    ready: boolean,
-    progressing: boolean,
-    degraded: boolean,
-    message: string,
-  ) => [
-    { type: ConditionType.Ready, status: status(ready), reason, message },
-    {
-      type: ConditionType.Progressing,
-      status: status(progressing),
-      reason: progressing ? Reason.Progressing : reason,
-      message: progressing ? progressMessage(counts, daemonSet) : message,
-    },
-    { type: ConditionType.Degraded, status: status(degraded), reason, message },
-  ];
-
+  const progress = { reason: Reason.Progressing, message: progressMessage(counts, daemonSet) };
+  if (podRefusal !== undefined && counts.pending > 0) {
+    // Nodes wait for pods the cluster will not create: say why, in its words.
+    const message = shortenMessage(
+      `${counts.pending} of ${counts.desired} nodes have no puller pod; the DaemonSet controller's last try: ${podRefusal}`,
+      CONDITION_MESSAGE_MAX,
+    );
+    return verdict(PREPULLED_IMAGE_CONDITIONS, {
+      reason: Reason.PodsRefused,
+      message,
+      ready: false,
+      progressing: true,
+      failing: true,
+      progress: { reason: Reason.PodsRefused, message },
+    });
+  }
   if (counts.failed > 0) {
-    const stillMoving = counts.pulling + counts.pending > 0;
-    return verdict(Reason.NodesFailing, false, stillMoving, true, failureMessage(ppi, counts, reports));
+    return verdict(PREPULLED_IMAGE_CONDITIONS, {
+      reason: Reason.NodesFailing,
+      message: failureMessage(ppi, counts, reports),
+      ready: false,
+      progressing: counts.pulling + counts.pending > 0,
+      failing: true,
+      progress,
+    });
   }
   // The counts mean nothing until the DaemonSet controller has seen the latest
   // template, after a spec edit. A template change of the same spec (a refresh
@@ -388,29 +462,47 @@ function decideConditions(
     ppi.status?.observedGeneration === ppi.metadata.generation &&
     ppi.status?.conditions?.some((c) => c.type === ConditionType.Ready && c.status === 'True') === true;
   const settled = daemonSet !== undefined && (isObserved(daemonSet) || sameSpecWasReady);
+  const done = { ready: true, progressing: false, failing: false };
   if (settled && counts.desired === 0) {
-    return verdict(
-      Reason.NoMatchingNodes,
-      true,
-      false,
-      false,
-      "no node matches the PrePulledImage's node selection",
-    );
+    return verdict(PREPULLED_IMAGE_CONDITIONS, {
+      reason: Reason.NoMatchingNodes,
+      message: "no node matches the PrePulledImage's node selection",
+      ...done,
+    });
   }
   if (settled && counts.ready === counts.desired) {
     const message = `${counts.ready}/${counts.desired} nodes hold every image`;
-    return verdict(Reason.AllNodesReady, true, false, false, message);
+    return verdict(PREPULLED_IMAGE_CONDITIONS, { reason: Reason.AllNodesReady, message, ...done });
   }
-  const message = progressMessage(counts, daemonSet);
-  return [
-    { type: ConditionType.Ready, status: 'False', reason: Reason.Progressing, message },
-    { type: ConditionType.Progressing, status: 'True', reason: Reason.Progressing, message },
-    { type: ConditionType.Degraded, status: 'False', reason: Reason.Progressing, message },
-  ];
+  return verdict(PREPULLED_IMAGE_CONDITIONS, {
+    ...progress,
+    ready: false,
+    progressing: true,
+    failing: false,
+  });
 }
 
-function status(value: boolean): 'True' | 'False' {
-  return value ? 'True' : 'False';
+/**
+ * A failed registry check makes the object Degraded with the check's reason
+ * (Unauthorized, NotFound, RegistryUnavailable), unless nodes fail already
+ * (their failure is then the one to fix first). Ready and Progressing stay as
+ * the nodes make them: nodes that hold the images go on holding them.
+ */
+function withRegistryCheck(
+  decided: NewCondition[],
+  failure: { image: string; reason: string; message?: string } | undefined,
+  counts: Counts,
+): NewCondition[] {
+  if (!failure || counts.failed > 0) return decided;
+  const message = shortenMessage(
+    `registry check of ${failure.image} failed${failure.message ? `: ${failure.message}` : ''}`,
+    CONDITION_MESSAGE_MAX,
+  );
+  return decided.map((c) =>
+    c.type === PREPULLED_IMAGE_CONDITIONS.failing
+      ? { ...c, status: 'True', reason: failure.reason, message }
+      : c,
+  );
 }
 
 function isObserved(daemonSet: DaemonSet): boolean {
@@ -439,16 +531,6 @@ function failureMessage(ppi: PrePulledImage, counts: Counts, reports: NodeReport
   return shortenMessage(message, CONDITION_MESSAGE_MAX);
 }
 
-function applyConditions(ppi: PrePulledImage, decided: NewCondition[], now: Date) {
-  const observedGeneration = ppi.metadata.generation;
-  let conditions = ppi.status?.conditions ?? [];
-  for (const condition of decided) {
-    const next = observedGeneration === undefined ? condition : { ...condition, observedGeneration };
-    conditions = setCondition(conditions, next, now);
-  }
-  return conditions;
-}
-
 /** The status must still be written for a reference render would reject; show it as given. */
 function normalizeOrKeep(image: string): string {
   try {
@@ -456,9 +538,4 @@ function normalizeOrKeep(image: string): string {
   } catch {
     return image;
   }
-}
-
-/** Code-point order: the same on every machine, unlike localeCompare. */
-function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -4,7 +4,8 @@
  * pulling. The gate holds a pod before scheduling, so a waiting pod costs the
  * node nothing.
  */
-import type { Pod } from '../../kube/objects.ts';
+import type { PullerPod } from './pods.ts';
+import { podCreatedAt } from './protocol.ts';
 import { hasImage, isPullFailure, isWaitingForPullSlot } from './status.ts';
 
 /**
@@ -31,7 +32,7 @@ export function resolvePullLimit(
  * as many as keep the pods still pulling within `limit`. Pods being deleted
  * count for nothing.
  */
-export function podsToAdmit(pods: Pod[], limit: number): Pod[] {
+export function podsToAdmit(pods: PullerPod[], limit: number): PullerPod[] {
   const live = pods.filter((pod) => !pod.metadata.deletionTimestamp);
   const inFlight = live.filter((pod) => !isWaitingForPullSlot(pod) && !isPullFinished(pod)).length;
   const gated = live.filter(isWaitingForPullSlot).sort(byAge);
@@ -44,7 +45,7 @@ export function podsToAdmit(pods: Pod[], limit: number): Pod[] {
  * kubelet reports a failure: it then only retries with back-off, and a bad
  * reference on some nodes must not stall the rollout to all the others.
  */
-export function isPullFinished(pod: Pod): boolean {
+export function isPullFinished(pod: PullerPod): boolean {
   if (pod.status?.phase === 'Failed' || pod.status?.phase === 'Succeeded') return true;
   const statuses = pod.status?.containerStatuses ?? [];
   if (statuses.some(isPullFailure) || (pod.status?.initContainerStatuses ?? []).some(isPullFailure))
@@ -52,7 +53,7 @@ export function isPullFinished(pod: Pod): boolean {
   return pod.spec.containers.every((c) => hasImage(statuses.find((s) => s.name === c.name)));
 }
 
-function byAge(a: Pod, b: Pod): number {
+function byAge(a: PullerPod, b: PullerPod): number {
   const [ta, tb] = [creationTime(a), creationTime(b)];
   if (ta !== tb) return ta < tb ? -1 : 1;
   const [x, y] = [a.metadata.name ?? '', b.metadata.name ?? ''];
@@ -60,7 +61,6 @@ function byAge(a: Pod, b: Pod): number {
 }
 
 /** Unknown creation time sorts last: such a pod is not known to have waited longest. */
-function creationTime(pod: Pod): number {
-  const time = Date.parse(pod.metadata.creationTimestamp ?? '');
-  return Number.isNaN(time) ? Number.POSITIVE_INFINITY : time;
+function creationTime(pod: PullerPod): number {
+  return podCreatedAt(pod) ?? Number.POSITIVE_INFINITY;
 }

@@ -1,147 +1,103 @@
 /**
- * The RegistryCredential controller: for each object, the copy of its source
- * secret in every target namespace and its name on the chosen
- * ServiceAccounts there, then a status written only when it changed.
- * Everything is read from informers and only the differences are written, at
- * most WRITE_CONCURRENCY requests at a time (writes.ts); a pass over namespaces
- * that are already right makes no request.
+ * The RegistryCredential kind: for each object, the copy of its source secret
+ * in every target namespace and its name on the chosen ServiceAccounts
+ * there. Everything is read from informers and only the differences are
+ * written, at most WRITE_CONCURRENCY requests at a time (writes.ts); a pass
+ * over namespaces that are already right makes no request. The runtime's
+ * object controller runs it, writes its status and records its Events.
+ *
+ * The source and copy-name secret watches are the kind's own (watches.ts):
+ * they follow the RegistryCredentials, so the operator caches exactly the
+ * secrets it reads, and they stop with the controller.
  *
  * Nothing here logs, records or reports secret content: messages carry
  * names, counts and HTTP status codes, never a server's error text (which may
  * echo what was sent).
  */
-import { isDeepStrictEqual } from 'node:util';
 import { Reason } from '../../api/conditions.ts';
 import {
   type RegistryCredential,
+  type RegistryCredentialSpec,
   type RegistryCredentialStatus,
   registryCredentialSpecSchema,
 } from '../../api/registrycredential.ts';
 import type { KubeClient } from '../../kube/client.ts';
-import type { EventRecorder } from '../../kube/events.ts';
-import { keyOf } from '../../kube/objects.ts';
+import { isTerminating } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
-import type { Clock } from '../../runtime/clock.ts';
-import type { ReconcileContext, ReconcileResult, Reconciler } from '../../runtime/controller.ts';
+import { ClassifiedError } from '../../runtime/failure.ts';
+import type { ObjectKind, ReconcileOutcome, ReconcileRequest } from '../../runtime/object-controller.ts';
 import { mapConcurrently } from '../../runtime/parallel.ts';
 import {
   ownedCopies,
   type RegistryCredentialInformers,
+  registryCredentialWatches,
   requestingNamespaces,
   serviceAccountsIn,
 } from './informers.ts';
 import { CLEANUP_FINALIZER } from './labels.ts';
-import type { PendingWrites } from './pending.ts';
 import { planCleanup, planSync } from './plan.ts';
-import { readSource, type SourceCredentials } from './source.ts';
-import { type NamespaceFailure, stalledStatus, syncedStatus, transitionEvents } from './status.ts';
-import { isTerminating, selectTargetNamespaces } from './targets.ts';
+import { readSource } from './source.ts';
+import {
+  type NamespaceFailure,
+  REGISTRY_CREDENTIAL_TRANSITIONS,
+  stalledStatus,
+  syncedStatus,
+} from './status.ts';
+import { selectTargetNamespaces } from './targets.ts';
 import { copyNameSelection, type SecretWatches, sourceSelection, type WatchState } from './watches.ts';
-import { createSyncWriter, describeError, FIELD_MANAGER, failureOf, WRITE_CONCURRENCY } from './writes.ts';
+import { createSyncWriter, describeError, failureOf, WRITE_CONCURRENCY } from './writes.ts';
 
-/** Field manager of the status; copies and the finalizer have FIELD_MANAGER. */
-export const STATUS_FIELD_MANAGER = 'prepull-registrycredential-status';
+export const CONTROLLER_NAME = 'registrycredential';
 
-export interface RegistryCredentialControllerDeps {
+export interface RegistryCredentialKindDeps {
   client: KubeClient;
-  clock: Clock;
-  events: EventRecorder;
   informers: RegistryCredentialInformers;
+  /** The per-source and per-copy-name secret watches; they tell the queue when they change. */
   watches: SecretWatches;
-  /** Shared with the informer handlers, which mark writes as seen. */
-  pending: PendingWrites;
 }
 
-/** Raised after the status is written when some namespace failed in a way a retry may fix. */
-class RetryableSyncError extends Error {
-  override readonly name = 'RetryableSyncError';
-}
+type Request = ReconcileRequest<RegistryCredential, RegistryCredentialSpec>;
+type Outcome = ReconcileOutcome<RegistryCredentialStatus>;
 
-export function registryCredentialReconciler(deps: RegistryCredentialControllerDeps): Reconciler {
-  const { informers, client, clock, events, watches, pending } = deps;
-  /** The status we last wrote per key and the resourceVersion it was written over (see PrePulledImage). */
-  const written = new Map<string, { over: string | undefined; status: RegistryCredentialStatus }>();
-  const writer = createSyncWriter(client, pending);
+/** The RegistryCredential kind, for {@link createObjectController}. */
+export function registryCredentialKind(
+  deps: RegistryCredentialKindDeps,
+): ObjectKind<RegistryCredential, RegistryCredentialSpec, RegistryCredentialStatus> {
+  const { informers, client, watches } = deps;
 
-  return async (key: string, { log }: ReconcileContext): Promise<ReconcileResult | undefined> => {
-    const cached = informers.registryCredentials.get(key);
-    // Gone, or going with nothing left for us to do: the garbage collector takes the copies.
-    if (!cached || (cached.metadata.deletionTimestamp && !hasCleanupFinalizer(cached))) {
-      written.delete(key);
-      watches.forget(key);
-      return undefined;
-    }
-    const mine = written.get(key);
-    const rc: RegistryCredential =
-      mine && mine.over === cached.metadata.resourceVersion ? { ...cached, status: mine.status } : cached;
-    const now = new Date(clock.now());
-
-    const parsed = registryCredentialSpecSchema.safeParse(rc.spec);
-    if (!parsed.success) {
-      const message = parsed.error.issues
-        .map((i) => `${i.path.join('.') || 'spec'}: ${i.message}`)
-        .join('; ');
-      await writeStatus(rc, stalledStatus(rc, Reason.InvalidSpec, message, now), log);
-      return undefined;
-    }
-    const withSpec: RegistryCredential = { ...rc, spec: parsed.data };
-    const { secretRef } = withSpec.spec.source;
-    const [source, copies] = watches.use(key, [
-      sourceSelection(secretRef.namespace, secretRef.name),
-      copyNameSelection(withSpec.spec.target.secretName),
-    ]) as [WatchState, WatchState];
-
-    if (withSpec.metadata.deletionTimestamp) return finalize(withSpec, copies, log);
-    if (await waitingForWatches(withSpec, source, copies, now, log)) return undefined;
-    const read = readSource(
-      source.informer.get(`${secretRef.namespace}/${secretRef.name}`),
-      withSpec.spec.source,
-    );
-    if (!read.ok) {
-      // The copies stay as they are: a source being fixed must not take every namespace's secret away.
-      await writeStatus(withSpec, stalledStatus(withSpec, read.reason, read.message, now), log);
-      return undefined;
-    }
-    await reconcileNormal(withSpec, read, copies, now, log);
-    return undefined;
+  return {
+    name: CONTROLLER_NAME,
+    resource: Resources.registryCredentials,
+    informer: informers.registryCredentials,
+    specSchema: registryCredentialSpecSchema,
+    watches: registryCredentialWatches(informers),
+    transitions: REGISTRY_CREDENTIAL_TRANSITIONS,
+    stalledStatus,
+    // A server may quote what it was sent, and what we send is a secret.
+    classify: { redactServerText: true },
+    forget: (key) => watches.forget(key),
+    connect: (enqueue) => watches.notifyWith(enqueue),
+    stop: () => watches.stop(),
+    reconcile,
+    finalize,
   };
 
-  /**
-   * Whether a watch the pass needs has not listed yet; a failed list (403 when
-   * RBAC does not allow the source's namespace) is reported as Stalled. The
-   * watch tells the queue when that changes, so there is no retry loop here.
-   */
-  async function waitingForWatches(
-    rc: RegistryCredential,
-    source: WatchState,
-    copies: WatchState,
-    now: Date,
-    log: ReconcileContext['log'],
-  ): Promise<boolean> {
+  async function reconcile(request: Request): Promise<Outcome> {
+    const { key, now } = request;
+    const rc = withSpec(request);
     const { secretRef } = rc.spec.source;
-    for (const [watch, what] of [
-      [source, `the source secret ${secretRef.namespace}/${secretRef.name}`],
-      [copies, `secrets named ${rc.spec.target.secretName}`],
-    ] as const) {
-      if (watch.synced) continue;
-      if (watch.error) {
-        const reason = watch.error.status === 403 ? Reason.Forbidden : Reason.SyncFailed;
-        const message = `cannot read ${what}: ${describeError(watch.error)}`;
-        await writeStatus(rc, stalledStatus(rc, reason, message, now), log);
-      }
-      return true;
+    const [source, copies] = watches.use(key, [
+      sourceSelection(secretRef.namespace, secretRef.name),
+      copyNameSelection(rc.spec.target.secretName),
+    ]) as [WatchState, WatchState];
+    const waiting = waitingForWatches(rc, source, copies, now);
+    if (waiting) return waiting;
+    const read = readSource(source.informer.get(`${secretRef.namespace}/${secretRef.name}`), rc.spec.source);
+    if (!read.ok) {
+      // The copies stay as they are: a source being fixed must not take every namespace's secret away.
+      return { status: stalledStatus(rc, { reason: read.reason, message: read.message, retry: false }, now) };
     }
-    return false;
-  }
 
-  /** One pass: plan from the caches, write the differences, then the status. */
-  async function reconcileNormal(
-    rc: RegistryCredential,
-    source: SourceCredentials,
-    copies: WatchState,
-    now: Date,
-    log: ReconcileContext['log'],
-  ): Promise<void> {
     const { spec } = rc;
     const targets = selectTargetNamespaces({
       spec,
@@ -151,20 +107,20 @@ export function registryCredentialReconciler(deps: RegistryCredentialControllerD
     const plan = planSync({
       rc,
       targets,
-      dockerConfigJson: source.dockerConfigJson,
+      dockerConfigJson: read.dockerConfigJson,
       secretAt: (namespace) => copies.informer.get(`${namespace}/${spec.target.secretName}`),
       ownedCopies: ownedCopies(informers, rc.metadata.uid ?? '', copies),
       serviceAccountsIn: (namespace) => serviceAccountsIn(informers, namespace, spec.serviceAccounts ?? []),
-      isTerminating: (namespace) => namespaceTerminating(namespace),
-      isPending: (k, rv) => pending.isPending(k, rv),
+      isTerminating: namespaceTerminating,
+      isPending: (type, k, cached) => request.store.isPending(type, k, cached),
     });
 
     const wantsFinalizer = (spec.serviceAccounts?.length ?? 0) > 0;
-    if (wantsFinalizer && !hasCleanupFinalizer(rc)) await setFinalizer(rc, true);
-    const failures = await writer.carryOut(plan, log);
+    if (wantsFinalizer && !hasCleanupFinalizer(rc)) await setFinalizer(request, true);
+    const failures = await writerOf(request).carryOut(plan, request.log);
     const retrying = failures.some((f) => f.retrying);
     // ServiceAccount entries are gone once a pass without serviceAccounts succeeds.
-    if (!wantsFinalizer && hasCleanupFinalizer(rc) && !retrying) await setFinalizer(rc, false);
+    if (!wantsFinalizer && hasCleanupFinalizer(rc) && !retrying) await setFinalizer(request, false);
 
     const failed = new Set(failures.map((f) => f.namespace));
     const status = syncedStatus(
@@ -173,12 +129,39 @@ export function registryCredentialReconciler(deps: RegistryCredentialControllerD
         desired: targets.length,
         synced: targets.filter((namespace) => !failed.has(namespace)).length,
         failures,
-        sourceResourceVersion: retrying ? (rc.status?.sourceResourceVersion ?? '') : source.resourceVersion,
+        sourceResourceVersion: retrying ? (rc.status?.sourceResourceVersion ?? '') : read.resourceVersion,
       },
       now,
     );
-    await writeStatus(rc, status, log);
-    if (retrying) throw new RetryableSyncError(`${failed.size} namespaces failed; retrying`);
+    if (!retrying) return { status };
+    const message = `${failed.size} namespaces failed; retrying`;
+    return { status, failure: { reason: Reason.SyncFailed, message, retry: true } };
+  }
+
+  /**
+   * Whether a watch the pass needs has not listed yet: nothing to do until it
+   * has. A failed list (403 when RBAC does not allow the source's namespace)
+   * is reported as Stalled. The watch tells the queue when that changes, so
+   * there is no retry loop here.
+   */
+  function waitingForWatches(
+    rc: RegistryCredential,
+    source: WatchState,
+    copies: WatchState,
+    now: Date,
+  ): Outcome | undefined {
+    const { secretRef } = rc.spec.source;
+    for (const [watch, what] of [
+      [source, `the source secret ${secretRef.namespace}/${secretRef.name}`],
+      [copies, `secrets named ${rc.spec.target.secretName}`],
+    ] as const) {
+      if (watch.synced) continue;
+      if (!watch.error) return {};
+      const reason = watch.error.status === 403 ? Reason.Forbidden : Reason.SyncFailed;
+      const message = `cannot read ${what}: ${describeError(watch.error)}`;
+      return { status: stalledStatus(rc, { reason, message, retry: false }, now) };
+    }
+    return undefined;
   }
 
   /**
@@ -186,14 +169,16 @@ export function registryCredentialReconciler(deps: RegistryCredentialControllerD
    * ServiceAccount entries do not, so they are taken off before the
    * finalizer is.
    */
-  async function finalize(
-    rc: RegistryCredential,
-    copies: WatchState,
-    log: ReconcileContext['log'],
-  ): Promise<undefined> {
-    const key = rc.metadata.name ?? '';
+  async function finalize(request: Request): Promise<Outcome> {
+    const { key, log } = request;
+    const rc = withSpec(request);
+    if (!hasCleanupFinalizer(rc)) {
+      watches.forget(key);
+      return {};
+    }
+    const [copies] = watches.use(key, [copyNameSelection(rc.spec.target.secretName)]) as [WatchState];
     // Without the copy-name cache a conflicting namespace could not be told apart.
-    if (!copies.synced) return undefined;
+    if (!copies.synced) return {};
     const spec = rc.spec;
     const cleanup = planCleanup({
       secretName: spec.target.secretName,
@@ -206,10 +191,11 @@ export function registryCredentialReconciler(deps: RegistryCredentialControllerD
       secretAt: (namespace) => copies.informer.get(`${namespace}/${spec.target.secretName}`),
       ownedCopies: ownedCopies(informers, rc.metadata.uid ?? '', copies),
       serviceAccountsIn: (namespace) => serviceAccountsIn(informers, namespace, []),
-      isTerminating: (namespace) => namespaceTerminating(namespace),
-      isPending: (k, rv) => pending.isPending(k, rv),
+      isTerminating: namespaceTerminating,
+      isPending: (type, k, cached) => request.store.isPending(type, k, cached),
     });
     const failures: NamespaceFailure[] = [];
+    const writer = writerOf(request);
     await mapConcurrently(cleanup, WRITE_CONCURRENCY, async ({ namespace, serviceAccounts }) => {
       try {
         await writer.patchServiceAccounts(serviceAccounts);
@@ -218,18 +204,24 @@ export function registryCredentialReconciler(deps: RegistryCredentialControllerD
       }
     });
     if (failures.length > 0) {
-      throw new RetryableSyncError(
-        `cleanup failed in ${failures.length} namespaces, first ${failures[0]?.namespace}: ${failures[0]?.message}`,
-      );
+      const first = failures[0]!;
+      throw new ClassifiedError({
+        reason: first.reason,
+        message: `cleanup failed in ${failures.length} namespaces, first ${first.namespace}: ${first.message}`,
+        retry: true,
+      });
     }
-    await setFinalizer(rc, false);
+    await setFinalizer(request, false);
     watches.forget(key);
-    written.delete(key);
     log.info(
       { serviceAccountNamespaces: cleanup.length },
       'removed ServiceAccount entries; finalizer released',
     );
-    return undefined;
+    return {};
+  }
+
+  function writerOf(request: Request) {
+    return createSyncWriter(client, request.store, request.fieldManager);
   }
 
   /**
@@ -237,38 +229,25 @@ export function registryCredentialReconciler(deps: RegistryCredentialControllerD
    * owns that one entry of the set, so others' finalizers are untouched and
    * applying without it removes exactly it.
    */
-  async function setFinalizer(rc: RegistryCredential, present: boolean): Promise<void> {
+  async function setFinalizer({ object, fieldManager }: Request, present: boolean): Promise<void> {
     await client.apply(
       Resources.registryCredentials,
       {
-        metadata: { name: rc.metadata.name, ...(present ? { finalizers: [CLEANUP_FINALIZER] } : {}) },
+        metadata: { name: object.metadata.name, ...(present ? { finalizers: [CLEANUP_FINALIZER] } : {}) },
       } as RegistryCredential,
-      { fieldManager: FIELD_MANAGER, force: true },
+      { fieldManager, force: true },
     );
-  }
-
-  async function writeStatus(
-    rc: RegistryCredential,
-    status: RegistryCredentialStatus,
-    log: ReconcileContext['log'],
-  ): Promise<void> {
-    if (isDeepStrictEqual(rc.status ?? {}, status)) return;
-    await client.apply(
-      Resources.registryCredentials,
-      { metadata: { name: rc.metadata.name }, status } as RegistryCredential,
-      { fieldManager: STATUS_FIELD_MANAGER, force: true, subresource: 'status' },
-    );
-    written.set(keyOf(rc), { over: rc.metadata.resourceVersion, status });
-    log.debug({ synced: status.synced }, 'wrote status');
-    for (const event of transitionEvents(rc.status, status)) {
-      await events.record(rc, event.type, event.reason, 'Sync', event.note);
-    }
   }
 
   function namespaceTerminating(namespace: string): boolean {
     const ns = informers.namespaces.get(namespace);
     return ns === undefined || isTerminating(ns);
   }
+}
+
+/** The object with its spec as parsed (defaults filled in). */
+function withSpec({ object, spec }: Request): RegistryCredential {
+  return { ...object, spec };
 }
 
 function hasCleanupFinalizer(rc: RegistryCredential): boolean {

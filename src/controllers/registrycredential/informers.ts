@@ -1,16 +1,23 @@
 /**
  * The informers the RegistryCredential controller reads, their indexes, and
- * the handlers that turn their events into RegistryCredential keys. Handlers
- * only enqueue (and mark our own writes as seen); the reconcile reads the
- * caches.
+ * the watches that turn their events into RegistryCredential keys. The
+ * runtime enqueues those keys (and marks our own writes as seen); the
+ * reconcile reads the caches.
  */
 import type { PrePulledImage } from '../../api/prepulledimage.ts';
 import type { RegistryCredential } from '../../api/registrycredential.ts';
 import type { Informer } from '../../kube/informer.ts';
-import { keyOf, type Namespace, type Secret, type ServiceAccount } from '../../kube/objects.ts';
-import type { WorkQueue } from '../../runtime/queue.ts';
+import {
+  isTerminating,
+  keyOf,
+  type Namespace,
+  type Secret,
+  type ServiceAccount,
+} from '../../kube/objects.ts';
+import { Resources } from '../../kube/resources.ts';
+import { owns, type Watch, watch } from '../../runtime/object-controller.ts';
+import { prePulledImagesNaming } from '../indexes.ts';
 import { addedPullSecrets, credentialOwnerName, credentialOwnerUid } from './labels.ts';
-import type { PendingWrites } from './pending.ts';
 import { isOwnedBy } from './render.ts';
 import type { WatchState } from './watches.ts';
 
@@ -27,8 +34,6 @@ export interface RegistryCredentialInformers {
 export const COPY_OWNER_INDEX = 'registrycredential-owner';
 /** ServiceAccounts carrying entries Prepull added, by namespace. */
 export const MARKED_SERVICE_ACCOUNT_INDEX = 'prepull-added-pull-secrets';
-/** PrePulledImages by the RegistryCredential names in spec.registryCredentials. */
-export const PPI_CREDENTIAL_INDEX = 'registrycredential';
 
 /** Adds the indexes {@link registryCredentialReconciler} reads; call once, before or after the informers start. */
 export function addRegistryCredentialIndexes(informers: RegistryCredentialInformers): void {
@@ -38,9 +43,6 @@ export function addRegistryCredentialIndexes(informers: RegistryCredentialInform
   });
   informers.serviceAccounts.addIndex(MARKED_SERVICE_ACCOUNT_INDEX, (sa) =>
     addedPullSecrets(sa).length > 0 && sa.metadata.namespace ? [sa.metadata.namespace] : [],
-  );
-  informers.prePulledImages.addIndex(PPI_CREDENTIAL_INDEX, (ppi) =>
-    (ppi.spec.registryCredentials ?? []).map((ref) => ref.name),
   );
 }
 
@@ -64,7 +66,7 @@ export function serviceAccountsIn(
 /** Namespaces whose PrePulledImages name the RegistryCredential `name`. */
 export function requestingNamespaces(informers: RegistryCredentialInformers, name: string): Set<string> {
   const out = new Set<string>();
-  for (const ppi of informers.prePulledImages.byIndex(PPI_CREDENTIAL_INDEX, name)) {
+  for (const ppi of prePulledImagesNaming(informers.prePulledImages, name)) {
     if (!ppi.metadata.deletionTimestamp && ppi.metadata.namespace) out.add(ppi.metadata.namespace);
   }
   return out;
@@ -86,78 +88,44 @@ export function ownedCopies(
 }
 
 /**
- * Informer events → RegistryCredential keys. A namespace that appears,
+ * What the RegistryCredential kind watches besides its own objects, as keys
+ * of the RegistryCredentials each change concerns. A namespace that appears,
  * leaves or is relabelled may change any RegistryCredential's targets; a
  * ServiceAccount matters to those naming it or whose entry it carries; a copy
- * to its owner; a PrePulledImage to the RegistryCredentials it names.
+ * to its owner; a PrePulledImage to the RegistryCredentials it names, and
+ * only when those names change or it goes.
  */
-export function enqueueRegistryCredentialEvents(
-  informers: RegistryCredentialInformers,
-  queue: WorkQueue<string>,
-  pending: PendingWrites,
-): void {
-  const all = () => {
-    for (const rc of informers.registryCredentials.list()) queue.add(keyOf(rc));
-  };
-  informers.registryCredentials.addHandler({
-    add: (rc) => queue.add(keyOf(rc)),
-    update: (_, rc) => queue.add(keyOf(rc)),
-    delete: (rc) => queue.add(keyOf(rc)),
-  });
-  informers.namespaces.addHandler({
-    add: all,
-    delete: all,
-    update: (previous, ns) => {
-      const terminating = (n: Namespace) =>
-        Boolean(n.metadata.deletionTimestamp) || n.status?.phase === 'Terminating';
-      const labelsChanged = JSON.stringify(previous.metadata.labels) !== JSON.stringify(ns.metadata.labels);
-      if (labelsChanged || terminating(previous) !== terminating(ns)) all();
-    },
-  });
-
+export function registryCredentialWatches(informers: RegistryCredentialInformers): Watch[] {
+  const all = () => informers.registryCredentials.list().map(keyOf);
+  const namespaceMatters = (ns: Namespace, previous: Namespace | undefined) =>
+    previous === undefined ||
+    JSON.stringify(previous.metadata.labels) !== JSON.stringify(ns.metadata.labels) ||
+    isTerminating(previous) !== isTerminating(ns);
   const byServiceAccount = (sa: ServiceAccount) => {
-    pending.seen(keyOf(sa));
     const name = sa.metadata.name ?? '';
     const marked = new Set(addedPullSecrets(sa));
-    for (const rc of informers.registryCredentials.list()) {
-      if (rc.spec.serviceAccounts?.includes(name) || marked.has(rc.spec.target.secretName))
-        queue.add(keyOf(rc));
-    }
+    return informers.registryCredentials
+      .list()
+      .filter((rc) => rc.spec.serviceAccounts?.includes(name) || marked.has(rc.spec.target.secretName))
+      .map(keyOf);
   };
-  informers.serviceAccounts.addHandler({
-    add: byServiceAccount,
+  const references = (ppi: PrePulledImage) => (ppi.spec.registryCredentials ?? []).map((ref) => ref.name);
+  return [
+    watch(informers.namespaces, Resources.namespaces, (ns, previous) =>
+      namespaceMatters(ns, previous) ? all() : [],
+    ),
     // The previous version too: an entry removed by someone else was marked there.
-    update: (previous, sa) => {
-      byServiceAccount(previous);
-      byServiceAccount(sa);
-    },
-    delete: byServiceAccount,
-  });
-
-  const byOwner = (secret: Secret) => {
-    pending.seen(keyOf(secret));
-    const owner = credentialOwnerName(secret);
-    if (owner) queue.add(owner);
-  };
-  informers.copies.addHandler({ add: byOwner, update: (_, secret) => byOwner(secret), delete: byOwner });
-
-  const byReference = (ppi: PrePulledImage) => {
-    for (const ref of ppi.spec.registryCredentials ?? []) queue.add(ref.name);
-  };
-  informers.prePulledImages.addHandler({
-    add: byReference,
+    watch(informers.serviceAccounts, Resources.serviceAccounts, (sa, previous) => [
+      ...new Set([...(previous ? byServiceAccount(previous) : []), ...byServiceAccount(sa)]),
+    ]),
+    owns(informers.copies, Resources.secrets, credentialOwnerName),
     // PrePulledImage status changes often; only its references and its deletion matter here.
-    update: (previous, ppi) => {
-      const refs = (p: PrePulledImage) => JSON.stringify(p.spec.registryCredentials ?? []);
-      if (
-        refs(previous) === refs(ppi) &&
-        !previous.metadata.deletionTimestamp === !ppi.metadata.deletionTimestamp
-      ) {
-        return;
-      }
-      byReference(previous);
-      byReference(ppi);
-    },
-    delete: byReference,
-  });
+    watch(informers.prePulledImages, Resources.prePulledImages, (ppi, previous) => {
+      const unchanged =
+        previous !== undefined &&
+        JSON.stringify(references(previous)) === JSON.stringify(references(ppi)) &&
+        !previous.metadata.deletionTimestamp === !ppi.metadata.deletionTimestamp;
+      return unchanged ? [] : [...new Set([...(previous ? references(previous) : []), ...references(ppi)])];
+    }),
+  ];
 }

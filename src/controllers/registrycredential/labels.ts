@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { GROUP } from '../../api/group.ts';
 import type { KubeObject } from '../../kube/objects.ts';
-import { MANAGED_BY_LABEL, MANAGER_NAME } from '../prepulledimage/labels.ts';
+import { MANAGED_BY_LABEL, MANAGER_NAME } from '../labels.ts';
 
 export { MANAGED_BY_LABEL, MANAGER_NAME };
 

@@ -139,7 +139,7 @@ describe('planSync', () => {
         targets: ['a'],
         secrets: [copyIn('gone')],
         sas: [sa('a', 'default')],
-        isPending: (key) => key === 'a/regcred' || key === 'a/default',
+        isPending: (_, key) => key === 'a/regcred' || key === 'a/default',
         isTerminating: (namespace) => namespace === 'gone',
       }),
     );

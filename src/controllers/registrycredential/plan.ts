@@ -6,8 +6,9 @@
  */
 import type { RegistryCredential } from '../../api/registrycredential.ts';
 import { keyOf, type Secret, type ServiceAccount } from '../../kube/objects.ts';
+import { Resources, type ResourceType } from '../../kube/resources.ts';
+import { compareStrings } from '../../runtime/order.ts';
 import { type JsonPatchOperation, planCopy, renderCopy, serviceAccountPatch } from './render.ts';
-import { compareStrings } from './targets.ts';
 
 /** What the planner reads; the controller answers from its informers. */
 export interface PlanInput {
@@ -23,8 +24,12 @@ export interface PlanInput {
   /** ServiceAccounts of `namespace` to look at: those in spec.serviceAccounts and those Prepull marked. */
   serviceAccountsIn(namespace: string): readonly ServiceAccount[];
   isTerminating(namespace: string): boolean;
-  /** Whether our last write of an object has not reached the cache yet. */
-  isPending(key: string, resourceVersion: string | undefined): boolean;
+  /** Whether our last write of an object (a secret or a ServiceAccount) has not reached the cache yet. */
+  isPending(
+    type: ResourceType,
+    key: string,
+    cached: { metadata: { resourceVersion?: string } } | undefined,
+  ): boolean;
 }
 
 /** A ServiceAccount and the JSON patch it needs. */
@@ -76,7 +81,7 @@ export function planSync(input: PlanInput): NamespaceWork[] {
     const work = workIn(namespace, true);
     const desired = renderCopy(rc, namespace, input.dockerConfigJson);
     const existing = input.secretAt(namespace);
-    if (input.isPending(`${namespace}/${secretName}`, existing?.metadata.resourceVersion)) continue;
+    if (input.isPending(Resources.secrets, `${namespace}/${secretName}`, existing)) continue;
     const action = planCopy(existing, desired, uid);
     if (action === 'conflict') work.conflict = true;
     else if (action !== 'keep') work.copy = { action, desired, ...(existing ? { existing } : {}) };
@@ -88,7 +93,7 @@ export function planSync(input: PlanInput): NamespaceWork[] {
     // A terminating namespace deletes its own secrets.
     if (input.isTerminating(namespace)) continue;
     if (targets.has(namespace) && copy.metadata.name === secretName) continue;
-    if (input.isPending(keyOf(copy), copy.metadata.resourceVersion)) continue;
+    if (input.isPending(Resources.secrets, keyOf(copy), copy)) continue;
     workIn(namespace, false).deletions.push(copy);
   }
 
@@ -97,7 +102,7 @@ export function planSync(input: PlanInput): NamespaceWork[] {
     const stale = work.deletions.map((copy) => copy.metadata.name ?? '');
     for (const sa of input.serviceAccountsIn(work.namespace)) {
       if (sa.metadata.deletionTimestamp) continue;
-      if (input.isPending(keyOf(sa), sa.metadata.resourceVersion)) continue;
+      if (input.isPending(Resources.serviceAccounts, keyOf(sa), sa)) continue;
       const name = sa.metadata.name ?? '';
       // In a conflicting namespace the secret of that name is someone else's:
       // its ServiceAccount entries are left alone too.
@@ -145,7 +150,7 @@ export function planCleanup(
     if (input.isTerminating(namespace)) continue;
     const serviceAccounts: ServiceAccountWork[] = [];
     for (const sa of input.serviceAccountsIn(namespace)) {
-      if (input.isPending(keyOf(sa), sa.metadata.resourceVersion)) continue;
+      if (input.isPending(Resources.serviceAccounts, keyOf(sa), sa)) continue;
       const ops = serviceAccountPatch(sa, { add: [], remove: [...remove] });
       if (ops) serviceAccounts.push({ sa, ops });
     }

@@ -26,6 +26,14 @@ describe('readSource', () => {
     expect(result).toEqual({ ok: true, dockerConfigJson: b64(json), resourceVersion: '42' });
   });
 
+  it('takes entries with username and password, and a credsStore beside usable entries', () => {
+    const json = JSON.stringify({
+      auths: { a: { username: 'robot', password: PASSWORD }, b: { auth: b64(`x:${PASSWORD}`) } },
+      credsStore: 'desktop',
+    });
+    expect(readSource(dockerConfig(json), source).ok).toBe(true);
+  });
+
   it('turns basic-auth into a dockerconfigjson for spec.source.registry, auth = base64(user:pass)', () => {
     const result = readSource(
       secret('kubernetes.io/basic-auth', { username: b64('robot'), password: b64(PASSWORD) }),
@@ -56,8 +64,59 @@ describe('readSource', () => {
   const invalid: Array<[string, Secret, string, string?]> = [
     ['bad JSON', dockerConfig(`{"auths": {"r": {"auth": "${PASSWORD}"`), 'is not valid JSON'],
     ['JSON that is not an object', dockerConfig(`["${PASSWORD}"]`), 'is not a JSON object'],
-    ['no auths', dockerConfig(JSON.stringify({ credHelpers: { r: PASSWORD } })), 'has no "auths" object'],
+    [
+      'no auths',
+      dockerConfig(JSON.stringify({ HttpHeaders: { 'X-Token': PASSWORD } })),
+      'has no "auths" object',
+    ],
     ['empty auths', dockerConfig('{"auths": {}}'), 'lists no registry'],
+    [
+      'only credHelpers',
+      dockerConfig(JSON.stringify({ credHelpers: { [PASSWORD]: 'ecr-login' } })),
+      "holds only credsStore/credHelpers: the credentials are in a workstation's credential helper",
+    ],
+    [
+      "a laptop's config.json: credsStore and empty auths entries",
+      dockerConfig(JSON.stringify({ auths: { 'ghcr.io': {}, [PASSWORD]: {} }, credsStore: 'desktop' })),
+      '2 of 2 entries under "auths" carry no credentials: the credentials are in a workstation\'s credential helper',
+    ],
+    [
+      'an entry without auth or username/password',
+      dockerConfig(
+        JSON.stringify({ auths: { a: { auth: b64(`robot:${PASSWORD}`) }, [PASSWORD]: { email: 'x@y' } } }),
+      ),
+      '1 of 2 entries under "auths" cannot be used: an entry has neither "auth" nor "username" and "password"',
+    ],
+    [
+      'an entry with an empty auth',
+      dockerConfig(JSON.stringify({ auths: { r: { auth: '' } } })),
+      'neither "auth" nor "username" and "password"',
+    ],
+    [
+      'an entry with only an identitytoken',
+      dockerConfig(JSON.stringify({ auths: { r: { identitytoken: PASSWORD } } })),
+      'neither "auth" nor "username" and "password"',
+    ],
+    [
+      'an entry with a username but no password',
+      dockerConfig(JSON.stringify({ auths: { r: { username: 'robot' } } })),
+      'has a "username" but no "password"',
+    ],
+    [
+      'an entry with a password but no username',
+      dockerConfig(JSON.stringify({ auths: { r: { password: PASSWORD } } })),
+      'has a "password" but no "username"',
+    ],
+    [
+      'an auth without a colon',
+      dockerConfig(JSON.stringify({ auths: { r: { auth: b64(PASSWORD) } } })),
+      '"auth" is not base64 of username:password',
+    ],
+    [
+      'an auth that is not base64',
+      dockerConfig(JSON.stringify({ auths: { r: { auth: `robot:${PASSWORD}` } } })),
+      '"auth" is not base64 of username:password',
+    ],
     [
       'an entry that is not an object',
       dockerConfig(JSON.stringify({ auths: { [PASSWORD]: 1 } })),

@@ -79,7 +79,14 @@ export function encodeBasicAuth(registry: string, username: string, password: st
   return Buffer.from(JSON.stringify(config)).toString('base64');
 }
 
-/** What is wrong with a dockerconfigjson's shape, or undefined when the kubelet can use it. */
+/**
+ * What is wrong with a dockerconfigjson, or undefined when the kubelet can
+ * use it: every entry under `auths` must carry credentials the kubelet reads
+ * (`auth` as base64 `username:password`, or both `username` and `password`).
+ * A workstation's `~/.docker/config.json` with a `credsStore` or
+ * `credHelpers` keeps its credentials in a helper program the kubelet never
+ * runs: its `auths` entries are empty.
+ */
 function checkDockerConfig(text: string): string | undefined {
   let parsed: unknown;
   try {
@@ -88,13 +95,46 @@ function checkDockerConfig(text: string): string | undefined {
     return 'is not valid JSON';
   }
   if (!isObject(parsed)) return 'is not a JSON object';
+  const helpers = 'credsStore' in parsed || 'credHelpers' in parsed;
   const auths = parsed.auths;
-  if (!isObject(auths)) return 'has no "auths" object';
-  const registries = Object.keys(auths);
-  if (registries.length === 0) return 'lists no registry under "auths"';
+  if (!isObject(auths) || Object.keys(auths).length === 0) {
+    if (helpers) return `holds only credsStore/credHelpers: ${HELPER_NOTE}`;
+    return isObject(auths) ? 'lists no registry under "auths"' : 'has no "auths" object';
+  }
+  const entries = Object.values(auths);
   // Not even the registry key is quoted: whatever the secret holds stays out of status.
-  if (registries.some((host) => !isObject(auths[host]))) return 'has an "auths" entry that is not an object';
-  return undefined;
+  if (entries.some((entry) => !isObject(entry))) return 'has an "auths" entry that is not an object';
+  const problems = entries.map((entry) => entryProblem(entry as Record<string, unknown>));
+  const bad = problems.filter((p) => p !== undefined);
+  if (bad.length === 0) return undefined;
+  const which = `${bad.length} of ${entries.length} entries under "auths"`;
+  if (bad.every((p) => p === NO_CREDENTIALS) && helpers) {
+    return `${which} carry no credentials: ${HELPER_NOTE}`;
+  }
+  const reasons = [...new Set(bad)].join('; ');
+  return `${which} cannot be used: ${reasons}`;
+}
+
+/** Why a file with credsStore/credHelpers cannot work, and what to do instead. */
+const HELPER_NOTE =
+  "the credentials are in a workstation's credential helper (credsStore/credHelpers), which the kubelet never runs; put them in the file itself (kubectl create secret docker-registry --docker-server … --docker-username … --docker-password …)";
+const NO_CREDENTIALS = 'an entry has neither "auth" nor "username" and "password"';
+
+/** Why the kubelet cannot use one `auths` entry, or undefined. */
+function entryProblem(entry: Record<string, unknown>): string | undefined {
+  const auth = entry.auth;
+  if (typeof auth === 'string' && auth !== '') {
+    // The kubelet splits the decoded auth at the first colon, and rejects the whole file without one.
+    return /^[A-Za-z0-9+/]*={0,2}$/.test(auth) && decode(auth).includes(':')
+      ? undefined
+      : 'an entry\'s "auth" is not base64 of username:password';
+  }
+  const username = typeof entry.username === 'string' ? entry.username : '';
+  const password = typeof entry.password === 'string' ? entry.password : '';
+  if (username && password) return undefined;
+  if (username) return 'an entry has a "username" but no "password"';
+  if (password) return 'an entry has a "password" but no "username"';
+  return NO_CREDENTIALS;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
+import type { RegistryCredentialStatus } from '../../api/registrycredential.ts';
 import { MAX_STATUS_FAILURES, type RegistryCredential } from '../../api/registrycredential.ts';
-import { stalledStatus, syncedStatus, transitionEvents } from './status.ts';
+import { transitionEvents as conditionEvents } from '../../runtime/conditions.ts';
+import { REGISTRY_CREDENTIAL_TRANSITIONS, stalledStatus, syncedStatus } from './status.ts';
+
+/** The Events the runtime records for this kind between two statuses. */
+function transitionEvents(before: RegistryCredentialStatus | undefined, after: RegistryCredentialStatus) {
+  return conditionEvents(before?.conditions, after.conditions, REGISTRY_CREDENTIAL_TRANSITIONS).map(
+    ({ type, reason, note }) => ({ type, reason, note }),
+  );
+}
 
 const now = new Date('2026-01-01T00:00:00Z');
 const later = new Date('2026-01-01T00:05:00Z');
@@ -107,8 +116,7 @@ describe('stalledStatus', () => {
     );
     const status = stalledStatus(
       { ...rc, status: synced },
-      'SourceNotFound',
-      'source secret vault/pull not found',
+      { reason: 'SourceNotFound', message: 'source secret vault/pull not found', retry: false },
       later,
     );
     expect(status).toMatchObject({ synced: '2/2', sourceResourceVersion: '42', observedGeneration: 3 });
@@ -126,8 +134,7 @@ describe('transitionEvents', () => {
   const ready = syncedStatus(rc, { desired: 1, synced: 1, failures: [], sourceResourceVersion: '1' }, now);
   const missing = stalledStatus(
     { ...rc, status: ready },
-    'SourceNotFound',
-    'source secret vault/pull not found',
+    { reason: 'SourceNotFound', message: 'source secret vault/pull not found', retry: false },
     now,
   );
 
@@ -143,7 +150,11 @@ describe('transitionEvents', () => {
       { type: 'Warning', reason: 'SourceNotFound', note: 'source secret vault/pull not found' },
     ]);
     expect(transitionEvents(missing, missing)).toEqual([]);
-    const invalid = stalledStatus({ ...rc, status: missing }, 'SourceInvalid', 'bad', now);
+    const invalid = stalledStatus(
+      { ...rc, status: missing },
+      { reason: 'SourceInvalid', message: 'bad', retry: false },
+      now,
+    );
     expect(transitionEvents(missing, invalid)).toEqual([
       { type: 'Warning', reason: 'SourceInvalid', note: 'bad' },
     ]);

@@ -1,8 +1,8 @@
 /**
  * RegistryCredential status: counts of namespaces, a bounded list of the
  * failing ones, and the Ready / Reconciling / Stalled conditions (the shape
- * Flux `wait: true` and kstatus read), plus the Events a change of them
- * deserves. Pure. Messages name namespaces and secrets, never their content.
+ * Flux `wait: true` and kstatus read), plus which changes of them deserve an
+ * Event. Pure. Messages name namespaces and secrets, never their content.
  */
 import { ConditionType, Reason } from '../../api/conditions.ts';
 import {
@@ -10,9 +10,17 @@ import {
   type RegistryCredential,
   type RegistryCredentialStatus,
 } from '../../api/registrycredential.ts';
-import type { EventType } from '../../kube/events.ts';
-import { findCondition, type NewCondition, setCondition, shortenMessage } from '../conditions.ts';
-import { compareStrings } from './targets.ts';
+import {
+  applyConditions,
+  type ConditionSet,
+  failureConditions,
+  type NewCondition,
+  shortenMessage,
+  type TransitionRule,
+  verdict,
+} from '../../runtime/conditions.ts';
+import type { Failure } from '../../runtime/failure.ts';
+import { compareStrings } from '../../runtime/order.ts';
 
 /** Why one namespace does not have an up-to-date copy. */
 export interface NamespaceFailure {
@@ -33,6 +41,25 @@ export interface SyncOutcome {
   sourceResourceVersion: string;
 }
 
+/** Ready / Reconciling / Stalled, as kstatus reads them. */
+export const REGISTRY_CREDENTIAL_CONDITIONS: ConditionSet = {
+  ready: ConditionType.Ready,
+  progressing: ConditionType.Reconciling,
+  failing: ConditionType.Stalled,
+};
+
+/** `Synced` when the secret reaches every namespace; a Warning whenever a stall begins or says something new. */
+export const REGISTRY_CREDENTIAL_TRANSITIONS: readonly TransitionRule[] = [
+  {
+    condition: ConditionType.Ready,
+    when: 'becameTrue',
+    type: 'Normal',
+    reason: Reason.Synced,
+    action: 'Sync',
+  },
+  { condition: ConditionType.Stalled, when: 'trueAndNew', type: 'Warning', action: 'Sync' },
+];
+
 const REASON_MAX = 64;
 const FAILURE_MESSAGE_MAX = 512;
 const CONDITION_MESSAGE_MAX = 1024;
@@ -49,16 +76,25 @@ export function syncedStatus(
   let decided: NewCondition[];
   if (failures.length === 0) {
     const message = `secret ${secret} is in ${outcome.synced}/${outcome.desired} namespaces`;
-    decided = verdict(
-      Reason.AllNamespacesSynced,
-      { ready: true, reconciling: false, stalled: false },
+    decided = verdict(REGISTRY_CREDENTIAL_CONDITIONS, {
+      reason: Reason.AllNamespacesSynced,
       message,
-    );
+      ready: true,
+      progressing: false,
+      failing: false,
+    });
   } else {
     const retrying = failures.some((f) => f.retrying);
     const first = failures.find((f) => f.retrying === retrying) ?? failures[0]!;
     const message = failureMessage(secret, outcome, failures, first);
-    decided = verdict(first.reason, { ready: false, reconciling: retrying, stalled: !retrying }, message);
+    decided = verdict(REGISTRY_CREDENTIAL_CONDITIONS, {
+      reason: first.reason,
+      message,
+      ready: false,
+      progressing: retrying,
+      failing: !retrying,
+      progress: { reason: Reason.Progressing, message },
+    });
   }
   return {
     observedGeneration: rc.metadata.generation ?? 0,
@@ -78,79 +114,21 @@ export function syncedStatus(
 
 /**
  * The status when nothing can be written: the source is missing, malformed or
- * unreadable, or the spec is invalid. The copies are left as they are, so
- * the counts and the last propagated source version stay those of the last
- * pass that wrote.
+ * unreadable, the spec is invalid, or a step failed. The copies are left as
+ * they are, so the counts and the last propagated source version stay those
+ * of the last pass that wrote. A failure that is retried is Reconciling; one
+ * that waits for a human is Stalled.
  */
-export function stalledStatus(
-  rc: RegistryCredential,
-  reason: string,
-  message: string,
-  now: Date,
-): RegistryCredentialStatus {
-  const decided = verdict(
-    reason,
-    { ready: false, reconciling: false, stalled: true },
-    shortenMessage(message, CONDITION_MESSAGE_MAX),
-  );
+export function stalledStatus(rc: RegistryCredential, failure: Failure, now: Date): RegistryCredentialStatus {
   return {
     ...rc.status,
     observedGeneration: rc.metadata.generation ?? 0,
-    conditions: applyConditions(rc, decided, now),
+    conditions: failureConditions(rc, REGISTRY_CREDENTIAL_CONDITIONS, failure, {
+      now,
+      maxMessage: CONDITION_MESSAGE_MAX,
+      failingWhileRetrying: false,
+    }),
   };
-}
-
-/** An Event to record for a change of status. */
-export interface StatusEvent {
-  type: EventType;
-  reason: string;
-  note: string;
-}
-
-/**
- * Events for what changed between two statuses: `Synced` when the secret
- * reaches every namespace, and a Warning with the stall's reason whenever a
- * stall begins or says something new. A status that merely stays the same
- * records nothing.
- */
-export function transitionEvents(
-  before: RegistryCredentialStatus | undefined,
-  after: RegistryCredentialStatus,
-): StatusEvent[] {
-  const events: StatusEvent[] = [];
-  const ready = findCondition(after.conditions, ConditionType.Ready);
-  const wasReady = findCondition(before?.conditions, ConditionType.Ready)?.status === 'True';
-  if (ready?.status === 'True' && !wasReady) {
-    events.push({ type: 'Normal', reason: Reason.Synced, note: ready.message });
-  }
-  const stalled = findCondition(after.conditions, ConditionType.Stalled);
-  const stalledBefore = findCondition(before?.conditions, ConditionType.Stalled);
-  const news =
-    stalledBefore?.status !== 'True' ||
-    stalledBefore.reason !== stalled?.reason ||
-    stalledBefore.message !== stalled?.message;
-  if (stalled?.status === 'True' && news) {
-    events.push({ type: 'Warning', reason: stalled.reason, note: stalled.message });
-  }
-  return events;
-}
-
-function verdict(
-  reason: string,
-  state: { ready: boolean; reconciling: boolean; stalled: boolean },
-  message: string,
-): NewCondition[] {
-  const status = (value: boolean) => (value ? 'True' : 'False');
-  return [
-    { type: ConditionType.Ready, status: status(state.ready), reason, message },
-    {
-      type: ConditionType.Reconciling,
-      status: status(state.reconciling),
-      reason: state.reconciling ? Reason.Progressing : reason,
-      message,
-    },
-    { type: ConditionType.Stalled, status: status(state.stalled), reason, message },
-  ];
 }
 
 /** Names the first failures, so `kubectl get -o wide` shows what to fix without reading `failures`. */
@@ -168,12 +146,4 @@ function failureMessage(
     `secret ${secret} is in ${outcome.synced}/${outcome.desired} namespaces; ` +
     `${failures.length} failed. ${first.reason} in ${named}${more}: ${first.message}`;
   return shortenMessage(message, CONDITION_MESSAGE_MAX);
-}
-
-function applyConditions(rc: RegistryCredential, decided: NewCondition[], now: Date) {
-  const observedGeneration = rc.metadata.generation ?? 0;
-  let conditions = rc.status?.conditions ?? [];
-  for (const condition of decided)
-    conditions = setCondition(conditions, { ...condition, observedGeneration }, now);
-  return conditions;
 }

@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { RegistryCredentialSpec } from '../../api/registrycredential.ts';
 import type { Namespace } from '../../kube/objects.ts';
-import { matchesLabelSelector, selectTargetNamespaces } from './targets.ts';
+import {
+  allowedRequesters,
+  allowsRequestFrom,
+  matchesLabelSelector,
+  selectTargetNamespaces,
+} from './targets.ts';
 
 function ns(name: string, labels: Record<string, string> = {}, terminating = false): Namespace {
   return {
@@ -54,9 +59,15 @@ describe('selectTargetNamespaces', () => {
   ];
   const none = new Set<string>();
 
-  it('takes the selector, the listed namespaces and the PrePulledImages, sorted', () => {
+  const allowAll = { namespaceSelector: {} };
+
+  it('takes the selector, the listed namespaces and the allowed PrePulledImages, sorted', () => {
     const out = selectTargetNamespaces({
-      spec: spec({ namespaceSelector: { matchLabels: { pull: 'yes' } }, namespaces: ['c'] }),
+      spec: spec({
+        namespaceSelector: { matchLabels: { pull: 'yes' } },
+        namespaces: ['c'],
+        allowRequestsFrom: allowAll,
+      }),
       namespaces: [...namespaces, ns('ppi-ns')],
       requestedBy: new Set(['ppi-ns']),
     });
@@ -69,6 +80,7 @@ describe('selectTargetNamespaces', () => {
         namespaceSelector: { matchLabels: { pull: 'yes' } },
         namespaces: ['c'],
         excludeNamespaces: ['a', 'c', 'ppi-ns'],
+        allowRequestsFrom: allowAll,
       }),
       namespaces: [...namespaces, ns('ppi-ns')],
       requestedBy: new Set(['ppi-ns']),
@@ -97,5 +109,58 @@ describe('selectTargetNamespaces', () => {
       requestedBy: none,
     });
     expect(out).toEqual(['a', 'b', 'c', 'vault']);
+  });
+
+  it('ignores PrePulledImages by default: no allowRequestsFrom, no request is honoured', () => {
+    const out = selectTargetNamespaces({
+      spec: spec({ namespaces: ['c'] }),
+      namespaces: [...namespaces, ns('ppi-ns')],
+      requestedBy: new Set(['ppi-ns', 'a']),
+    });
+    expect(out).toEqual(['c']);
+  });
+
+  it('honours requests only from the namespaces allowRequestsFrom selects', () => {
+    const out = selectTargetNamespaces({
+      spec: spec({
+        namespaces: ['c'],
+        allowRequestsFrom: { namespaceSelector: { matchLabels: { team: 'x' } } },
+      }),
+      namespaces: [...namespaces, ns('team-x', { team: 'x' }), ns('team-y', { team: 'y' })],
+      requestedBy: new Set(['team-x', 'team-y']),
+    });
+    expect(out).toEqual(['c', 'team-x']);
+  });
+});
+
+describe('allowsRequestFrom', () => {
+  it('denies without allowRequestsFrom, and follows its selector', () => {
+    const team = ns('team-x', { team: 'x' });
+    expect(allowsRequestFrom(spec({ namespaces: ['a'] }), team)).toBe(false);
+    expect(allowsRequestFrom(spec({ allowRequestsFrom: { namespaceSelector: {} } }), team)).toBe(true);
+    const onlyY = spec({ allowRequestsFrom: { namespaceSelector: { matchLabels: { team: 'y' } } } });
+    expect(allowsRequestFrom(onlyY, team)).toBe(false);
+  });
+});
+
+describe('allowedRequesters', () => {
+  it('gives the allowed requesting namespaces, sorted, without excluded or terminating ones', () => {
+    const out = allowedRequesters({
+      spec: spec({
+        namespaces: ['a'],
+        excludeNamespaces: ['team-z'],
+        allowRequestsFrom: { namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'Exists' }] } },
+      }),
+      namespaces: [
+        ns('team-y', { team: 'y' }),
+        ns('team-x', { team: 'x' }),
+        ns('team-z', { team: 'z' }),
+        ns('team-gone', { team: 'g' }, true),
+        ns('no-team'),
+        ns('team-w', { team: 'w' }),
+      ],
+      requestedBy: new Set(['team-x', 'team-y', 'team-z', 'team-gone', 'no-team']),
+    });
+    expect(out).toEqual(['team-x', 'team-y']);
   });
 });

@@ -4,7 +4,8 @@
  */
 import type { LabelSelector } from '../../api/common.ts';
 import type { RegistryCredentialSpec } from '../../api/registrycredential.ts';
-import type { Namespace } from '../../kube/objects.ts';
+import { isTerminating, type Namespace } from '../../kube/objects.ts';
+import { compareStrings } from '../../runtime/order.ts';
 
 /**
  * Whether `labels` match a Kubernetes label selector: every matchLabels pair
@@ -36,11 +37,6 @@ export function matchesLabelSelector(selector: LabelSelector, labels: Record<str
   return true;
 }
 
-/** A namespace being deleted takes its secrets with it; nothing is written there. */
-export function isTerminating(namespace: Namespace): boolean {
-  return Boolean(namespace.metadata.deletionTimestamp) || namespace.status?.phase === 'Terminating';
-}
-
 export interface TargetInput {
   spec: RegistryCredentialSpec;
   /** Every namespace that exists. */
@@ -50,9 +46,38 @@ export interface TargetInput {
 }
 
 /**
+ * Whether a PrePulledImage in `namespace` may make it a target by naming the
+ * RegistryCredential in spec.registryCredentials: only where
+ * `target.allowRequestsFrom` selects it. Without that field no namespace may,
+ * so creating a PrePulledImage never hands a team a secret the cluster admin
+ * did not mean for it.
+ */
+export function allowsRequestFrom(spec: RegistryCredentialSpec, namespace: Namespace): boolean {
+  const allowed = spec.target.allowRequestsFrom;
+  return allowed !== undefined && matchesLabelSelector(allowed.namespaceSelector, namespace.metadata.labels);
+}
+
+/**
+ * The namespaces of `requestedBy` whose request the RegistryCredential
+ * allows, sorted; excluded and terminating namespaces left out, as in
+ * {@link selectTargetNamespaces}.
+ */
+export function allowedRequesters(input: TargetInput): string[] {
+  const excluded = new Set(input.spec.target.excludeNamespaces ?? []);
+  const out: string[] = [];
+  for (const namespace of input.namespaces) {
+    const name = namespace.metadata.name ?? '';
+    if (!input.requestedBy.has(name) || excluded.has(name) || isTerminating(namespace)) continue;
+    if (allowsRequestFrom(input.spec, namespace)) out.push(name);
+  }
+  return out.sort(compareStrings);
+}
+
+/**
  * The namespaces that get the copy, sorted: those the selector matches, those
- * listed, and those whose PrePulledImages ask for it. Exclusions win over all
- * three; terminating namespaces are skipped; and the source's own namespace is
+ * listed, and those whose PrePulledImages ask for it where
+ * `allowRequestsFrom` allows them. Exclusions win over all three;
+ * terminating namespaces are skipped; and the source's own namespace is
  * skipped when the copy would have the source's name (it would be the source).
  */
 export function selectTargetNamespaces(input: TargetInput): string[] {
@@ -66,15 +91,10 @@ export function selectTargetNamespaces(input: TargetInput): string[] {
     if (name === source.secretRef.namespace && target.secretName === source.secretRef.name) continue;
     const selected =
       listed.has(name) ||
-      input.requestedBy.has(name) ||
+      (input.requestedBy.has(name) && allowsRequestFrom(input.spec, namespace)) ||
       (target.namespaceSelector !== undefined &&
         matchesLabelSelector(target.namespaceSelector, namespace.metadata.labels));
     if (selected) out.push(name);
   }
   return out.sort(compareStrings);
-}
-
-/** Code-point order: the same on every machine, unlike localeCompare. */
-export function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -36,7 +36,7 @@ export interface SecretWatchesOptions {
   /** Builds an informer over `source` with the operator's clock, log and metrics. */
   newInformer(name: string, source: ListWatchSource<Secret>): Informer<Secret>;
   /** Called with a user (a RegistryCredential name) whenever a watch it uses changes, syncs or fails. */
-  notify(user: string): void;
+  notify?(user: string): void;
   /** Called with every secret a watch reports added, changed or deleted. */
   seen?(secret: Secret): void;
 }
@@ -52,8 +52,16 @@ export class SecretWatches {
   readonly #watches = new Map<string, Watch>();
   readonly #usedBy = new Map<string, Set<string>>();
 
+  #notify: (user: string) => void;
+
   constructor(options: SecretWatchesOptions) {
     this.#options = options;
+    this.#notify = options.notify ?? (() => {});
+  }
+
+  /** Where users are notified from now on (the controller's queue, once it exists). */
+  notifyWith(notify: (user: string) => void): void {
+    this.#notify = notify;
   }
 
   /**
@@ -115,7 +123,7 @@ export class SecretWatches {
     const api = apiSource<Secret>(this.#options.client, selection);
     const users = new Set<string>();
     const notifyUsers = () => {
-      for (const user of users) this.#options.notify(user);
+      for (const user of users) this.#notify(user);
     };
     const state = {} as WatchState;
     // Seen through the list, because the informer retries failures by itself and

@@ -4,7 +4,8 @@ import type { RegistryCredential } from '../../api/registrycredential.ts';
 import type { KubeClient } from '../../kube/client.ts';
 import { ApiError } from '../../kube/errors.ts';
 import type { Secret, ServiceAccount } from '../../kube/objects.ts';
-import { PendingWrites } from './pending.ts';
+import { Resources } from '../../kube/resources.ts';
+import { ConsistencyStore } from '../../runtime/consistency.ts';
 import type { NamespaceWork } from './plan.ts';
 import { renderCopy } from './render.ts';
 import { createSyncWriter } from './writes.ts';
@@ -54,8 +55,12 @@ function work(namespace: string, over: Partial<NamespaceWork>): NamespaceWork {
 
 function setup() {
   const client = new FakeClient();
-  const pending = new PendingWrites();
-  return { client, pending, writer: createSyncWriter(client as unknown as KubeClient, pending) };
+  const pending = new ConsistencyStore();
+  return {
+    client,
+    pending,
+    writer: createSyncWriter(client as unknown as KubeClient, pending, 'prepull/test'),
+  };
 }
 
 const sa: ServiceAccount = { metadata: { name: 'default', namespace: 'a', resourceVersion: '4' } };
@@ -84,12 +89,20 @@ describe('createSyncWriter', () => {
     ]);
     const apply = client.calls.find((c) => c.verb === 'apply');
     expect(apply?.body).toMatchObject({ metadata: { uid: 'secret-uid' } });
-    expect(apply?.options).toEqual({ fieldManager: 'prepull-registrycredential', force: true });
+    expect(apply?.options).toEqual({ fieldManager: 'prepull/test', force: true });
     // The ServiceAccount is patched after the copy exists.
     expect(client.calls.filter((c) => c.namespace === 'a').map((c) => c.verb)).toEqual(['create', 'patch']);
-    expect(pending.isPending('a/regcred', undefined)).toBe(true);
-    expect(pending.isPending('b/regcred', '9')).toBe(true);
-    expect(pending.isPending('a/default', '4')).toBe(true);
+    expect(pending.isPending(Resources.secrets, 'a/regcred', undefined)).toBe(true);
+    expect(pending.isPending(Resources.secrets, 'b/regcred', { metadata: { resourceVersion: '9' } })).toBe(
+      true,
+    );
+    expect(
+      pending.isPending(Resources.serviceAccounts, 'a/default', { metadata: { resourceVersion: '4' } }),
+    ).toBe(true);
+    // A secret and a ServiceAccount of the same key are different objects.
+    expect(pending.isPending(Resources.secrets, 'a/default', { metadata: { resourceVersion: '4' } })).toBe(
+      false,
+    );
   });
 
   it('deletes stale copies with a UID precondition after their ServiceAccount entries, and recreates a copy of another type', async () => {

@@ -12,13 +12,11 @@ import type { KubeClient } from '../../kube/client.ts';
 import { ApiError, isAlreadyExists } from '../../kube/errors.ts';
 import { keyOf, type Secret, type ServiceAccount } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
+import type { ConsistencyStore } from '../../runtime/consistency.ts';
 import { mapConcurrently } from '../../runtime/parallel.ts';
-import type { PendingWrites } from './pending.ts';
 import { hasWrites, type NamespaceWork, type ServiceAccountWork } from './plan.ts';
 import type { NamespaceFailure } from './status.ts';
 
-/** Field manager of the copies and of the cleanup finalizer; status has its own. */
-export const FIELD_MANAGER = 'prepull-registrycredential';
 /** Writes in flight at once for one RegistryCredential: 1000 namespaces in seconds, without a flood. */
 export const WRITE_CONCURRENCY = 16;
 
@@ -29,8 +27,15 @@ export interface SyncWriter {
   patchServiceAccounts(patches: ServiceAccountWork[]): Promise<void>;
 }
 
-/** The writer of one controller; every write is remembered in `pending` until its watch event arrives. */
-export function createSyncWriter(client: KubeClient, pending: PendingWrites): SyncWriter {
+/**
+ * The writer of one controller, applying under `fieldManager`; every write is
+ * remembered in `store` until the cache shows it.
+ */
+export function createSyncWriter(
+  client: KubeClient,
+  store: ConsistencyStore,
+  fieldManager: string,
+): SyncWriter {
   async function carryOut(plan: NamespaceWork[], log: Logger): Promise<NamespaceFailure[]> {
     const failures: NamespaceFailure[] = [];
     const counts = { created: 0, updated: 0, deleted: 0, serviceAccounts: 0 };
@@ -76,14 +81,14 @@ export function createSyncWriter(client: KubeClient, pending: PendingWrites): Sy
             ...copy.desired,
             metadata: { ...copy.desired.metadata, uid: copy.existing.metadata.uid },
           };
-          await client.apply(Resources.secrets, body, { fieldManager: FIELD_MANAGER, force: true });
-          pending.wrote(key, copy.existing.metadata.resourceVersion);
+          await client.apply(Resources.secrets, body, { fieldManager, force: true });
+          store.wrote(Resources.secrets, key, copy.existing.metadata.resourceVersion);
           counts.updated++;
         } else {
           step = 'creating the secret';
           // A create, not an apply: a secret someone made meanwhile fails it instead of being overwritten.
           await client.create(Resources.secrets, copy.desired);
-          pending.wrote(key, undefined);
+          store.wrote(Resources.secrets, key, undefined);
           counts.created++;
         }
       }
@@ -111,16 +116,14 @@ export function createSyncWriter(client: KubeClient, pending: PendingWrites): Sy
           sa.metadata.namespace,
           ops,
           'json',
-          {
-            fieldManager: FIELD_MANAGER,
-          },
+          { fieldManager },
         );
       } catch (err) {
         // A failed `test` operation is answered 422: someone wrote the ServiceAccount after our cache saw it.
         if (err instanceof ApiError && err.status === 422) throw new ServiceAccountChangedError(name);
         throw err;
       }
-      pending.wrote(keyOf(sa), sa.metadata.resourceVersion);
+      store.wrote(Resources.serviceAccounts, keyOf(sa), sa.metadata.resourceVersion);
     }
   }
 
@@ -129,7 +132,7 @@ export function createSyncWriter(client: KubeClient, pending: PendingWrites): Sy
     await client.delete(Resources.secrets, secret.metadata.name ?? '', secret.metadata.namespace, {
       ...(secret.metadata.uid ? { uid: secret.metadata.uid } : {}),
     });
-    pending.wrote(keyOf(secret), secret.metadata.resourceVersion);
+    store.wrote(Resources.secrets, keyOf(secret), secret.metadata.resourceVersion);
   }
 
   return { carryOut, patchServiceAccounts };

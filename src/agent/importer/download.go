@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// download fetches --url into --work-dir and checks it against --sha256
+// before anything is imported. It follows at most --max-redirects redirects
+// and never from https to http, takes at most --max-download-bytes, and
+// names the URL only redacted.
+func download(ctx context.Context, o options) (string, error) {
+	shown := redactURL(o.url)
+	u, err := url.Parse(o.url)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fail(ReasonDownloadFailed, "%s is not an http(s) URL", shown)
+	}
+	if u.Scheme == "http" && o.sha256 == "" {
+		return "", fail(ReasonChecksumRequired, "%s is plain http: a sha256 is required to trust what it serves", shown)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.url, nil)
+	if err != nil {
+		return "", fail(ReasonDownloadFailed, "%s: %v", shown, err)
+	}
+	resp, err := httpClient(o).Do(req)
+	if err != nil {
+		var f *failure
+		if errors.As(err, &f) {
+			return "", f
+		}
+		return "", fail(ReasonDownloadFailed, "downloading %s: %v", shown, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fail(ReasonDownloadFailed, "downloading %s: HTTP %s", shown, resp.Status)
+	}
+	if resp.ContentLength > o.maxDownloadBytes {
+		return "", fail(ReasonDownloadTooLarge, "%s is %d bytes, more than the limit of %d", shown, resp.ContentLength, o.maxDownloadBytes)
+	}
+	f, err := os.CreateTemp(o.workDir, "archive-*.tar")
+	if err != nil {
+		return "", fail(ReasonDownloadFailed, "%v", err)
+	}
+	defer f.Close()
+	hash := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, hash), io.LimitReader(resp.Body, o.maxDownloadBytes+1))
+	if err != nil {
+		os.Remove(f.Name())
+		return "", fail(ReasonDownloadFailed, "downloading %s: %v", shown, err)
+	}
+	if n > o.maxDownloadBytes {
+		os.Remove(f.Name())
+		return "", fail(ReasonDownloadTooLarge, "%s sent more than the limit of %d bytes", shown, o.maxDownloadBytes)
+	}
+	if o.sha256 != "" {
+		got := hex.EncodeToString(hash.Sum(nil))
+		if !strings.EqualFold(got, o.sha256) {
+			os.Remove(f.Name())
+			return "", fail(ReasonChecksumMismatch, "the download has sha256 %s, the spec expects %s", got, strings.ToLower(o.sha256))
+		}
+	}
+	return f.Name(), nil
+}
+
+func httpClient(o options) *http.Client {
+	transport := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   30 * time.Second,
+		ResponseHeaderTimeout: 2 * time.Minute,
+		ForceAttemptHTTP2:     true,
+	}
+	return &http.Client{
+		Transport: transport,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) > o.maxRedirects {
+				return fail(ReasonRedirectRefused, "%s redirected more than %d times", redactURL(o.url), o.maxRedirects)
+			}
+			from := via[len(via)-1].URL
+			if from.Scheme == "https" && req.URL.Scheme != "https" {
+				return fail(ReasonRedirectRefused, "%s redirected from https to %s (%s): refused", redactURL(o.url), req.URL.Scheme, redactURL(req.URL.String()))
+			}
+			return nil
+		},
+	}
+}
+
+// unwrapURLError drops net/http's own quoting of the URL (which keeps the
+// username and query) and keeps the cause.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s", ue.Err.Error())
+	}
+	return err
+}

@@ -1,0 +1,103 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { createServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KubeClient, RequestTimeoutError } from './client.ts';
+import { loadKubeConfig } from './config.ts';
+import { Resources } from './resources.ts';
+
+/** A local API server that hangs: it never answers, or answers headers and never the body. */
+describe('KubeClient request deadlines', () => {
+  let server: Server;
+  let kubeconfig = '';
+  const codes: string[] = [];
+
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'prepull-client-'));
+    // client-node speaks https only; a throwaway self-signed certificate.
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+      ],
+      { stdio: 'pipe' },
+    );
+    const tls = { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
+    server = createServer(tls, (req, res) => {
+      if (req.url?.includes('/namespaces/headers-only')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"kind":');
+      }
+      // Otherwise: no answer at all.
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    kubeconfig = join(dir, 'config');
+    writeFileSync(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [
+          {
+            name: 'hang',
+            cluster: { server: `https://127.0.0.1:${port}`, 'insecure-skip-tls-verify': true },
+          },
+        ],
+        users: [{ name: 'u', user: {} }],
+        contexts: [{ name: 'c', context: { cluster: 'hang', user: 'u' } }],
+        'current-context': 'c',
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  const client = () =>
+    new KubeClient(loadKubeConfig(kubeconfig), {
+      requestTimeoutMs: 200,
+      observe: (_verb, code) => codes.push(code),
+    });
+
+  it('gives up on a request that gets no answer', async () => {
+    await expect(client().get(Resources.leases, 'lease', 'silent')).rejects.toBeInstanceOf(
+      RequestTimeoutError,
+    );
+    expect(codes).toContain('timeout');
+  });
+
+  it('gives up on an answer whose body never ends', async () => {
+    await expect(client().get(Resources.leases, 'lease', 'headers-only')).rejects.toBeInstanceOf(
+      RequestTimeoutError,
+    );
+  });
+
+  it('gives up on a watch whose response never starts', async () => {
+    const watch = client().watch(
+      Resources.leases,
+      { namespace: 'silent', resourceVersion: '1' },
+      new AbortController().signal,
+    );
+    await expect(watch.next()).rejects.toBeInstanceOf(RequestTimeoutError);
+  });
+});

@@ -1,0 +1,276 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import type { Condition } from '../api/common.ts';
+import type { KubeClient, ListResult, WatchEvent } from '../kube/client.ts';
+import { ApiError } from '../kube/errors.ts';
+import { EventRecorder } from '../kube/events.ts';
+import { Informer, type ListWatchSource } from '../kube/informer.ts';
+import type { KubeObject } from '../kube/objects.ts';
+import type { ResourceType } from '../kube/resources.ts';
+import { FakeClock } from './clock.ts';
+import { applyConditions, verdict } from './conditions.ts';
+import { ConsistencyStore } from './consistency.ts';
+import type { Controller } from './controller.ts';
+import { type Failure, StepError } from './failure.ts';
+import { createObjectController, type ObjectKind, type ReconcileOutcome } from './object-controller.ts';
+
+const log = pino({ level: 'silent' });
+const widgets: ResourceType = {
+  group: 'test.dev',
+  version: 'v1',
+  plural: 'widgets',
+  kind: 'Widget',
+  namespaced: true,
+};
+const SET = { ready: 'Ready', progressing: 'Progressing', failing: 'Degraded' };
+
+interface WidgetStatus {
+  conditions?: Condition[];
+  count?: number;
+}
+interface Widget extends KubeObject {
+  spec: { replicas: number };
+  status?: WidgetStatus;
+}
+const specSchema = z.strictObject({ replicas: z.number().int().min(0) });
+
+/** A list/watch source the test drives: objects, and watch events pushed by hand. */
+class Source implements ListWatchSource<Widget> {
+  rv = 1;
+  objects = new Map<string, Widget>();
+  #push: ((e: WatchEvent<Widget>) => void) | undefined;
+  #backlog: WatchEvent<Widget>[] = [];
+
+  put(obj: Widget, type: 'ADDED' | 'MODIFIED' = 'MODIFIED'): Widget {
+    const next = structuredClone({
+      ...obj,
+      metadata: { ...obj.metadata, resourceVersion: String(++this.rv) },
+    });
+    this.objects.set(next.metadata.name ?? '', next);
+    const event = { type, object: structuredClone(next) };
+    if (this.#push) this.#push(event);
+    else this.#backlog.push(event);
+    return next;
+  }
+
+  async list(): Promise<ListResult<Widget>> {
+    return {
+      items: [...this.objects.values()].map((o) => structuredClone(o)),
+      resourceVersion: String(this.rv),
+    };
+  }
+
+  watch(_options: unknown, signal: AbortSignal): AsyncIterable<WatchEvent<Widget>> {
+    const queue: WatchEvent<Widget>[] = this.#backlog.splice(0);
+    let wake: (() => void) | undefined;
+    this.#push = (e) => {
+      queue.push(e);
+      wake?.();
+    };
+    return (async function* () {
+      while (!signal.aborted) {
+        while (queue.length === 0) {
+          await new Promise<void>((r) => {
+            wake = r;
+            signal.addEventListener('abort', () => r(), { once: true });
+          });
+          if (signal.aborted) return;
+        }
+        yield queue.shift()!;
+      }
+    })();
+  }
+}
+
+/** Records status applies and Event creates; a status apply can be made to fail. */
+class FakeClient {
+  statusWrites: WidgetStatus[] = [];
+  events: Array<{ reason: string; type: string; note: string }> = [];
+  readonly source: Source;
+
+  constructor(source: Source) {
+    this.source = source;
+  }
+
+  async apply(_type: ResourceType, obj: Widget, options: { subresource?: string }): Promise<Widget> {
+    if (options.subresource !== 'status') throw new Error('unexpected apply');
+    this.statusWrites.push(structuredClone(obj.status ?? {}));
+    const current = this.source.objects.get(obj.metadata.name ?? '')!;
+    return { ...current, status: obj.status ?? {} };
+  }
+
+  async create(_type: ResourceType, obj: { reason: string; type: string; note: string }) {
+    this.events.push({ reason: obj.reason, type: obj.type, note: obj.note });
+    return obj;
+  }
+}
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+function widget(replicas: number | string, generation = 1): Widget {
+  return {
+    apiVersion: 'test.dev/v1',
+    kind: 'Widget',
+    metadata: { name: 'w', namespace: 'ns', uid: 'uid-w', generation },
+    spec: { replicas: replicas as number },
+  };
+}
+
+function stalled(obj: Widget, failure: Failure, now: Date): WidgetStatus {
+  const decided = verdict(SET, { ...failure, ready: false, progressing: failure.retry, failing: true });
+  return { ...obj.status, conditions: applyConditions(obj, decided, now) };
+}
+
+async function setup(
+  options: { intervalMs?: number; reconcile?: (obj: Widget) => Promise<ReconcileOutcome<WidgetStatus>> } = {},
+) {
+  const clock = new FakeClock();
+  const source = new Source();
+  const client = new FakeClient(source);
+  const informer = new Informer<Widget>({ name: 'widgets', source, clock, log });
+  const reconciles: string[] = [];
+  const kind: ObjectKind<Widget, { replicas: number }, WidgetStatus> = {
+    name: 'widget',
+    resource: widgets,
+    informer,
+    specSchema,
+    watches: [],
+    statusWriteIntervalMs: options.intervalMs ?? 0,
+    transitions: [
+      { condition: 'Ready', when: 'becameTrue', type: 'Normal', action: 'Count' },
+      { condition: 'Degraded', when: 'trueAndNew', type: 'Warning', action: 'Count' },
+    ],
+    stalledStatus: stalled,
+    async reconcile({ object, spec, now }) {
+      reconciles.push(object.metadata.resourceVersion ?? '');
+      if (options.reconcile) return options.reconcile(object);
+      const decided = verdict(SET, {
+        reason: 'Counted',
+        message: `${spec.replicas} counted`,
+        ready: true,
+        progressing: false,
+        failing: false,
+      });
+      return { status: { conditions: applyConditions(object, decided, now), count: spec.replicas } };
+    },
+  };
+  const events = new EventRecorder({
+    client: client as unknown as KubeClient,
+    clock,
+    log,
+    reportingController: 'test',
+    reportingInstance: 'test',
+    quietPeriodMs: 0,
+  });
+  const controller: Controller = createObjectController(kind, {
+    client: client as unknown as KubeClient,
+    clock,
+    log,
+    events,
+    store: new ConsistencyStore(),
+    concurrency: 1,
+  });
+  informer.start();
+  await informer.waitForSync();
+  controller.start();
+  return { clock, source, client, informer, controller, reconciles };
+}
+
+describe('createObjectController', () => {
+  it('writes status once, and a reconcile before the cache shows it writes nothing again', async () => {
+    const { source, client, controller, informer } = await setup();
+    source.put(widget(3), 'ADDED');
+    await settle();
+    expect(client.statusWrites).toHaveLength(1);
+    expect(client.statusWrites[0]?.count).toBe(3);
+    // Our write has not come back through the watch; a second pass sees the stale cache.
+    expect(informer.get('ns/w')?.status).toBeUndefined();
+    controller.queue.add('ns/w');
+    await settle();
+    expect(client.statusWrites).toHaveLength(1);
+    expect(client.events.map((e) => e.reason)).toEqual(['Counted']);
+    await controller.stop();
+  });
+
+  it('throttles status writes per object and comes back for the rest', async () => {
+    const { clock, source, client, controller } = await setup({ intervalMs: 2_000 });
+    source.put(widget(1), 'ADDED');
+    await settle();
+    expect(client.statusWrites).toHaveLength(1);
+    source.put({ ...widget(2, 2), status: client.statusWrites[0]! });
+    await settle();
+    expect(client.statusWrites).toHaveLength(1);
+    clock.advance(2_000);
+    await settle();
+    expect(client.statusWrites.map((s) => s.count)).toEqual([1, 2]);
+    await controller.stop();
+  });
+
+  it('writes the failed step into status with the server message, and retries with back-off', async () => {
+    let fail = true;
+    const { clock, source, client, controller, reconciles } = await setup({
+      async reconcile() {
+        if (fail) {
+          throw new StepError(
+            'applying the child',
+            new ApiError(403, 'Forbidden', 'pods "x" is forbidden: exceeded quota: compute', 'apply'),
+          );
+        }
+        return { status: { count: 1 } };
+      },
+    });
+    source.put(widget(1), 'ADDED');
+    await settle();
+    expect(client.statusWrites).toHaveLength(1);
+    const degraded = client.statusWrites[0]?.conditions?.find((c) => c.type === 'Degraded');
+    expect(degraded).toMatchObject({ status: 'True', reason: 'Forbidden' });
+    expect(degraded?.message).toBe(
+      'applying the child: 403 Forbidden: pods "x" is forbidden: exceeded quota: compute',
+    );
+    expect(client.events).toEqual([{ type: 'Warning', reason: 'Forbidden', note: degraded?.message }]);
+    const tries = reconciles.length;
+    fail = false;
+    clock.advance(60_000);
+    await settle();
+    expect(reconciles.length).toBe(tries + 1);
+    expect(client.statusWrites.at(-1)?.count).toBe(1);
+    await controller.stop();
+  });
+
+  it('stalls on a spec the schema refuses: InvalidSpec, one write, no retry', async () => {
+    const { clock, source, client, controller, reconciles } = await setup();
+    source.put(widget('three'), 'ADDED');
+    await settle();
+    expect(reconciles).toEqual([]);
+    expect(client.statusWrites).toHaveLength(1);
+    expect(client.statusWrites[0]?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'InvalidSpec',
+      observedGeneration: 1,
+    });
+    expect(client.statusWrites[0]?.conditions?.find((c) => c.type === 'Progressing')?.status).toBe('False');
+    clock.advance(3_600_000);
+    await settle();
+    expect(client.statusWrites).toHaveLength(1);
+    expect(reconciles).toEqual([]);
+    await controller.stop();
+  });
+
+  it('records Events on transitions only, not on every write', async () => {
+    const { source, client, controller } = await setup();
+    let current = source.put(widget(1), 'ADDED');
+    await settle();
+    for (const replicas of [2, 3]) {
+      current = source.put({ ...widget(replicas, replicas), status: client.statusWrites.at(-1)! });
+      await settle();
+    }
+    expect(client.statusWrites.map((s) => s.count)).toEqual([1, 2, 3]);
+    // Ready became True once; it stayed True through the later writes.
+    expect(client.events.map((e) => e.reason)).toEqual(['Counted']);
+    expect(current.metadata.generation).toBe(3);
+    await controller.stop();
+  });
+});
