@@ -21,6 +21,7 @@ const NS = 'gitops';
 const QUOTA_NS = 'gitops-no-secrets';
 const SOURCE_NS = 'gitops-source';
 const onRealNode = { nodeSelector: { 'prepull.dev/test-node': 'real' } };
+const SILENT_NODE = 'gitops-silent';
 const captureDir = join(cluster.dir, 'gitops-captured');
 
 /** What the tests read of a live object; the rest is captured as it is. */
@@ -121,10 +122,11 @@ describe.runIf(cluster.node)('GitOps health of objects the operator wrote', () =
       '--timeout=60s',
     ]);
     kubectl(cluster, ['delete', 'namespace', NS, QUOTA_NS, SOURCE_NS, '--wait=false']);
+    kubectl(cluster, ['delete', 'node', SILENT_NODE, '--wait=false']);
     await operator.stop();
   });
 
-  it('PrePulledImage: Ready on the node, Progressing while unschedulable, Degraded on a missing tag', async () => {
+  it('PrePulledImage: Ready on the node, Progressing on a node that never reports, Degraded on a missing tag', async () => {
     const registry = cluster.registry!;
     serverSideApply(
       cluster,
@@ -134,14 +136,23 @@ describe.runIf(cluster.node)('GitOps health of objects the operator wrote', () =
         imagePullSecrets: [{ name: 'registry' }],
       }),
     );
-    // More CPU than the node has: the puller pod stays Pending.
+    // A node whose kubelet never reports (one just joining): its puller pod stays Pending.
+    serverSideApply(cluster, {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: {
+        name: SILENT_NODE,
+        labels: { 'kubernetes.io/os': 'linux', 'prepull.dev/gitops-test': 'silent' },
+      },
+    });
     serverSideApply(
       cluster,
       ppi('progressing', {
-        ...onRealNode,
+        nodeSelector: { 'prepull.dev/gitops-test': 'silent' },
+        // Whatever taints the node lifecycle controller puts on it: the pod is bound there all the same.
+        tolerations: [{ operator: 'Exists' }],
         images: [{ image: registry.images.hold.ref }],
         imagePullSecrets: [{ name: 'registry' }],
-        resources: { requests: { cpu: '512' } },
       }),
     );
     serverSideApply(

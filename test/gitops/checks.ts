@@ -44,8 +44,8 @@ export const EXPECTED: Record<Kind, Record<string, { argocd: string; kstatus: st
   },
   RegistryCredential: {
     healthy: { argocd: 'Healthy', kstatus: 'Current' },
-    // Created while no controller ran: no status yet.
-    progressing: { argocd: 'Progressing', kstatus: 'Current' },
+    // Every write refused (a ResourceQuota) and retried: Reconciling.
+    progressing: { argocd: 'Progressing', kstatus: 'InProgress' },
     degraded: { argocd: 'Degraded', kstatus: 'Failed' },
     'stale-generation': { argocd: 'Progressing', kstatus: 'InProgress' },
   },

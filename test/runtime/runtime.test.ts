@@ -9,6 +9,7 @@ import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { imageNodeFlags } from '../../scripts/build.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
@@ -18,7 +19,8 @@ import { Resources } from '../../src/kube/resources.ts';
 import { systemClock } from '../../src/runtime/clock.ts';
 import { releasedImage } from '../../src/version.ts';
 import { eventually } from '../support/eventually.ts';
-import { kubectl } from '../support/kubectl.ts';
+import { operatorKubeconfig } from '../support/identity.ts';
+import { kubectl, serverSideApply } from '../support/kubectl.ts';
 import { createFakeNodes, KWOK_TOLERATION } from '../support/nodes.ts';
 import { startTcpProxy } from '../support/proxy.ts';
 
@@ -135,6 +137,20 @@ describe('leader election between two operator processes', () => {
     for (const p of processes.values()) p.kill('SIGKILL');
   });
 
+  /**
+   * deploy/'s leader-election Role and RoleBinding, in this test's namespace: the
+   * replicas run as the operator's ServiceAccount, so the Role is proven to be
+   * enough (and the least-privilege check sees its verbs used).
+   */
+  function leaderElectionRbac(): void {
+    const rbac = readFileSync(join(import.meta.dirname, '..', '..', 'deploy', 'rbac.yaml'), 'utf8');
+    for (const doc of parseAllDocuments(rbac)) {
+      const object = doc.toJS() as { kind: string; metadata: { namespace?: string } };
+      if (object.kind !== 'Role' && object.kind !== 'RoleBinding') continue;
+      serverSideApply(cluster, { ...object, metadata: { ...object.metadata, namespace: ns } });
+    }
+  }
+
   function startReplica(identity: string): void {
     mkdirSync(join(cluster.dir, 'operator-logs'), { recursive: true });
     const logFile = join(cluster.dir, 'operator-logs', `leader-${identity}.log`);
@@ -148,7 +164,7 @@ describe('leader election between two operator processes', () => {
         inject('bundle'),
         'run',
         '--kubeconfig',
-        cluster.kubeconfig,
+        operatorKubeconfig(cluster),
         '--leader-elect',
         '--leader-election-namespace',
         ns,
@@ -201,6 +217,7 @@ describe('leader election between two operator processes', () => {
   it('elects one leader; after kill -9 of the leader the other takes over and finishes the work', async () => {
     expect(kubectl(cluster, ['apply', '--server-side', '-f', 'crds/']).status).toBe(0);
     kubectl(cluster, ['create', 'namespace', ns]);
+    leaderElectionRbac();
     createFakeNodes(cluster, 'leader', 0, 5, { 'prepull-test/pool': 'leader' });
     startReplica('replica-a');
     startReplica('replica-b');
