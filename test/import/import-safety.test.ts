@@ -25,6 +25,8 @@ import { startTestOperator, type TestOperator } from '../support/operator.ts';
 
 const cluster = inject('cluster');
 const node = cluster.node!;
+/** The agent image by its release name: what ctr knows it as, and what a tenant's archive would claim. */
+const AGENT = inject('image').name;
 const NS = 'import-safety';
 const client = new KubeClient(loadKubeConfig(cluster.kubeconfig));
 const dir = join(cluster.dir, 'import-safety');
@@ -112,7 +114,7 @@ describe(`imports never replace what they do not own (${node.runtime})`, () => {
     kubectl(cluster, ['create', 'namespace', NS]);
     mkdirSync(dir, { recursive: true });
     before.pause = nodeImage(PAUSE);
-    before.agent = nodeImage(node.agentImage);
+    before.agent = nodeImage(AGENT);
     expect(before.pause?.digest).toMatch(/^sha256:/);
     expect(before.agent?.digest).toMatch(/^sha256:/);
     // Archives that claim those names, with other content (still runnable, so
@@ -120,7 +122,7 @@ describe(`imports never replace what they do not own (${node.runtime})`, () => {
     const pauseArchive = await buildDockerArchive({ workDir: dir, ref: PAUSE, files: files(`evil ${run}`) });
     const agentArchive = await buildDockerArchive({
       workDir: dir,
-      ref: node.agentImage,
+      ref: AGENT,
       files: files(`evil ${run}`),
     });
     const pinned = `import.test/pinned-${run}@sha256:${'a'.repeat(64)}`;
@@ -133,7 +135,7 @@ describe(`imports never replace what they do not own (${node.runtime})`, () => {
     execFileSync('mkfifo', [fifo]);
     Object.assign(images, {
       pause: PAUSE,
-      agent: node.agentImage,
+      agent: AGENT,
       pinned,
       fifo: `import.test/fifo-${run}:v1`,
     });
@@ -150,7 +152,7 @@ describe(`imports never replace what they do not own (${node.runtime})`, () => {
         ...onRealNode,
         images: [
           { image: PAUSE, tarball: { hostPath: pauseArchive } },
-          { image: node.agentImage, tarball: { hostPath: agentArchive } },
+          { image: AGENT, tarball: { hostPath: agentArchive } },
           { image: pinned, tarball: { hostPath: pinnedArchive } },
           { image: images.fifo, tarball: { hostPath: fifo } },
         ],
@@ -185,14 +187,14 @@ describe(`imports never replace what they do not own (${node.runtime})`, () => {
     await eventually(async () => {
       const r = await importResults();
       expect(r.get(PAUSE)).toBeDefined();
-      expect(r.get(node.agentImage)).toBeDefined();
+      expect(r.get(AGENT)).toBeDefined();
       results = r;
     }, 180_000);
     expect(results.get(PAUSE)).toMatchObject({ ok: false, reason: 'ImportConflict' });
     expect(results.get(PAUSE)?.message).toContain('was not imported by Prepull');
-    expect(results.get(node.agentImage)).toMatchObject({ ok: false, reason: 'ImportConflict' });
+    expect(results.get(AGENT)).toMatchObject({ ok: false, reason: 'ImportConflict' });
     expect(nodeImage(PAUSE)).toEqual(before.pause);
-    expect(nodeImage(node.agentImage)).toEqual(before.agent);
+    expect(nodeImage(AGENT)).toEqual(before.agent);
     expect(nodeImage(PAUSE)?.labels).not.toContain('prepull.dev/imported');
   });
 
