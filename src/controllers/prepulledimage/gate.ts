@@ -24,11 +24,12 @@ import type { KubeClient } from '../../kube/client.ts';
 import { isPatchTestFailed } from '../../kube/errors.ts';
 import type { EventRecorder } from '../../kube/events.ts';
 import type { Informer } from '../../kube/informer.ts';
-import { keyOf, type Node } from '../../kube/objects.ts';
+import { type DaemonSet, keyOf, type Node } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
 import { StepError } from '../../runtime/failure.ts';
 import { type ObjectKind, type ReconcileRequest, watch } from '../../runtime/object-controller.ts';
 import { NODE_INDEX, ownerKeyOf, type PullerPod, podsOf } from './pods.ts';
+import { daemonSetName } from './render.ts';
 import { selectsNode } from './selection.ts';
 import { type NodeProgress, nodeProgress } from './status.ts';
 
@@ -84,7 +85,12 @@ export const GATED_NODE_INDEX = 'prepull-gated';
 export interface GateKindDeps {
   client: KubeClient;
   events: EventRecorder;
-  informers: { nodes: Informer<Node>; prePulledImages: Informer<PrePulledImage>; pods: Informer<PullerPod> };
+  informers: {
+    nodes: Informer<Node>;
+    prePulledImages: Informer<PrePulledImage>;
+    pods: Informer<PullerPod>;
+    daemonSets: Informer<DaemonSet>;
+  };
 }
 
 /** The node gate, for {@link createObjectController}. */
@@ -122,7 +128,8 @@ export function nodeGateKind(deps: GateKindDeps): ObjectKind<Node, unknown, NonN
       const key = keyOf(ppi);
       const pods = podsOf(
         ppi,
-        undefined,
+        // Its own DaemonSet's pods only, as status counts them: a forged pod releases nothing.
+        informers.daemonSets.get(`${ppi.metadata.namespace}/${daemonSetName(ppi.metadata.name ?? '')}`),
         onNode.filter((p) => ownerKeyOf(p) === key),
       );
       const timeout = ppi.spec.nodeReadiness?.timeout ?? DEFAULT_NODE_READINESS_TIMEOUT;
