@@ -17,6 +17,7 @@ import { kubectl, serverSideApply } from '../support/kubectl.ts';
 import { createFakeNodes, deleteNodes, KWOK_TOLERATION } from '../support/nodes.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
 import { getPrePulledImage } from '../support/prepulledimage.ts';
+import { applyQuota } from '../support/quota.ts';
 
 const cluster = inject('cluster');
 const NS = 'ppi-failures';
@@ -58,26 +59,7 @@ describe('PrePulledImage failures and counts', () => {
   });
 
   it('shows a DaemonSet refused by a ResourceQuota as Forbidden with the API server message, then recovers', async () => {
-    const quota = {
-      apiVersion: 'v1',
-      kind: 'ResourceQuota',
-      metadata: { name: 'no-daemonsets', namespace: NS },
-      spec: { hard: { 'count/daemonsets.apps': '0' } },
-    };
-    serverSideApply(cluster, quota);
-    // The quota controller must have computed usage before it refuses anything.
-    await eventually(() => {
-      const used = kubectl(cluster, [
-        'get',
-        'resourcequota',
-        'no-daemonsets',
-        '-n',
-        NS,
-        '-o',
-        'jsonpath={.status.used}',
-      ]);
-      expect(used.stdout).toContain('count/daemonsets.apps');
-    });
+    await applyQuota(cluster, NS, 'no-daemonsets', { 'count/daemonsets.apps': '0' });
     serverSideApply(
       cluster,
       ppi('quota', { images: [{ image: 'registry.example.com/q/app:1' }], ...pool('failures') }),
@@ -178,24 +160,7 @@ describe('PrePulledImage failures and counts', () => {
 
   it('names puller pods the cluster refuses (a ResourceQuota, a missing PriorityClass) in the API server words', async () => {
     kubectl(cluster, ['create', 'namespace', 'ppi-refused-pods']);
-    serverSideApply(cluster, {
-      apiVersion: 'v1',
-      kind: 'ResourceQuota',
-      metadata: { name: 'no-pods', namespace: 'ppi-refused-pods' },
-      spec: { hard: { pods: '0' } },
-    });
-    await eventually(() => {
-      const used = kubectl(cluster, [
-        'get',
-        'resourcequota',
-        'no-pods',
-        '-n',
-        'ppi-refused-pods',
-        '-o',
-        'jsonpath={.status.used}',
-      ]);
-      expect(used.stdout).toContain('pods');
-    });
+    await applyQuota(cluster, 'ppi-refused-pods', 'no-pods', { pods: '0' });
     const refused = (name: string, extra: Record<string, unknown>) => ({
       apiVersion: 'prepull.dev/v1alpha1',
       kind: 'PrePulledImage',

@@ -19,6 +19,7 @@ import { kubectl, serverSideApply } from '../support/kubectl.ts';
 import { createFakeNodes, fakeNodeManifest, KWOK_TOLERATION } from '../support/nodes.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
 import { getPrePulledImage } from '../support/prepulledimage.ts';
+import { applyQuota } from '../support/quota.ts';
 
 const cluster = inject('cluster');
 const NS = 'node-readiness';
@@ -155,24 +156,7 @@ describe('node readiness gate on kwok nodes', () => {
   it('keeps a workload Pending on a held node, and it schedules once the images are there', async () => {
     // The pods cannot be created while this quota stands: the node stays held, for as long as the test needs.
     kubectl(cluster, ['create', 'namespace', 'node-readiness-held']);
-    serverSideApply(cluster, {
-      apiVersion: 'v1',
-      kind: 'ResourceQuota',
-      metadata: { name: 'no-pods', namespace: 'node-readiness-held' },
-      spec: { hard: { pods: '0' } },
-    });
-    await eventually(() => {
-      const used = kubectl(cluster, [
-        'get',
-        'resourcequota',
-        'no-pods',
-        '-n',
-        'node-readiness-held',
-        '-o',
-        'jsonpath={.status.used}',
-      ]);
-      expect(used.stdout).toContain('pods');
-    });
+    await applyQuota(cluster, 'node-readiness-held', 'no-pods', { pods: '0' });
     serverSideApply(cluster, {
       apiVersion: 'prepull.dev/v1alpha1',
       kind: 'PrePulledImage',
