@@ -191,9 +191,11 @@ describe('node readiness gate on kwok nodes', () => {
       expect(scheduled?.message).toMatch(/untolerated taint/);
     });
     expect(hasTaint(await client.get<Node>(Resources.nodes, name ?? ''))).toBe(true);
-    expect(
-      (await getPrePulledImage(client, 'node-readiness-held', 'held')).status?.nodeReadiness?.heldBack,
-    ).toBe(1);
+    // Status follows within its write interval.
+    await eventually(async () => {
+      const held = await getPrePulledImage(client, 'node-readiness-held', 'held');
+      expect(held.status?.nodeReadiness?.heldBack).toBe(1);
+    });
     kubectl(cluster, ['delete', 'resourcequota', 'no-pods', '-n', 'node-readiness-held']);
     await eventually(async () => {
       expect(hasTaint(await client.get<Node>(Resources.nodes, name ?? ''))).toBe(false);
