@@ -104,5 +104,27 @@ export const Reason = {
   RegistryCredentialNotFound: 'RegistryCredentialNotFound',
   /** The RegistryCredential's target.allowRequestsFrom does not select this namespace. */
   RegistryCredentialNotAllowed: 'RegistryCredentialNotAllowed',
+  // RegistryMirror (#15): per node, as the node agent reports it, and for the object.
+  /** The node's hosts.toml for the host is Prepull's and current. */
+  Applied: 'Applied',
+  /** Event: every selected node has the mirror. */
+  MirrorsApplied: 'MirrorsApplied',
+  AllNodesApplied: 'AllNodesApplied',
+  /** containerd's config has no registry config_path: hosts.toml files are ignored. */
+  ConfigPathNotSet: 'ConfigPathNotSet',
+  /** Inline registry.mirrors/configs in containerd's config, which config_path cannot be combined with. */
+  InlineMirrorsConflict: 'InlineMirrorsConflict',
+  /** The node's runtime reads its registry settings elsewhere (k3s, rke2: registries.yaml). */
+  Unsupported: 'Unsupported',
+  /** No containerd config file was found on the node. */
+  RuntimeConfigNotFound: 'RuntimeConfigNotFound',
+  /** containerd's config file is not TOML Prepull can read. */
+  RuntimeConfigInvalid: 'RuntimeConfigInvalid',
+  /** Another RegistryMirror for the same host selects the node and is older. */
+  HostClaimed: 'HostClaimed',
+  /** Writing or removing a file on the node failed. */
+  WriteFailed: 'WriteFailed',
+  /** The node's agent has not reported this generation (not running yet, or unreachable). */
+  AgentPending: 'AgentPending',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];

@@ -9,6 +9,7 @@ import { MESSAGE_KEY } from './common.ts';
 import { API_VERSION, GROUP, VERSION } from './group.ts';
 import { prePulledImageSpecSchema, prePulledImageStatusSchema } from './prepulledimage.ts';
 import { registryCredentialSpecSchema, registryCredentialStatusSchema } from './registrycredential.ts';
+import { registryMirrorSpecSchema, registryMirrorStatusSchema } from './registrymirror.ts';
 
 export { API_VERSION, GROUP, VERSION };
 
@@ -201,6 +202,34 @@ export function registryCredentialCrd(): object {
   );
 }
 
+/** The RegistryMirror CRD object. */
+export function registryMirrorCrd(): object {
+  return customResourceDefinition(
+    {
+      kind: 'RegistryMirror',
+      plural: 'registrymirrors',
+      singular: 'registrymirror',
+      shortNames: ['regmirror'],
+      scope: 'Cluster',
+    },
+    registryMirrorSpecSchema,
+    registryMirrorStatusSchema,
+    [
+      { name: 'Host', type: 'string', jsonPath: '.spec.host' },
+      {
+        name: 'Applied',
+        type: 'string',
+        jsonPath: '.status.applied',
+        description: 'Nodes applied / nodes selected',
+      },
+      statusColumn,
+      { name: 'Mirror', type: 'string', jsonPath: '.spec.mirrors[0].url', priority: 1 },
+      ageColumn,
+    ],
+    "RegistryMirror sends one registry host's pulls to mirror endpoints on every selected node (containerd hosts.toml, written by Prepull's node agent).",
+  );
+}
+
 const HEADER = '# Generated from src/api by `node scripts/generate-crds.ts`. Do not edit.\n';
 
 /** The CRD files, by file name under crds/. */
@@ -208,6 +237,7 @@ export function renderCrdFiles(): Record<string, string> {
   return {
     'prepull.dev_prepulledimages.yaml': HEADER + stringify(prePulledImageCrd(), { lineWidth: 0 }),
     'prepull.dev_registrycredentials.yaml': HEADER + stringify(registryCredentialCrd(), { lineWidth: 0 }),
+    'prepull.dev_registrymirrors.yaml': HEADER + stringify(registryMirrorCrd(), { lineWidth: 0 }),
   };
 }
 

@@ -63,6 +63,13 @@ export const Resources = {
     kind: 'RegistryCredential',
     namespaced: false,
   },
+  registryMirrors: {
+    group: 'prepull.dev',
+    version: 'v1alpha1',
+    plural: 'registrymirrors',
+    kind: 'RegistryMirror',
+    namespaced: false,
+  },
 } as const satisfies Record<string, ResourceType>;
 
 /** `v1` or `apps/v1`. */
