@@ -173,3 +173,33 @@ export type RegistryMirrorStatus = z.infer<typeof registryMirrorStatusSchema>;
 
 /** A RegistryMirror as the API server returns it. */
 export type RegistryMirror = Resource<RegistryMirrorSpec, RegistryMirrorStatus>;
+
+/**
+ * What one node's agent reports about the RegistryMirrors that select its
+ * node (the pod annotation `prepull.dev/report.mirrors`): per object, by uid
+ * and the generation it acted on, Applied or the reason it could not be.
+ * Messages name files and settings, never header values.
+ */
+export const mirrorNodeReportSchema = z.object({
+  /** containerd's config file the agent read, and the hosts directory it writes under, when found. */
+  runtime: z
+    .object({
+      flavour: z.enum(['containerd', 'k3s', 'rke2', 'microk8s']),
+      configFile: z.string().max(4096).optional(),
+      hostsDir: z.string().max(4096).optional(),
+    })
+    .optional(),
+  mirrors: z
+    .array(
+      z.object({
+        name: z.string().max(253),
+        uid: z.string().max(64),
+        generation: z.number().int().min(0),
+        reason: z.string().max(64),
+        message: z.string().max(1024),
+      }),
+    )
+    .max(1024),
+});
+export type MirrorNodeReport = z.infer<typeof mirrorNodeReportSchema>;
+export type MirrorNodeResult = MirrorNodeReport['mirrors'][number];

@@ -1,0 +1,107 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { hostFiles } from './files.ts';
+import { detectRuntime } from './runtime.ts';
+
+let root: string;
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'prepull-runtime-'));
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+function put(path: string, content: string): void {
+  mkdirSync(dirname(join(root, path)), { recursive: true });
+  writeFileSync(join(root, path), content);
+}
+
+const detect = (configFile?: string) => detectRuntime(hostFiles(root), configFile);
+
+describe('detectRuntime', () => {
+  it('reads containerd 2.x config_path from the images plugin (version 3)', async () => {
+    put(
+      '/etc/containerd/config.toml',
+      'version = 3\n[plugins."io.containerd.cri.v1.images".registry]\n  config_path = "/etc/containerd/certs.d"\n',
+    );
+    expect(await detect()).toEqual({
+      flavour: 'containerd',
+      configFile: '/etc/containerd/config.toml',
+      hosts: { ok: true, dir: '/etc/containerd/certs.d' },
+    });
+  });
+
+  it("reads containerd 1.6's CRI section (version 2) from the file the flag names", async () => {
+    put(
+      '/opt/c.toml',
+      'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/opt/certs.d"\n',
+    );
+    expect((await detect('/opt/c.toml')).hosts).toEqual({ ok: true, dir: '/opt/certs.d' });
+  });
+
+  it('says ConfigPathNotSet with the lines to add, for the config version the node has', async () => {
+    put('/etc/containerd/config.toml', 'version = 3\n[plugins."io.containerd.cri.v1.images"]\n');
+    const { hosts } = await detect();
+    expect(hosts).toMatchObject({ ok: false, reason: 'ConfigPathNotSet' });
+    expect(!hosts.ok && hosts.message).toContain(
+      '[plugins."io.containerd.cri.v1.images".registry]\n  config_path = "/etc/containerd/certs.d"',
+    );
+  });
+
+  it('says InlineMirrorsConflict for inline registry.mirrors', async () => {
+    put(
+      '/etc/containerd/config.toml',
+      'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry.mirrors."docker.io"]\n  endpoint = ["https://m"]\n',
+    );
+    expect((await detect()).hosts).toMatchObject({ ok: false, reason: 'InlineMirrorsConflict' });
+  });
+
+  it('leaves registry.configs auth alone but refuses inline tls', async () => {
+    const auth = 'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/d"\n';
+    put(
+      '/etc/containerd/config.toml',
+      `${auth}[plugins."io.containerd.grpc.v1.cri".registry.configs."r".auth]\n  username = "u"\n`,
+    );
+    expect((await detect()).hosts).toMatchObject({ ok: true });
+    put(
+      '/etc/containerd/config.toml',
+      `${auth}[plugins."io.containerd.grpc.v1.cri".registry.configs."r".tls]\n  insecure_skip_verify = true\n`,
+    );
+    expect((await detect()).hosts).toMatchObject({ ok: false, reason: 'InlineMirrorsConflict' });
+  });
+
+  it('merges imports (a drop-in may set config_path)', async () => {
+    put('/etc/containerd/config.toml', 'version = 3\nimports = ["/etc/containerd/conf.d/*.toml"]\n');
+    put(
+      '/etc/containerd/conf.d/10-registry.toml',
+      '[plugins."io.containerd.cri.v1.images".registry]\n  config_path = "/etc/containerd/certs.d:/etc/docker/certs.d"\n',
+    );
+    const { hosts } = await detect();
+    expect(hosts).toMatchObject({ ok: true, dir: '/etc/containerd/certs.d' });
+    expect(hosts.ok && hosts.note).toContain('#12415');
+  });
+
+  it('reports k3s and rke2 as Unsupported, naming registries.yaml', async () => {
+    put('/var/lib/rancher/k3s/agent/etc/containerd/config.toml', 'version = 3\n');
+    const k3s = await detect();
+    expect(k3s).toMatchObject({ flavour: 'k3s', hosts: { ok: false, reason: 'Unsupported' } });
+    expect(!k3s.hosts.ok && k3s.hosts.message).toContain('/etc/rancher/k3s/registries.yaml');
+  });
+
+  it("uses microk8s's own certs.d", async () => {
+    put(
+      '/var/snap/microk8s/current/args/containerd-template.toml',
+      'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "${SNAP_DATA}/args/certs.d"\n',
+    );
+    expect(await detect()).toMatchObject({
+      flavour: 'microk8s',
+      hosts: { ok: true, dir: '/var/snap/microk8s/current/args/certs.d' },
+    });
+  });
+
+  it('says RuntimeConfigNotFound or RuntimeConfigInvalid rather than guess', async () => {
+    expect((await detect()).hosts).toMatchObject({ ok: false, reason: 'RuntimeConfigNotFound' });
+    put('/etc/containerd/config.toml', 'version = = 2\n');
+    expect((await detect()).hosts).toMatchObject({ ok: false, reason: 'RuntimeConfigInvalid' });
+  });
+});
