@@ -91,7 +91,7 @@ describe('detectRuntime', () => {
   it("uses microk8s's own certs.d", async () => {
     put(
       '/var/snap/microk8s/current/args/containerd-template.toml',
-      'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "${SNAP_DATA}/args/certs.d"\n',
+      `version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "\${SNAP_DATA}/args/certs.d"\n`,
     );
     expect(await detect()).toMatchObject({
       flavour: 'microk8s',

@@ -24,6 +24,8 @@ export interface NodeRuntime {
 
 export const DEFAULT_CONTAINERD_CONFIG = '/etc/containerd/config.toml';
 const MICROK8S_SNAP_DATA = '/var/snap/microk8s/current';
+/** microk8s's template names its data directory as a shell variable. */
+const SNAP_DATA_VARIABLE = '$' + '{SNAP_DATA}';
 const MICROK8S_CONFIG = `${MICROK8S_SNAP_DATA}/args/containerd-template.toml`;
 const RANCHER = {
   k3s: { config: '/var/lib/rancher/k3s/agent/etc/containerd/config.toml', registries: '/etc/rancher/k3s' },
@@ -59,7 +61,7 @@ export async function detectRuntime(files: NodeFiles, configFile?: string): Prom
       flavour: 'microk8s',
       configFile: MICROK8S_CONFIG,
       hosts: await readHostsDirectory(files, MICROK8S_CONFIG, (p) =>
-        p.replaceAll('${SNAP_DATA}', MICROK8S_SNAP_DATA),
+        p.replaceAll(SNAP_DATA_VARIABLE, MICROK8S_SNAP_DATA),
       ),
     };
   }
