@@ -1,0 +1,126 @@
+/**
+ * The mirrors module of the node agent: watches the RegistryMirrors and its
+ * own Node, and after every change (and on a planned re-check, which catches
+ * a containerd config or a file someone else changed) makes the node's
+ * hosts.toml files those of the objects that select the node, then
+ * publishes what it did as its report. An object being deleted or no longer
+ * selecting the node has its files removed in the next pass; so do objects
+ * deleted while the agent was down, from the state on the node. I/O.
+ */
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { Reason } from '../../api/conditions.ts';
+import type { MirrorNodeReport, RegistryMirror } from '../../api/registrymirror.ts';
+import { registryMirrorSpecSchema } from '../../api/registrymirror.ts';
+import { matchesLabelSelector } from '../../controllers/requests.ts';
+import type { KubeClient } from '../../kube/client.ts';
+import { apiSource, Informer } from '../../kube/informer.ts';
+import type { KubeObject, Node } from '../../kube/objects.ts';
+import { Resources } from '../../kube/resources.ts';
+import { type Clock, Sleeper } from '../../runtime/clock.ts';
+import { applyMirrors, type SelectedMirror } from './apply.ts';
+import { hostFiles } from './files.ts';
+import { detectRuntime } from './runtime.ts';
+
+/** The report's key: published as the agent pod's `prepull.dev/report.mirrors` annotation. */
+export const MIRRORS_MODULE = 'mirrors';
+/** How often a pass runs with nothing changed in the API: containerd's config and files can change under us. */
+export const RECHECK_MS = 60_000;
+
+/** What the agent gives a module. */
+export interface MirrorsModuleContext {
+  nodeName: string;
+  client: KubeClient;
+  log: Logger;
+  clock: Clock;
+  signal: AbortSignal;
+  report(value: MirrorNodeReport): Promise<void>;
+}
+
+export interface MirrorsModuleOptions {
+  /** Where the agent sees the host's filesystem ('/host', or '/' in the host's mount namespace). */
+  hostRoot: string;
+  /** Host directory of the agent's state (the mirrors state file lives in it). */
+  stateDir: string;
+  /** containerd's config file on the host, when it is not where the distribution keeps it. */
+  containerdConfig?: string;
+}
+
+/** The objects that select the node, with parsed specs; those being deleted select nothing. */
+export function selectedMirrors(mirrors: RegistryMirror[], node: Node): SelectedMirror[] {
+  const selected: SelectedMirror[] = [];
+  for (const rm of mirrors) {
+    if (rm.metadata.deletionTimestamp) continue;
+    const spec = registryMirrorSpecSchema.safeParse(rm.spec);
+    // An invalid spec is the controller's to report (InvalidSpec); the node keeps nothing of it.
+    if (!spec.success) continue;
+    if (!matchesLabelSelector(spec.data.nodeSelector ?? {}, node.metadata.labels)) continue;
+    selected.push({
+      name: rm.metadata.name ?? '',
+      uid: rm.metadata.uid ?? '',
+      generation: rm.metadata.generation ?? 0,
+      creationTimestamp: rm.metadata.creationTimestamp ?? '',
+      spec: spec.data,
+    });
+  }
+  return selected;
+}
+
+/** Runs the module until `signal` aborts. */
+export async function runMirrorsModule(
+  ctx: MirrorsModuleContext,
+  options: MirrorsModuleOptions,
+): Promise<void> {
+  const { client, clock, log, signal, nodeName } = ctx;
+  const informer = <T extends KubeObject>(name: string, selection: Parameters<typeof apiSource>[1]) =>
+    new Informer<T>({ name, source: apiSource<T>(client, selection), clock, log });
+  const mirrors = informer<RegistryMirror>('registrymirrors', { type: Resources.registryMirrors });
+  const nodes = informer<Node>('node', { type: Resources.nodes, fieldSelector: `metadata.name=${nodeName}` });
+  const sleeper = new Sleeper(clock);
+  const wake = () => sleeper.wake();
+  for (const i of [mirrors, nodes] as Informer<KubeObject>[]) {
+    i.addHandler({ add: wake, update: wake, delete: wake });
+    i.start();
+  }
+  signal.addEventListener('abort', wake);
+  const files = hostFiles(options.hostRoot);
+  const statePath = join(options.stateDir, 'mirrors.json');
+  try {
+    await Promise.race([
+      Promise.all([mirrors.waitForSync(), nodes.waitForSync()]),
+      new Promise((resolve) => signal.addEventListener('abort', resolve)),
+    ]);
+    while (!signal.aborted) {
+      const node = nodes.get(nodeName);
+      if (node) {
+        const selected = selectedMirrors(mirrors.list(), node);
+        await ctx.report(await pass(selected));
+      }
+      await sleeper.sleep(RECHECK_MS);
+    }
+  } finally {
+    await Promise.all([mirrors.stop(), nodes.stop()]);
+  }
+
+  async function pass(selected: SelectedMirror[]): Promise<MirrorNodeReport> {
+    try {
+      const runtime = await detectRuntime(files, options.containerdConfig);
+      return await applyMirrors({ files, statePath, runtime, mirrors: selected });
+    } catch (err) {
+      const message = `the mirrors module could not run on ${nodeName}: ${err instanceof Error ? err.message : String(err)}`;
+      log.warn(
+        { module: MIRRORS_MODULE, err: { message } },
+        'mirrors pass failed; retried at the next change or re-check',
+      );
+      return {
+        mirrors: selected.map((m) => ({
+          name: m.name,
+          uid: m.uid,
+          generation: m.generation,
+          reason: Reason.WriteFailed,
+          message,
+        })),
+      };
+    }
+  }
+}
