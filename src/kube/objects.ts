@@ -104,7 +104,12 @@ export interface Node extends KubeObject {
   spec?: { unschedulable?: boolean; taints?: Array<{ key: string; value?: string; effect: string }> };
   status?: {
     conditions?: NodeCondition[];
-    nodeInfo?: { architecture?: string; operatingSystem?: string; containerRuntimeVersion?: string };
+    nodeInfo?: {
+      architecture?: string;
+      operatingSystem?: string;
+      containerRuntimeVersion?: string;
+      kubeletVersion?: string;
+    };
   };
 }
 

@@ -103,7 +103,7 @@ describe.skipIf(!cluster.node)(`the mirrors module on the real node (${cluster.n
       `--docker-password=${registry.password}`,
     ]);
     expect(secret.status, secret.stderr).toBe(0);
-    runtime = await detectRuntime(files, CONTAINERD_CONFIG);
+    runtime = await detectRuntime(files, { configFile: CONTAINERD_CONFIG });
   });
 
   afterAll(async () => {

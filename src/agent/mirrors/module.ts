@@ -34,7 +34,7 @@ export interface MirrorsModuleContext {
   log: Logger;
   clock: Clock;
   signal: AbortSignal;
-  report(value: MirrorNodeReport): Promise<void>;
+  report(value: MirrorNodeReport): void;
 }
 
 export interface MirrorsModuleOptions {
@@ -94,7 +94,7 @@ export async function runMirrorsModule(
       const node = nodes.get(nodeName);
       if (node) {
         const selected = selectedMirrors(mirrors.list(), node);
-        await ctx.report(await pass(selected));
+        ctx.report(await pass(selected, node));
       }
       await sleeper.sleep(RECHECK_MS);
     }
@@ -102,9 +102,12 @@ export async function runMirrorsModule(
     await Promise.all([mirrors.stop(), nodes.stop()]);
   }
 
-  async function pass(selected: SelectedMirror[]): Promise<MirrorNodeReport> {
+  async function pass(selected: SelectedMirror[], node: Node): Promise<MirrorNodeReport> {
     try {
-      const runtime = await detectRuntime(files, options.containerdConfig);
+      const runtime = await detectRuntime(files, {
+        ...(options.containerdConfig ? { configFile: options.containerdConfig } : {}),
+        node,
+      });
       return await applyMirrors({ files, statePath, runtime, mirrors: selected });
     } catch (err) {
       const message = `the mirrors module could not run on ${nodeName}: ${err instanceof Error ? err.message : String(err)}`;

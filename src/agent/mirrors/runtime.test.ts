@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hostFiles } from './files.ts';
-import { detectRuntime } from './runtime.ts';
+import { detectRuntime, flavourOf } from './runtime.ts';
 
 let root: string;
 beforeEach(() => {
@@ -16,7 +16,7 @@ function put(path: string, content: string): void {
   writeFileSync(join(root, path), content);
 }
 
-const detect = (configFile?: string) => detectRuntime(hostFiles(root), configFile);
+const detect = (configFile?: string) => detectRuntime(hostFiles(root), configFile ? { configFile } : {});
 
 describe('detectRuntime', () => {
   it('reads containerd 2.x config_path from the images plugin (version 3)', async () => {
@@ -86,6 +86,24 @@ describe('detectRuntime', () => {
     const k3s = await detect();
     expect(k3s).toMatchObject({ flavour: 'k3s', hosts: { ok: false, reason: 'Unsupported' } });
     expect(!k3s.hosts.ok && k3s.hosts.message).toContain('/etc/rancher/k3s/registries.yaml');
+  });
+
+  it('knows k3s, rke2 and microk8s from the node the kubelet reports', () => {
+    const node = (kubeletVersion: string, labels: Record<string, string> = {}) => ({
+      metadata: { name: 'n', labels },
+      status: { nodeInfo: { kubeletVersion } },
+    });
+    expect(flavourOf(node('v1.34.2+k3s1'))).toBe('k3s');
+    expect(flavourOf(node('v1.34.2+rke2r1'))).toBe('rke2');
+    expect(flavourOf(node('v1.34.2', { 'microk8s.io/cluster': 'true' }))).toBe('microk8s');
+    expect(flavourOf(node('v1.36.3'))).toBe('containerd');
+  });
+
+  it('reports a k3s node Unsupported without seeing its files', async () => {
+    const k3s = { metadata: { name: 'n' }, status: { nodeInfo: { kubeletVersion: 'v1.34.2+k3s1' } } };
+    expect((await detectRuntime(hostFiles(root), { node: k3s })).hosts).toMatchObject({
+      reason: 'Unsupported',
+    });
   });
 
   it("uses microk8s's own certs.d", async () => {

@@ -10,6 +10,7 @@ import { basename, dirname, join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { Reason } from '../../api/conditions.ts';
 import type { MirrorNodeReport } from '../../api/registrymirror.ts';
+import type { Node } from '../../kube/objects.ts';
 import { type HostsDirectory, hostsDirectoryOf, importsOf, mergeConfig } from './containerd-config.ts';
 import type { NodeFiles } from './files.ts';
 
@@ -45,28 +46,51 @@ function unsupported(flavour: 'k3s' | 'rke2', configFile: string): NodeRuntime {
 }
 
 /**
- * Reads containerd's config on the node. `configFile` (the agent's flag)
- * wins; else k3s, rke2 and microk8s are recognised by their files, and the
- * default is /etc/containerd/config.toml.
+ * The distribution, from what the kubelet reports about itself: k3s and
+ * rke2 version their kubelet `+k3s1` and `+rke2r1`, microk8s labels its
+ * nodes `microk8s.io/cluster`. So nothing of those distributions needs to
+ * be mounted to be recognised.
  */
-export async function detectRuntime(files: NodeFiles, configFile?: string): Promise<NodeRuntime> {
-  for (const flavour of ['k3s', 'rke2'] as const) {
-    const path = RANCHER[flavour].config;
-    if (configFile === path || (configFile === undefined && (await files.exists(path)))) {
-      return unsupported(flavour, path);
-    }
+export function flavourOf(node: Node | undefined): Flavour {
+  const kubelet = node?.status?.nodeInfo?.kubeletVersion ?? '';
+  if (/\+k3s\d*$/.test(kubelet)) return 'k3s';
+  if (/\+rke2r\d*$/.test(kubelet)) return 'rke2';
+  if (node?.metadata.labels?.['microk8s.io/cluster'] !== undefined) return 'microk8s';
+  return 'containerd';
+}
+
+/**
+ * Reads containerd's config on the node: `configFile` (the agent's flag), or
+ * the distribution's (microk8s's template; /etc/containerd/config.toml).
+ * k3s and rke2 are Unsupported whatever the file says (recognised by the
+ * node, or by their generated config when it is visible).
+ */
+export async function detectRuntime(
+  files: NodeFiles,
+  options: { configFile?: string; node?: Node } = {},
+): Promise<NodeRuntime> {
+  const { configFile } = options;
+  let flavour = flavourOf(options.node);
+  for (const rancher of ['k3s', 'rke2'] as const) {
+    const path = RANCHER[rancher].config;
+    if (configFile === path || (configFile === undefined && (await files.exists(path)))) flavour = rancher;
   }
-  if (configFile === undefined && (await files.exists(MICROK8S_CONFIG))) {
+  if (flavour === 'k3s' || flavour === 'rke2') return unsupported(flavour, RANCHER[flavour].config);
+  if (flavour === 'containerd' && configFile === undefined && (await files.exists(MICROK8S_CONFIG))) {
+    flavour = 'microk8s';
+  }
+  if (flavour === 'microk8s') {
+    const path = configFile ?? MICROK8S_CONFIG;
     return {
-      flavour: 'microk8s',
-      configFile: MICROK8S_CONFIG,
-      hosts: await readHostsDirectory(files, MICROK8S_CONFIG, (p) =>
+      flavour,
+      configFile: path,
+      hosts: await readHostsDirectory(files, path, (p) =>
         p.replaceAll(SNAP_DATA_VARIABLE, MICROK8S_SNAP_DATA),
       ),
     };
   }
   const path = configFile ?? DEFAULT_CONTAINERD_CONFIG;
-  return { flavour: 'containerd', configFile: path, hosts: await readHostsDirectory(files, path) };
+  return { flavour, configFile: path, hosts: await readHostsDirectory(files, path) };
 }
 
 async function readHostsDirectory(
