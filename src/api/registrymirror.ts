@@ -174,6 +174,9 @@ export type RegistryMirrorStatus = z.infer<typeof registryMirrorStatusSchema>;
 /** A RegistryMirror as the API server returns it. */
 export type RegistryMirror = Resource<RegistryMirrorSpec, RegistryMirrorStatus>;
 
+/** The node agent module that writes mirrors, and names its report annotation (`prepull.dev/report.mirrors`). */
+export const MIRRORS_AGENT_MODULE = 'mirrors';
+
 /**
  * What one node's agent reports about the RegistryMirrors that select its
  * node (the pod annotation `prepull.dev/report.mirrors`): per object, by uid

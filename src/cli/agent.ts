@@ -19,6 +19,9 @@ NODE_NAME, POD_NAMESPACE and POD_NAME from the downward API.
   --host-root PATH         where the node's mounted directories appear (default /host)
   --containerd-socket PATH containerd's socket as the agent sees it
                            (default: detected under --host-root: kubeadm, k3s/rke2, microk8s, k0s)
+  --containerd-config PATH containerd's config file on the node, a host path
+                           (default: /etc/containerd/config.toml; microk8s's own)
+  --state-dir PATH         the agent's state on the node, a host path (default /var/lib/prepull/agent)
 `;
 
 /** Runs the agent until a signal; resolves with the exit code. */
@@ -30,6 +33,8 @@ export async function runAgentCommand(argv: string[], env: NodeJS.ProcessEnv): P
       'log-level': { type: 'string', default: 'info' },
       'host-root': { type: 'string', default: '/host' },
       'containerd-socket': { type: 'string' },
+      'containerd-config': { type: 'string' },
+      'state-dir': { type: 'string', default: '/var/lib/prepull/agent' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -48,7 +53,12 @@ export async function runAgentCommand(argv: string[], env: NodeJS.ProcessEnv): P
     log,
     clock: systemClock,
     identity,
-    modules: buildAgentModules({ hostRoot: values['host-root'], runtimeSocket: values['containerd-socket'] }),
+    modules: buildAgentModules({
+      hostRoot: values['host-root'],
+      runtimeSocket: values['containerd-socket'],
+      containerdConfig: values['containerd-config'],
+      stateDir: values['state-dir'],
+    }),
   });
   const signal = await new Promise<string>((resolve) => {
     for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => resolve(s));

@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import type { PrePulledImage } from '../api/prepulledimage.ts';
 import type { RegistryCredential } from '../api/registrycredential.ts';
+import type { RegistryMirror } from '../api/registrymirror.ts';
 import {
   type AgentPod,
   addAgentPodIndexes,
@@ -38,6 +39,8 @@ import {
   COPIES_SELECTOR,
   createRegistryCredentialController,
 } from '../controllers/registrycredential/index.ts';
+import { registryMirrorKind } from '../controllers/registrymirror/controller.ts';
+import { agentMirrorReports } from '../controllers/registrymirror/reports.ts';
 import { KubeClient } from '../kube/client.ts';
 import type { KubeConfig } from '../kube/config.ts';
 import { servesResource } from '../kube/discovery.ts';
@@ -135,6 +138,7 @@ export function startOperator(options: OperatorOptions): RunningOperator {
     registryCredentials: informer<RegistryCredential>('registrycredentials', {
       type: Resources.registryCredentials,
     }),
+    registryMirrors: informer<RegistryMirror>('registrymirrors', { type: Resources.registryMirrors }),
     daemonSets: informer<DaemonSet>('daemonsets', {
       type: Resources.daemonSets,
       labelSelector: `${MANAGED_BY_LABEL}=${MANAGER_NAME}`,
@@ -273,9 +277,15 @@ export function startOperator(options: OperatorOptions): RunningOperator {
       },
     });
     const gate = nodeGateKind({ client, events, informers });
+    const mirrors = registryMirrorKind({
+      registryMirrors: informers.registryMirrors,
+      nodes: informers.nodes,
+      reports: agentMirrorReports(informers.agentPods),
+    });
     return [
       createObjectController(prePulledImages, deps(prePulledImages.name)),
       createObjectController(gate, deps(gate.name)),
+      createObjectController(mirrors, deps(mirrors.name)),
       createRegistryCredentialController({
         ...deps('registrycredential'),
         informers,

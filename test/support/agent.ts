@@ -2,7 +2,9 @@
  * The node agent on the harness's real node, from deploy/agent.yaml as a user
  * applies it, with only what differs on this machine changed: the image (the
  * Prepull image the node imported, by digest), containerd's socket (a harness
- * path), and the archive directories a tier serves hostPath sources from.
+ * path), the archive directories a tier serves hostPath sources from, and
+ * the node's containerd config, certs.d and agent state, which live under the
+ * harness's node directory rather than /etc/containerd and /var/lib/prepull.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -63,15 +65,35 @@ export function nodeAgentManifests(cluster: ClusterInfo, options: NodeAgentOptio
     ...(options.args ?? []),
   ];
   const archives = options.archiveDirectories ?? [];
+  // The harness's containerd reads its own config and certs.d (test/harness/node.ts).
+  const nodeDir = join(cluster.dir, 'node');
+  const config = join(nodeDir, 'containerd.toml');
+  const hostsDir = join(nodeDir, 'certs.d');
+  const stateDir = join(nodeDir, 'prepull-agent');
+  container.args.push(`--containerd-config=${config}`, `--state-dir=${stateDir}`);
+  const mirrorsMounts = [
+    { name: 'containerd-config', mountPath: `/host${config}`, readOnly: true },
+    { name: 'containerd-hosts', mountPath: `/host${hostsDir}` },
+    { name: 'state', mountPath: `/host${stateDir}` },
+  ];
+  const mirrorsVolumes = [
+    { name: 'containerd-config', hostPath: { path: config, type: 'File' } },
+    { name: 'containerd-hosts', hostPath: { path: hostsDir, type: 'Directory' } },
+    { name: 'state', hostPath: { path: stateDir, type: 'DirectoryOrCreate' } },
+  ];
+  const replaced = (name: string) =>
+    name === 'runtime' || name.startsWith('archives-') || mirrorsMounts.some((m) => m.name === name);
   container.volumeMounts = [
     { name: 'runtime', mountPath: `/host${socketDir}` },
     ...archives.map((path, i) => ({ name: `archives-${i}`, mountPath: `/host${path}`, readOnly: true })),
-    ...container.volumeMounts.filter((m) => m.name !== 'runtime' && !m.name.startsWith('archives-')),
+    ...mirrorsMounts,
+    ...container.volumeMounts.filter((m) => !replaced(m.name)),
   ];
   pod.volumes = [
     { name: 'runtime', hostPath: { path: socketDir, type: 'Directory' } },
     ...archives.map((path, i) => ({ name: `archives-${i}`, hostPath: { path, type: 'Directory' } })),
-    ...pod.volumes.filter((v) => v.name !== 'runtime' && !v.name.startsWith('archives-')),
+    ...mirrorsVolumes,
+    ...pod.volumes.filter((v) => !replaced(v.name)),
   ];
   return [...objects.filter((o) => o !== daemonSet), daemonSet];
 }

@@ -8,34 +8,27 @@
  * deleted while the agent was down, from the state on the node. I/O.
  */
 import { join } from 'node:path';
-import type { Logger } from 'pino';
 import { Reason } from '../../api/conditions.ts';
-import type { MirrorNodeReport, RegistryMirror } from '../../api/registrymirror.ts';
-import { registryMirrorSpecSchema } from '../../api/registrymirror.ts';
+import {
+  MIRRORS_AGENT_MODULE,
+  type MirrorNodeReport,
+  type RegistryMirror,
+  registryMirrorSpecSchema,
+} from '../../api/registrymirror.ts';
 import { matchesLabelSelector } from '../../controllers/requests.ts';
-import type { KubeClient } from '../../kube/client.ts';
 import { apiSource, Informer } from '../../kube/informer.ts';
 import type { KubeObject, Node } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
-import { type Clock, Sleeper } from '../../runtime/clock.ts';
+import { Sleeper } from '../../runtime/clock.ts';
+import { shortenMessage } from '../../runtime/conditions.ts';
+import type { AgentContext, AgentModule } from '../node/module.ts';
+import { MAX_REPORT_BYTES } from '../node/report.ts';
 import { applyMirrors, type SelectedMirror } from './apply.ts';
 import { hostFiles } from './files.ts';
 import { detectRuntime } from './runtime.ts';
 
-/** The report's key: published as the agent pod's `prepull.dev/report.mirrors` annotation. */
-export const MIRRORS_MODULE = 'mirrors';
 /** How often a pass runs with nothing changed in the API: containerd's config and files can change under us. */
 export const RECHECK_MS = 60_000;
-
-/** What the agent gives a module. */
-export interface MirrorsModuleContext {
-  nodeName: string;
-  client: KubeClient;
-  log: Logger;
-  clock: Clock;
-  signal: AbortSignal;
-  report(value: MirrorNodeReport): void;
-}
 
 export interface MirrorsModuleOptions {
   /** Where the agent sees the host's filesystem ('/host', or '/' in the host's mount namespace). */
@@ -66,11 +59,13 @@ export function selectedMirrors(mirrors: RegistryMirror[], node: Node): Selected
   return selected;
 }
 
+/** The mirrors module, for the agent's module list. */
+export function mirrorsModule(options: MirrorsModuleOptions): AgentModule {
+  return { name: MIRRORS_AGENT_MODULE, run: (context) => runMirrorsModule(context, options) };
+}
+
 /** Runs the module until `signal` aborts. */
-export async function runMirrorsModule(
-  ctx: MirrorsModuleContext,
-  options: MirrorsModuleOptions,
-): Promise<void> {
+export async function runMirrorsModule(ctx: AgentContext, options: MirrorsModuleOptions): Promise<void> {
   const { client, clock, log, signal, nodeName } = ctx;
   const informer = <T extends KubeObject>(name: string, selection: Parameters<typeof apiSource>[1]) =>
     new Informer<T>({ name, source: apiSource<T>(client, selection), clock, log });
@@ -94,7 +89,7 @@ export async function runMirrorsModule(
       const node = nodes.get(nodeName);
       if (node) {
         const selected = selectedMirrors(mirrors.list(), node);
-        ctx.report(await pass(selected, node));
+        ctx.report(fitReport(await pass(selected, node)));
       }
       await sleeper.sleep(RECHECK_MS);
     }
@@ -112,7 +107,7 @@ export async function runMirrorsModule(
     } catch (err) {
       const message = `the mirrors module could not run on ${nodeName}: ${err instanceof Error ? err.message : String(err)}`;
       log.warn(
-        { module: MIRRORS_MODULE, err: { message } },
+        { module: MIRRORS_AGENT_MODULE, err: { message } },
         'mirrors pass failed; retried at the next change or re-check',
       );
       return {
@@ -126,4 +121,23 @@ export async function runMirrorsModule(
       };
     }
   }
+}
+
+/** Most bytes of a report the agent publishes (the protocol's cap, less room to spare). */
+const REPORT_BUDGET = MAX_REPORT_BYTES - 1024;
+const SHORT_MESSAGE = 160;
+
+/**
+ * The report within the annotation's budget: messages shortened first, then
+ * entries left out (their objects then show the node as pending, never wrong).
+ */
+export function fitReport(report: MirrorNodeReport): MirrorNodeReport {
+  const size = (r: MirrorNodeReport) => Buffer.byteLength(JSON.stringify(r));
+  if (size(report) <= REPORT_BUDGET) return report;
+  const short = {
+    ...report,
+    mirrors: report.mirrors.map((m) => ({ ...m, message: shortenMessage(m.message, SHORT_MESSAGE) })),
+  };
+  while (short.mirrors.length > 0 && size(short) > REPORT_BUDGET) short.mirrors.pop();
+  return short;
 }

@@ -3,6 +3,7 @@
  * {@link buildAgentModules}, with whatever settings it reads from
  * {@link AgentSettings} (filled from `prepull agent` flags in src/cli/agent.ts).
  */
+import { mirrorsModule } from '../mirrors/module.ts';
 import type { AgentModule } from './module.ts';
 
 /** The agent's settings, from its flags; each module reads its own. */
@@ -11,9 +12,19 @@ export interface AgentSettings {
   hostRoot: string;
   /** containerd's socket as the agent sees it; undefined: detected under hostRoot. */
   runtimeSocket: string | undefined;
+  /** containerd's config file on the host; undefined: the distribution's (mirrors module). */
+  containerdConfig: string | undefined;
+  /** Host directory of the agent's state on the node (default /var/lib/prepull/agent). */
+  stateDir: string;
 }
 
 /** Every module the agent runs, built from its settings. */
-export function buildAgentModules(_settings: AgentSettings): AgentModule[] {
-  return [];
+export function buildAgentModules(settings: AgentSettings): AgentModule[] {
+  return [
+    mirrorsModule({
+      hostRoot: settings.hostRoot,
+      stateDir: settings.stateDir,
+      ...(settings.containerdConfig ? { containerdConfig: settings.containerdConfig } : {}),
+    }),
+  ];
 }
