@@ -72,7 +72,12 @@ export async function runMirrorsModule(ctx: AgentContext, options: MirrorsModule
   const mirrors = informer<RegistryMirror>('registrymirrors', { type: Resources.registryMirrors });
   const nodes = informer<Node>('node', { type: Resources.nodes, fieldSelector: `metadata.name=${nodeName}` });
   const sleeper = new Sleeper(clock);
-  const wake = () => sleeper.wake();
+  // A change during a pass must not wait for the re-check: it makes the next pass start at once.
+  let changed = true;
+  const wake = () => {
+    changed = true;
+    sleeper.wake();
+  };
   for (const i of [mirrors, nodes] as Informer<KubeObject>[]) {
     i.addHandler({ add: wake, update: wake, delete: wake });
     i.start();
@@ -86,12 +91,13 @@ export async function runMirrorsModule(ctx: AgentContext, options: MirrorsModule
       new Promise((resolve) => signal.addEventListener('abort', resolve)),
     ]);
     while (!signal.aborted) {
+      changed = false;
       const node = nodes.get(nodeName);
       if (node) {
         const selected = selectedMirrors(mirrors.list(), node);
         ctx.report(fitReport(await pass(selected, node)));
       }
-      await sleeper.sleep(RECHECK_MS);
+      if (!changed) await sleeper.sleep(RECHECK_MS);
     }
   } finally {
     await Promise.all([mirrors.stop(), nodes.stop()]);
