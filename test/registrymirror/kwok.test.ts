@@ -72,6 +72,16 @@ function createNodes(from: number, to: number): string[] {
   return names;
 }
 
+/** The RegistryMirror `scale` over the pool, with one mirror. */
+function applyMirror(url: string): void {
+  serverSideApply(cluster, {
+    apiVersion: 'prepull.dev/v1alpha1',
+    kind: 'RegistryMirror',
+    metadata: { name: 'scale' },
+    spec: { host: 'docker.io', mirrors: [{ url }], nodeSelector: { matchLabels: POOL } },
+  });
+}
+
 async function mirror(): Promise<RegistryMirror> {
   const rm = await client.get<RegistryMirror>(Resources.registryMirrors, 'scale');
   if (!rm) throw new Error('no RegistryMirror scale');
@@ -118,16 +128,7 @@ describe('RegistryMirror status over kwok nodes', () => {
   });
 
   it('counts every selected node as pending until its agent reports this generation', async () => {
-    serverSideApply(cluster, {
-      apiVersion: 'prepull.dev/v1alpha1',
-      kind: 'RegistryMirror',
-      metadata: { name: 'scale' },
-      spec: {
-        host: 'docker.io',
-        mirrors: [{ url: 'https://10.1.2.3:32000' }],
-        nodeSelector: { matchLabels: POOL },
-      },
-    });
+    applyMirror('https://10.1.2.3:32000');
     applyAll(nodes.map((n) => agentPod(n, undefined)));
     await eventually(async () => {
       const { status } = await mirror();
@@ -184,16 +185,7 @@ describe('RegistryMirror status over kwok nodes', () => {
       });
     });
     // A spec change makes every node pending again until agents report the new generation.
-    serverSideApply(cluster, {
-      apiVersion: 'prepull.dev/v1alpha1',
-      kind: 'RegistryMirror',
-      metadata: { name: 'scale' },
-      spec: {
-        host: 'docker.io',
-        mirrors: [{ url: 'https://10.1.2.4:32000' }],
-        nodeSelector: { matchLabels: POOL },
-      },
-    });
+    applyMirror('https://10.1.2.4:32000');
     await eventually(async () => {
       const { status, metadata } = await mirror();
       expect(status?.observedGeneration).toBe(metadata.generation);

@@ -12,64 +12,28 @@
  * as it was. Deleting the objects restores the node's files exactly and the
  * same pull fails again.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { RegistryMirror } from '../../src/api/registrymirror.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
-import type { Pod } from '../../src/kube/objects.ts';
 import { Resources } from '../../src/kube/resources.ts';
 import { type NodeAgent, startNodeAgent } from '../support/agent.ts';
 import { eventually } from '../support/eventually.ts';
 import { kubectl, serverSideApply } from '../support/kubectl.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
+import { mirroredImage, mirroredPods, snapshot, UPSTREAM } from './node.ts';
 
 const cluster = inject('cluster');
 const registry = cluster.registry!;
 const client = new KubeClient(loadKubeConfig(cluster.kubeconfig));
 const NAMESPACE = 'mirror-real';
-const UPSTREAM = 'registry.example.invalid';
-/** The harness's hold image, by the name of a registry that does not exist. */
-const MIRRORED_IMAGE = `${UPSTREAM}/${registry.images.hold.ref.slice(registry.host.length + 1)}`;
+const MIRRORED_IMAGE = mirroredImage(cluster);
+const pods = mirroredPods(cluster, NAMESPACE);
 /** Where the harness's containerd reads hosts.toml files (its config_path). */
 const HOSTS_DIR = join(cluster.dir, 'node', 'certs.d');
 const REAL_NODE = { matchLabels: { 'prepull.dev/test-node': 'real' } };
-
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const entry of readdirSync(d, { withFileTypes: true })) {
-      const path = join(d, entry.name);
-      if (entry.isDirectory()) {
-        out[`${path}/`] = statSync(path).mode.toString(8);
-        walk(path);
-      } else out[path] = `${statSync(path).mode.toString(8)} ${readFileSync(path, 'utf8')}`;
-    }
-  };
-  walk(dir);
-  return out;
-}
-
-function createPod(name: string): void {
-  serverSideApply(cluster, {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: NAMESPACE },
-    spec: {
-      nodeSelector: { 'prepull.dev/test-node': 'real' },
-      // The kubelet sends the image's own host's credentials; containerd sends them on to the mirror.
-      imagePullSecrets: [{ name: 'upstream-pull' }],
-      containers: [{ name: 'app', image: MIRRORED_IMAGE, imagePullPolicy: 'Always' }],
-      terminationGracePeriodSeconds: 1,
-    },
-  });
-}
-
-async function containerState(name: string) {
-  const pod = await client.get<Pod>(Resources.pods, name, NAMESPACE);
-  return pod?.status?.containerStatuses?.[0]?.state;
-}
 
 async function getMirror(name: string): Promise<RegistryMirror | undefined> {
   return client.get<RegistryMirror>(Resources.registryMirrors, name);
@@ -94,19 +58,7 @@ describe.skipIf(!cluster.node)(`RegistryMirror on the real node (${cluster.node?
 
   beforeAll(async () => {
     expect(kubectl(cluster, ['apply', '--server-side', '-f', 'crds/']).status).toBe(0);
-    kubectl(cluster, ['create', 'namespace', NAMESPACE]);
-    const secret = kubectl(cluster, [
-      'create',
-      'secret',
-      'docker-registry',
-      'upstream-pull',
-      '-n',
-      NAMESPACE,
-      `--docker-server=${UPSTREAM}`,
-      `--docker-username=${registry.username}`,
-      `--docker-password=${registry.password}`,
-    ]);
-    expect(secret.status, secret.stderr).toBe(0);
+    pods.prepare();
     before = snapshot(HOSTS_DIR);
     // The harness's own hosts.toml for its registry: someone else's file, which must survive.
     expect(Object.keys(before)).toContain(join(HOSTS_DIR, registry.host, 'hosts.toml'));
@@ -152,9 +104,9 @@ describe.skipIf(!cluster.node)(`RegistryMirror on the real node (${cluster.node?
     );
     expect(eventsAbout('example-invalid')).toContainEqual({ type: 'Normal', reason: 'MirrorsApplied' });
 
-    createPod('mirrored');
-    await eventually(async () => expect((await containerState('mirrored'))?.running).toBeDefined(), 120_000);
-    const pod = await client.get<Pod>(Resources.pods, 'mirrored', NAMESPACE);
+    pods.create('mirrored');
+    await eventually(async () => expect((await pods.state('mirrored'))?.running).toBeDefined(), 120_000);
+    const pod = await pods.get('mirrored');
     expect(pod?.spec?.containers?.[0]?.image).toBe(MIRRORED_IMAGE);
     expect(pod?.status?.containerStatuses?.[0]?.imageID).toContain(registry.images.hold.digest);
   });
@@ -191,9 +143,9 @@ describe.skipIf(!cluster.node)(`RegistryMirror on the real node (${cluster.node?
   it("restores the node's files exactly when the object is deleted, and the same pull fails again", async () => {
     kubectl(cluster, ['delete', 'regmirror', 'example-invalid', '--wait=true']);
     await eventually(() => expect(snapshot(HOSTS_DIR)).toEqual(before), 120_000);
-    createPod('unmirrored');
+    pods.create('unmirrored');
     await eventually(async () => {
-      const reason = (await containerState('unmirrored'))?.waiting?.reason;
+      const reason = (await pods.state('unmirrored'))?.waiting?.reason;
       expect(['ErrImagePull', 'ImagePullBackOff']).toContain(reason);
     }, 120_000);
   });
