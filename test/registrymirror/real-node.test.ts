@@ -102,7 +102,10 @@ describe.skipIf(!cluster.node)(`RegistryMirror on the real node (${cluster.node?
     expect(kubectl(cluster, ['get', 'regmirror', 'example-invalid']).stdout).toMatch(
       /example-invalid\s+registry\.example\.invalid\s+1\/1\s+AllNodesApplied/,
     );
-    expect(eventsAbout('example-invalid')).toContainEqual({ type: 'Normal', reason: 'MirrorsApplied' });
+    // Recorded right after the status write that made the transition.
+    await eventually(() =>
+      expect(eventsAbout('example-invalid')).toContainEqual({ type: 'Normal', reason: 'MirrorsApplied' }),
+    );
 
     pods.create('mirrored');
     await eventually(async () => expect((await pods.state('mirrored'))?.running).toBeDefined(), 120_000);
@@ -135,7 +138,10 @@ describe.skipIf(!cluster.node)(`RegistryMirror on the real node (${cluster.node?
       ]);
       expect(rm?.status?.conditions?.find((c) => c.type === 'Stalled')?.status).toBe('True');
     }, 120_000);
-    expect(eventsAbout('harness-registry')).toContainEqual({ type: 'Warning', reason: 'Conflict' });
+    // Recorded right after the status write that made the transition.
+    await eventually(() =>
+      expect(eventsAbout('harness-registry')).toContainEqual({ type: 'Warning', reason: 'Conflict' }),
+    );
     expect(readFileSync(theirs, 'utf8')).toBe(content);
     kubectl(cluster, ['delete', 'regmirror', 'harness-registry', '--wait=true']);
   });
