@@ -67,7 +67,7 @@ rules:
     ).toBeUndefined();
     expect(
       importRefusal(loaded, 'platform', {
-        image: 'ghcr.io/acme/ml/trainer@sha256:' + 'a'.repeat(64),
+        image: `ghcr.io/acme/ml/trainer@sha256:${'a'.repeat(64)}`,
         tarball: { url: 'https://archives.example/images/trainer.tar' },
       }),
     ).toBeUndefined();
