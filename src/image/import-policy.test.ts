@@ -5,7 +5,7 @@ const byDefault = { ok: true as const, policy: DEFAULT_IMPORT_POLICY };
 const hostPath = (path: string) => ({ hostPath: path });
 
 describe('the default import policy', () => {
-  it('lets a namespace import its own prepull.local/<namespace>/ images from its own archive directory or a claim', () => {
+  it('lets a namespace import its own prepull.local/<namespace>/ images from its own archive directory', () => {
     expect(
       importRefusal(byDefault, 'team-a', {
         image: 'prepull.local/team-a/app:v1',
@@ -17,7 +17,7 @@ describe('the default import policy', () => {
         image: 'prepull.local/team-a/tools/cli:v1',
         tarball: { persistentVolumeClaim: { claimName: 'archives', path: 'cli.tar' } },
       }),
-    ).toBeUndefined();
+    ).toMatch(/persistentVolumeClaim tarball sources are not imported/);
   });
 
   it("refuses anything else: another registry, another namespace's prefix, another directory, any URL", () => {
@@ -53,7 +53,7 @@ rules:
     urls: ["https://archives.example/images/"]
   - namespaces: ["team-*"]
     images: ["prepull.local/{namespace}/**"]
-    persistentVolumeClaims: true
+    hostPaths: ["/srv/{namespace}/"]
 `,
   });
 
@@ -105,7 +105,7 @@ rules:
     expect(
       importRefusal(loaded, 'team-b', {
         image: 'prepull.local/team-b/app:1',
-        tarball: { persistentVolumeClaim: { claimName: 'c', path: 'a.tar' } },
+        tarball: hostPath('/srv/team-b/a.tar'),
       }),
     ).toBeUndefined();
   });

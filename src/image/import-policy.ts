@@ -5,7 +5,12 @@
  * ImportNotAllowed), and the node agent applies the same function again before
  * it imports (defence in depth). The policy lives in the ConfigMap
  * `prepull-import-policy` of Prepull's namespace, key `policy.yaml`; without
- * it, {@link DEFAULT_IMPORT_POLICY} applies. Pure.
+ * it, {@link DEFAULT_IMPORT_POLICY} applies.
+ *
+ * persistentVolumeClaim sources are refused whatever the policy: the node
+ * agent runs in Prepull's namespace and cannot mount a claim of another
+ * namespace, and mounting it in the tenant's pod for the agent to read is not
+ * built. Pure.
  */
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -31,8 +36,6 @@ const ruleSchema = z.strictObject({
   hostPaths: z.array(z.string().startsWith('/')).default([]),
   /** URL prefixes a url source may start with: scheme, host (and port), path. */
   urls: z.array(z.url({ protocol: /^https?$/ })).default([]),
-  /** Whether a persistentVolumeClaim source (a claim in the object's own namespace) may be used. */
-  persistentVolumeClaims: z.boolean().default(false),
 });
 
 export const importPolicySchema = z.strictObject({
@@ -47,9 +50,8 @@ export type ImportPolicyRule = ImportPolicy['rules'][number];
  * Without a policy: a namespace may import only images named under
  * `prepull.local/<namespace>/`, a registry host no one pulls from, so an
  * import can never stand in for an image that someone else pulls; from
- * archives under `/var/lib/prepull/archives/<namespace>/` on the node or on
- * a claim of its own; never from a URL (the node agent would fetch it from
- * inside the cluster network).
+ * archives under `/var/lib/prepull/archives/<namespace>/` on the node; never
+ * from a URL (the node agent would fetch it from inside the cluster network).
  */
 export const DEFAULT_IMPORT_POLICY: ImportPolicy = {
   rules: [
@@ -58,7 +60,6 @@ export const DEFAULT_IMPORT_POLICY: ImportPolicy = {
       images: [`prepull.local/${NAMESPACE_PLACEHOLDER}/**`],
       hostPaths: [`/var/lib/prepull/archives/${NAMESPACE_PLACEHOLDER}/`],
       urls: [],
-      persistentVolumeClaims: true,
     },
   ],
 };
@@ -102,6 +103,9 @@ export function importRefusal(
 ): string | undefined {
   const tarball = entry.tarball;
   if (!tarball) return undefined;
+  if (tarball.persistentVolumeClaim !== undefined) {
+    return 'persistentVolumeClaim tarball sources are not imported: the node agent cannot read a claim of another namespace; use hostPath or url';
+  }
   if (!loaded.ok) return `the cluster's import policy is unusable, so nothing is imported: ${loaded.message}`;
   let repository: string;
   try {
@@ -140,7 +144,7 @@ function sourceAllowed(
     }
     return rule.urls.some((prefix) => urlWithin(url, new URL(prefix)));
   }
-  return tarball.persistentVolumeClaim !== undefined && rule.persistentVolumeClaims;
+  return false;
 }
 
 /** A path is within a prefix ending in `/` when it starts with it, else when it is it or below it. */
