@@ -22,6 +22,10 @@ NODE_NAME, POD_NAMESPACE and POD_NAME from the downward API.
   --containerd-config PATH containerd's config file on the node, a host path
                            (default: /etc/containerd/config.toml; microk8s's own)
   --state-dir PATH         the agent's state on the node, a host path (default /var/lib/prepull/agent)
+  --importer-path PATH     prepull-import (default /prepull-import)
+  --work-dir PATH          where tarball downloads go (default /work)
+  --import-retry BASE,MAX  seconds between tries of a failed import: first wait, doubling up to
+                           MAX (default 30,600)
 `;
 
 /** Runs the agent until a signal; resolves with the exit code. */
@@ -35,6 +39,9 @@ export async function runAgentCommand(argv: string[], env: NodeJS.ProcessEnv): P
       'containerd-socket': { type: 'string' },
       'containerd-config': { type: 'string' },
       'state-dir': { type: 'string', default: '/var/lib/prepull/agent' },
+      'importer-path': { type: 'string', default: '/prepull-import' },
+      'work-dir': { type: 'string', default: '/work' },
+      'import-retry': { type: 'string', default: '30,600' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -58,6 +65,9 @@ export async function runAgentCommand(argv: string[], env: NodeJS.ProcessEnv): P
       runtimeSocket: values['containerd-socket'],
       containerdConfig: values['containerd-config'],
       stateDir: values['state-dir'],
+      importerPath: values['importer-path'],
+      workDir: values['work-dir'],
+      importRetry: parseRetry(values['import-retry']),
     }),
   });
   const signal = await new Promise<string>((resolve) => {
@@ -66,4 +76,14 @@ export async function runAgentCommand(argv: string[], env: NodeJS.ProcessEnv): P
   log.info({ signal }, 'stopping');
   await agent.stop();
   return 0;
+}
+
+function parseRetry(value: string): { baseMs: number; maxMs: number } {
+  const [base, max] = value.split(',').map(Number);
+  if (!base || !max || base <= 0 || max < base || !Number.isFinite(max)) {
+    throw new Error(
+      `--import-retry must be BASE,MAX in seconds with 0 < BASE <= MAX, not ${JSON.stringify(value)}`,
+    );
+  }
+  return { baseMs: base * 1000, maxMs: max * 1000 };
 }

@@ -4,6 +4,8 @@
  * {@link AgentSettings} (filled from `prepull agent` flags in src/cli/agent.ts).
  */
 import { mirrorsModule } from '../mirrors/module.ts';
+import { importerRunner } from './imports/importer.ts';
+import { importModule } from './imports/module.ts';
 import type { AgentModule } from './module.ts';
 
 /** The agent's settings, from its flags; each module reads its own. */
@@ -16,11 +18,30 @@ export interface AgentSettings {
   containerdConfig: string | undefined;
   /** Host directory of the agent's state on the node (default /var/lib/prepull/agent). */
   stateDir: string;
+  /** prepull-import in the agent's image. */
+  importerPath: string;
+  /** Where tarball downloads go. */
+  workDir: string;
+  /** Back-off between tries of a failed import: first wait and cap, in ms. */
+  importRetry: { baseMs: number; maxMs: number };
 }
+
+/** The importer gives up on one archive after this long. */
+const IMPORT_TIMEOUT_MS = 30 * 60_000;
 
 /** Every module the agent runs, built from its settings. */
 export function buildAgentModules(settings: AgentSettings): AgentModule[] {
   return [
+    importModule({
+      runImport: importerRunner({
+        path: settings.importerPath,
+        hostRoot: settings.hostRoot,
+        runtimeSocket: settings.runtimeSocket,
+        workDir: settings.workDir,
+        timeoutMs: IMPORT_TIMEOUT_MS,
+      }),
+      retry: settings.importRetry,
+    }),
     mirrorsModule({
       hostRoot: settings.hostRoot,
       stateDir: settings.stateDir,
