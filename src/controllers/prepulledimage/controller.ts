@@ -29,6 +29,7 @@ import {
   type Namespace,
   type Node,
   type PriorityClass,
+  type ServiceAccount,
 } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
 import { type SecretWatches, secretSelection } from '../../kube/secret-watches.ts';
@@ -49,6 +50,8 @@ import {
   withCredentialsCondition,
 } from './credentials.ts';
 import { isGated } from './gate.ts';
+import { requireImages, withImageSources, withWorkloadImages } from './images-from.ts';
+import { imagesFromWatches } from './images-from-watches.ts';
 import { PULL_SLOT_GATE, REFRESH_ROUND_ANNOTATION } from './labels.ts';
 import { OWNER_INDEX, ownerKeyOf, type PullerPod, podsOf } from './pods.ts';
 import { DEFAULT_ALLOWED_PRIORITY_CLASSES, priorityClassRefusal } from './priority.ts';
@@ -67,6 +70,7 @@ import {
 import { planStaleNodes } from './stale-nodes.ts';
 import { computePrePulledImageStatus, isWaitingForPullSlot, stalledStatus } from './status.ts';
 import { podsToAdmit, resolvePullLimit } from './throttle.ts';
+import type { ImagesFromPlans, WorkloadInformers } from './workload-caches.ts';
 
 export const CONTROLLER_NAME = 'prepulledimage';
 /** Status writes per object are at least this far apart (the first one is immediate). */
@@ -85,6 +89,9 @@ export interface PrePulledImageInformers {
   priorityClasses: Informer<PriorityClass>;
   /** For the labels a RegistryCredential's allowRequestsFrom selects on. */
   namespaces: Informer<Namespace>;
+  /** spec.imagesFrom: slim workloads of every kind, and ServiceAccounts for their pull secrets. */
+  workloads: WorkloadInformers;
+  serviceAccounts: Informer<ServiceAccount>;
 }
 
 export interface PrePulledImageKindDeps {
@@ -101,6 +108,8 @@ export interface PrePulledImageKindDeps {
   allowedPriorityClasses?: readonly string[];
   /** One watch per spec.imagePullSecrets entry, so status can say which does not exist. */
   pullSecrets: SecretWatches;
+  /** spec.imagesFrom's plans, shared with the node gate. */
+  imagesFrom: ImagesFromPlans;
 }
 
 /** The PrePulledImage kind, for {@link createObjectController}. */
@@ -163,6 +172,7 @@ export function prePulledImageKind(
               .map(keyOf)
           : [],
       ),
+      ...imagesFromWatches(informers),
     ],
     statusWriteIntervalMs: STATUS_WRITE_INTERVAL_MS,
     transitions: [
@@ -171,14 +181,22 @@ export function prePulledImageKind(
     ],
     stalledStatus,
     reconcile,
-    forget: (key) => deps.pullSecrets.forget(key),
+    forget: (key) => {
+      deps.pullSecrets.forget(key);
+      deps.imagesFrom.forget(key);
+    },
     connect: (enqueue) => deps.pullSecrets.notifyWith(enqueue),
     stop: () => deps.pullSecrets.stop(),
   };
 
   async function reconcile(
-    request: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
+    asWritten: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
   ): Promise<ReconcileOutcome<PrePulledImageStatus>> {
+    // With spec.imagesFrom, everything below sees the workloads' images as if listed.
+    // The parsed spec: images defaults to [] (the API server defaults it too).
+    const parsed = { ...asWritten.object, spec: asWritten.spec };
+    const plan = deps.imagesFrom.planFor(parsed);
+    const request = { ...asWritten, object: requireImages(withWorkloadImages(parsed, plan)) };
     const { key, object: ppi, now, log } = request;
     // Checked first: with registry checks, a refresh replaces the pods of the
     // nodes a moved tag left behind, not every pod on a timer.
@@ -220,7 +238,10 @@ export function prePulledImageKind(
         informers.registryCredentials.get(name),
       ),
     ];
-    const status = withCredentialsCondition(computed, credentialsCondition(ppi, problems), now);
+    const status = withImageSources(
+      withCredentialsCondition(computed, credentialsCondition(ppi, problems), now),
+      plan,
+    );
     if (checks?.nextInMs !== undefined) comeBack.push(checks.nextInMs);
     log.debug({ ready: status.ready }, 'computed status');
     return { status, ...(comeBack.length > 0 ? { requeueAfterMs: Math.min(...comeBack) } : {}) };

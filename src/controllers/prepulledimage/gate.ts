@@ -28,10 +28,12 @@ import { type DaemonSet, keyOf, type Node } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
 import { StepError } from '../../runtime/failure.ts';
 import { type ObjectKind, type ReconcileRequest, watch } from '../../runtime/object-controller.ts';
+import { withWorkloadImages } from './images-from.ts';
 import { NODE_INDEX, ownerKeyOf, type PullerPod, podsOf } from './pods.ts';
 import { daemonSetName } from './render.ts';
 import { selectsNode } from './selection.ts';
 import { type NodeProgress, nodeProgress } from './status.ts';
+import type { ImagesFromPlans } from './workload-caches.ts';
 
 export const GATE_CONTROLLER_NAME = 'nodegate';
 
@@ -91,6 +93,8 @@ export interface GateKindDeps {
     pods: Informer<PullerPod>;
     daemonSets: Informer<DaemonSet>;
   };
+  /** spec.imagesFrom: a node waits for the workloads' images too. */
+  imagesFrom?: ImagesFromPlans;
 }
 
 /** The node gate, for {@link createObjectController}. */
@@ -133,7 +137,12 @@ export function nodeGateKind(deps: GateKindDeps): ObjectKind<Node, unknown, NonN
         onNode.filter((p) => ownerKeyOf(p) === key),
       );
       const timeout = ppi.spec.nodeReadiness?.timeout ?? DEFAULT_NODE_READINESS_TIMEOUT;
-      gates.push({ key, progress: nodeProgress(ppi, pods, node), timeoutMs: durationMs(timeout) ?? 900_000 });
+      const held = withWorkloadImages(ppi, deps.imagesFrom?.planFor(ppi));
+      gates.push({
+        key,
+        progress: nodeProgress(held, pods, node),
+        timeoutMs: durationMs(timeout) ?? 900_000,
+      });
       gatingObjects.push(ppi);
     }
     const registeredAt = Date.parse(node.metadata.creationTimestamp ?? '') || now.getTime();
