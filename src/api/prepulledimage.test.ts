@@ -74,7 +74,9 @@ describe('PrePulledImage spec schema', () => {
 
 describe('spec.imagesFrom', () => {
   it('takes the image list from workloads alone; images defaults to none', () => {
-    const spec = { imagesFrom: { namespaceSelector: { matchLabels: { team: 'ml' } }, kinds: ['Deployment'] } };
+    const spec = {
+      imagesFrom: { namespaceSelector: { matchLabels: { team: 'ml' } }, kinds: ['Deployment'] },
+    };
     expect(prePulledImageSpecSchema.parse(spec)).toEqual({ ...spec, images: [] });
   });
 });
