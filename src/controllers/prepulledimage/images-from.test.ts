@@ -230,5 +230,7 @@ describe('workloadChanged', () => {
     ).toBe(false);
     expect(workloadChanged({ ...before, images: ['a:2'] }, before)).toBe(true);
     expect(workloadChanged({ ...before, pullSecrets: ['s'] }, before)).toBe(true);
+    const owned = workload('Pod', 'ml', 'web-1', [], { controlled: true });
+    expect(workloadChanged(owned, undefined)).toBe(false);
   });
 });

@@ -222,10 +222,12 @@ export function withImageSources(
 
 /**
  * Whether a workload's change can change any plan: a new or deleted one, or
- * other images, pull secrets, ServiceAccount or labels. A status update or a
- * scale costs nothing.
+ * other images, pull secrets, ServiceAccount or labels. A status update, a
+ * scale, or a pod of a ReplicaSet costs nothing.
  */
 export function workloadChanged(workload: SlimWorkload, previous: SlimWorkload | undefined): boolean {
+  // A controlled workload (most pods) is never read: its coming and going changes nothing.
+  if (workload.controlled && (previous === undefined || previous.controlled)) return false;
   if (previous === undefined) return true;
   return (
     JSON.stringify([
