@@ -25,6 +25,7 @@ import { eventually } from '../support/eventually.ts';
 import { kubectl, serverSideApply } from '../support/kubectl.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
 import { getPrePulledImage } from '../support/prepulledimage.ts';
+import { createRegistryPullSecret } from '../support/pull-secret.ts';
 
 const cluster = inject('cluster');
 const NS = 'gate-real';
@@ -47,22 +48,6 @@ const condition = (pod: Pod | undefined, type: string) =>
   pod?.status?.conditions?.find((c) => c.type === type) as
     | { status: string; message?: string; lastTransitionTime?: string }
     | undefined;
-
-function pullSecret(name: string): void {
-  const registry = cluster.registry!;
-  const created = kubectl(cluster, [
-    'create',
-    'secret',
-    'docker-registry',
-    name,
-    '-n',
-    NS,
-    `--docker-server=${registry.host}`,
-    `--docker-username=${registry.username}`,
-    `--docker-password=${registry.password}`,
-  ]);
-  expect(created.status, created.stderr).toBe(0);
-}
 
 /** A private image of its own for this run: nothing on the node holds it yet. */
 async function pushFreshImage(): Promise<string> {
@@ -88,7 +73,7 @@ describe.runIf(cluster.node !== undefined)('the node readiness gate on the real 
   beforeAll(() => {
     expect(kubectl(cluster, ['apply', '--server-side', '-f', 'crds/']).status).toBe(0);
     kubectl(cluster, ['create', 'namespace', NS]);
-    pullSecret('registry');
+    createRegistryPullSecret(cluster, NS, 'registry');
   });
 
   afterAll(async () => {
