@@ -170,6 +170,36 @@ describe.runIf(cluster.node !== undefined)('the node readiness gate on the real 
     }
   }, 300_000);
 
+  it("has a rolled Deployment's new image on the node before the Deployment's new pod starts", async () => {
+    await eventually(async () =>
+      expect(
+        (await getPrePulledImage(client, NS, 'gate')).status?.conditions?.find((c) => c.type === 'Ready')
+          ?.status,
+      ).toBe('True'),
+    );
+    const next = await pushFreshImage();
+    const patched = kubectl(cluster, ['-n', NS, 'set', 'image', 'deployment/model', `model=${next}`]);
+    expect(patched.status, patched.stderr).toBe(0);
+    const listPods = async () => (await client.list<Pod>(Resources.pods, { namespace: NS })).items;
+    let started: { puller: string; workload: string } | undefined;
+    await eventually(async () => {
+      const all = await listPods();
+      const workload = all.find(
+        (p) => p.metadata.labels?.app === 'model' && p.spec.containers[0]?.image === next,
+      );
+      const holder = all
+        .filter((p) => p.metadata.name?.startsWith('ppi-gate-'))
+        .flatMap((p) => p.status?.containerStatuses ?? [])
+        .find((c) => c.image === next && c.state?.running?.startedAt);
+      const workloadStarted = workload?.status?.containerStatuses?.[0]?.state?.running?.startedAt;
+      expect(holder).toBeDefined();
+      expect(workloadStarted).toBeDefined();
+      started = { puller: holder?.state?.running?.startedAt ?? '', workload: workloadStarted ?? '' };
+    }, 180_000);
+    // The puller's container runs from the image: it was on the node by then.
+    expect(Date.parse(started!.puller)).toBeLessThanOrEqual(Date.parse(started!.workload));
+  }, 300_000);
+
   it('fails open on the real node: an image that cannot be pulled releases it, with a Warning Event', async () => {
     kubectl(cluster, ['-n', NS, 'delete', 'prepulledimage', 'gate', '--wait=true']);
     serverSideApply(cluster, {
