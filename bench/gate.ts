@@ -5,9 +5,11 @@
  * At each size (BENCH_GATE_SIZES, default 100,1000 nodes):
  *   1. the floor: nodes join untainted beside a bare DaemonSet of exactly the
  *      PrePulledImage's pods; per node, the time from its join to that pod Ready;
- *   2. the gate: as many nodes join with the startup taint; per node, the time
- *      from its join, and from its Ready, to the taint's removal; p50 and p99,
- *      and p50 as a ratio to the floor's;
+ *   2. the gate: as many nodes join with the startup taint, at the same time
+ *      (interleaved, so both meet the same load); per node, the time from its
+ *      join, from its Ready, and from its puller pod's Ready (the gate's own
+ *      latency) to the taint's removal; p50 and p99, and p50 as a ratio to
+ *      the floor's;
  *   3. the operator's API requests during that, from the audit log.
  * Then: requests at steady state, requests while every workload is
  * annotated (no image changes: target 0), and the operator's RSS with the
@@ -44,6 +46,8 @@ const WORKLOADS_MANY = Number(process.env.BENCH_GATE_WORKLOADS_MANY ?? 2000);
 const IMAGES = 20;
 const NS = 'gate-bench';
 const TAINT = 'prepull.dev/images-not-ready';
+/** Nodes per kubectl apply: a larger list can outlast kubectl's minute on a busy machine. */
+const CHUNK = 50;
 
 function quantile(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -171,38 +175,43 @@ await withCluster(
       for (const size of SIZES) {
         const batch = size - made;
         if (batch <= 0) continue;
-        say(`${batch} nodes join untainted beside the bare DaemonSet (floor)`);
-        const floorNames = createFakeNodes(cluster, 'floor', made, size, { 'prepull-bench/role': 'floor' });
+        // Both kinds join together, in chunks, so that they meet the same load (kwok, scheduler, operator).
+        say(
+          `${batch} nodes join untainted beside the bare DaemonSet (floor), ${batch} with the startup taint (gate)`,
+        );
+        const gateStart = Date.now();
+        const floorNames: string[] = [];
+        const names: string[] = [];
+        for (let from = made; from < size; from += CHUNK) {
+          const to = Math.min(size, from + CHUNK);
+          floorNames.push(...createFakeNodes(cluster, 'floor', from, to, { 'prepull-bench/role': 'floor' }));
+          const items = Array.from({ length: to - from }, (_, i) => {
+            const manifest = fakeNodeManifest(`gate-${from + i}`, { 'prepull-bench/role': 'gate' }) as Node;
+            manifest.spec = {
+              taints: [...(manifest.spec?.taints ?? []), { key: TAINT, effect: 'NoSchedule' }],
+            };
+            names.push(manifest.metadata.name ?? '');
+            return manifest;
+          });
+          kubectl(cluster, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
+        }
         await until(
           () => floorNames.every((n) => seen.get(n)?.podReady !== undefined),
           1_800_000,
           'floor pods Ready',
         );
-        const floor = floorNames.map((n) => seen.get(n)!.podReady! - seen.get(n)!.joined);
-
-        say(`${batch} nodes join with the startup taint (gate)`);
-        const gateStart = Date.now();
-        const names = Array.from({ length: batch }, (_, i) => `gate-${made + i}`);
-        for (let from = 0; from < names.length; from += 250) {
-          const items = names.slice(from, from + 250).map((name) => {
-            const manifest = fakeNodeManifest(name, { 'prepull-bench/role': 'gate' }) as Node;
-            manifest.spec = {
-              taints: [...(manifest.spec?.taints ?? []), { key: TAINT, effect: 'NoSchedule' }],
-            };
-            return manifest;
-          });
-          kubectl(cluster, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
-        }
         await until(
           () => names.every((n) => seen.get(n)?.untainted !== undefined),
           1_800_000,
           'every taint removed',
         );
         const gateEnd = Date.now();
-        const joinToUntaint = names.map((n) => seen.get(n)!.untainted! - seen.get(n)!.joined);
-        const readyToUntaint = names.map(
-          (n) => seen.get(n)!.untainted! - (seen.get(n)!.ready ?? seen.get(n)!.joined),
-        );
+        const at = (n: string) => seen.get(n)!;
+        const floor = floorNames.map((n) => at(n).podReady! - at(n).joined);
+        const joinToUntaint = names.map((n) => at(n).untainted! - at(n).joined);
+        const readyToUntaint = names.map((n) => at(n).untainted! - (at(n).ready ?? at(n).joined));
+        // The gate's own latency: from the puller pod's Ready to the taint's removal.
+        const pullerToUntaint = names.map((n) => at(n).untainted! - (at(n).podReady ?? at(n).untainted!));
         const requests = auditedRequests(cluster.auditLog, USER_AGENT, gateStart).filter(
           (r) => r.at <= gateEnd && r.verb !== 'watch',
         );
@@ -214,6 +223,7 @@ await withCluster(
           `  ${String(size).padStart(5)}  floor join→pod Ready p50 ${s(quantile(floor, 0.5))} p99 ${s(quantile(floor, 0.99))}` +
             `   gate join→untaint p50 ${s(quantile(joinToUntaint, 0.5))} p99 ${s(quantile(joinToUntaint, 0.99))}` +
             `   Ready→untaint p50 ${s(quantile(readyToUntaint, 0.5))} p99 ${s(quantile(readyToUntaint, 0.99))}` +
+            `   puller Ready→untaint p50 ${s(quantile(pullerToUntaint, 0.5))} p99 ${s(quantile(pullerToUntaint, 0.99))}` +
             `   ratio p50 ${fmt(quantile(joinToUntaint, 0.5) / quantile(floor, 0.5), 2)}x` +
             `   requests ${requests.length} (${nodePatches} taint removals)`,
         );
@@ -253,7 +263,7 @@ await withCluster(
       const ppi = await client.get<PrePulledImage>(Resources.prePulledImages, 'warm', NS);
 
       const lines = [
-        `Node readiness gate benchmark on kwok nodes (Kubernetes ${cluster.kubernetesVersion}); one PrePulledImage with imagesFrom over ${WORKLOADS} Deployments in ${NAMESPACES} namespaces (${IMAGES + 4} images), floor in the same run:`,
+        `Node readiness gate benchmark on kwok nodes (Kubernetes ${cluster.kubernetesVersion}); one PrePulledImage with imagesFrom over ${WORKLOADS} Deployments in ${NAMESPACES} namespaces (${IMAGES + 4} images); at each size, that many floor and that many gated nodes join together:`,
         ...rows,
         `  operator API requests at steady state (15 s, ${made} nodes): ${steady.length} (target 0)`,
         `  operator API requests while ${WORKLOADS} Deployments were annotated (10 s): ${churn.length} (target 0)`,
