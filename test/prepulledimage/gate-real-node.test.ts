@@ -125,9 +125,14 @@ describe.runIf(cluster.node !== undefined)('the node readiness gate on the real 
     pods.addHandler({ add: record, update: (_, pod) => record(pod) });
     pods.start();
     const modelPod = () => pods.list().find((p) => p.metadata.labels?.app === 'model');
-    await eventually(() =>
-      expect(condition(modelPod(), 'PodScheduled')?.message).toContain(IMAGES_NOT_READY_TAINT),
-    );
+    // Once the node is Ready, the startup taint is the one thing that keeps the pod off it.
+    await eventually(async () => {
+      const node = await getNode();
+      expect(node?.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+      expect(node?.spec?.taints?.map((t) => t.key)).toEqual([IMAGES_NOT_READY_TAINT]);
+      expect(condition(modelPod(), 'PodScheduled')).toMatchObject({ status: 'False' });
+      expect(condition(modelPod(), 'PodScheduled')?.message).toContain('untolerated taint');
+    }, 120_000);
 
     serverSideApply(cluster, {
       apiVersion: 'prepull.dev/v1alpha1',
