@@ -11,6 +11,8 @@
  *      latency) to the taint's removal; p50 and p99, and p50 as a ratio to
  *      the floor's;
  *   3. the operator's API requests during that, from the audit log.
+ * Times come from the API server (creation and condition times, the audit
+ * log), not from this process's watches, which lag by seconds under load.
  * Then: requests at steady state, requests while every workload is
  * annotated (no image changes: target 0), and the operator's RSS with the
  * workloads, and again with WORKLOADS_MANY of them.
@@ -20,6 +22,7 @@
 import { pino } from 'pino';
 import { buildBundle } from '../scripts/build.ts';
 import type { PrePulledImage } from '../src/api/prepulledimage.ts';
+import type { KubeClient } from '../src/kube/client.ts';
 import { apiSource, Informer } from '../src/kube/informer.ts';
 import type { DaemonSet, Node, Pod } from '../src/kube/objects.ts';
 import { Resources } from '../src/kube/resources.ts';
@@ -77,6 +80,39 @@ const deployments = (from: number, to: number) => ({
     };
   }),
 });
+
+/**
+ * Per node, as the API server recorded it: creation, the Ready condition's
+ * transition, its pod's Ready transition (pods of NS), and the gate's
+ * taint-removing patch (from the audit log), in ms.
+ */
+async function serverTimes(client: KubeClient, auditLog: string) {
+  const joined = new Map<string, number>();
+  const ready = new Map<string, number>();
+  const podReady = new Map<string, number>();
+  const untainted = new Map<string, number>();
+  const transition = (conditions: Array<{ type: string; status: string }> | undefined) => {
+    const c = conditions?.find((x) => x.type === 'Ready' && x.status === 'True') as
+      | { lastTransitionTime?: string }
+      | undefined;
+    return c?.lastTransitionTime ? Date.parse(c.lastTransitionTime) : undefined;
+  };
+  for (const n of (await client.list<Node>(Resources.nodes, { labelSelector: 'prepull-bench/role' })).items) {
+    const name = n.metadata.name ?? '';
+    joined.set(name, Date.parse(n.metadata.creationTimestamp ?? ''));
+    const at = transition(n.status?.conditions);
+    if (at !== undefined) ready.set(name, at);
+  }
+  for (const p of (await client.list<Pod>(Resources.pods, { namespace: NS })).items) {
+    const at = transition(p.status?.conditions);
+    if (p.spec.nodeName && at !== undefined) podReady.set(p.spec.nodeName, at);
+  }
+  for (const r of auditedRequests(auditLog, USER_AGENT)) {
+    const name = /^\/api\/v1\/nodes\/([^/?]+)\?fieldManager=prepull%2Fnodegate/.exec(r.uri)?.[1];
+    if (name && r.verb === 'patch' && r.code === 200 && !untainted.has(name)) untainted.set(name, r.at);
+  }
+  return { joined, ready, podReady, untainted };
+}
 
 const READY = (n: Node) =>
   n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
@@ -206,12 +242,20 @@ await withCluster(
           'every taint removed',
         );
         const gateEnd = Date.now();
-        const at = (n: string) => seen.get(n)!;
-        const floor = floorNames.map((n) => at(n).podReady! - at(n).joined);
-        const joinToUntaint = names.map((n) => at(n).untainted! - at(n).joined);
-        const readyToUntaint = names.map((n) => at(n).untainted! - (at(n).ready ?? at(n).joined));
+        // Timed by the API server, not by this process's watches (which lag by seconds under load):
+        // creation and condition times (to the second), and the gate's patch in the audit log.
+        const { joined, ready, podReady, untainted } = await serverTimes(client, cluster.auditLog);
+        const floor = floorNames.map((n) => (podReady.get(n) ?? Number.NaN) - (joined.get(n) ?? Number.NaN));
+        const joinToUntaint = names.map(
+          (n) => (untainted.get(n) ?? Number.NaN) - (joined.get(n) ?? Number.NaN),
+        );
+        const readyToUntaint = names.map(
+          (n) => (untainted.get(n) ?? Number.NaN) - (ready.get(n) ?? Number.NaN),
+        );
         // The gate's own latency: from the puller pod's Ready to the taint's removal.
-        const pullerToUntaint = names.map((n) => at(n).untainted! - (at(n).podReady ?? at(n).untainted!));
+        const pullerToUntaint = names.map(
+          (n) => (untainted.get(n) ?? Number.NaN) - (podReady.get(n) ?? Number.NaN),
+        );
         const requests = auditedRequests(cluster.auditLog, USER_AGENT, gateStart).filter(
           (r) => r.at <= gateEnd && r.verb !== 'watch',
         );
