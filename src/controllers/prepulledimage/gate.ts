@@ -28,7 +28,11 @@ import { type DaemonSet, keyOf, type Node } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
 import { StepError } from '../../runtime/failure.ts';
 import { type ObjectKind, type ReconcileRequest, watch } from '../../runtime/object-controller.ts';
+
+import type { AgentPod } from '../agent-reports.ts';
+import { importsOf } from './agent-imports.ts';
 import { withWorkloadImages } from './images-from.ts';
+
 import { NODE_INDEX, ownerKeyOf, type PullerPod, podsOf } from './pods.ts';
 import { daemonSetName } from './render.ts';
 import { selectsNode } from './selection.ts';
@@ -92,6 +96,8 @@ export interface GateKindDeps {
     prePulledImages: Informer<PrePulledImage>;
     pods: Informer<PullerPod>;
     daemonSets: Informer<DaemonSet>;
+    /** The node agents' pods: a tarball image is there when the agent's report says so. */
+    agentPods: Informer<AgentPod>;
   };
   /** spec.imagesFrom: a node waits for the workloads' images too. */
   imagesFrom?: ImagesFromPlans;
@@ -138,9 +144,10 @@ export function nodeGateKind(deps: GateKindDeps): ObjectKind<Node, unknown, NonN
       );
       const timeout = ppi.spec.nodeReadiness?.timeout ?? DEFAULT_NODE_READINESS_TIMEOUT;
       const held = withWorkloadImages(ppi, deps.imagesFrom?.planFor(ppi));
+      const imports = importsOf(informers.agentPods, ppi.metadata.uid ?? '');
       gates.push({
         key,
-        progress: nodeProgress(held, pods, node),
+        progress: nodeProgress(held, pods, node, imports),
         timeoutMs: durationMs(timeout) ?? 900_000,
       });
       gatingObjects.push(ppi);
