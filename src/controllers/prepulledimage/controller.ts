@@ -50,6 +50,7 @@ import {
 } from './credentials.ts';
 import { isGated } from './gate.ts';
 import { PULL_SLOT_GATE, REFRESH_ROUND_ANNOTATION } from './labels.ts';
+import { pinnedDigests, withPinnedImages } from './pinning.ts';
 import { OWNER_INDEX, ownerKeyOf, type PullerPod, podsOf } from './pods.ts';
 import { DEFAULT_ALLOWED_PRIORITY_CLASSES, priorityClassRefusal } from './priority.ts';
 import { refreshSchedule } from './refresh.ts';
@@ -64,7 +65,7 @@ import {
   importRetriesAfter,
   planImportRetries,
 } from './retry.ts';
-import { planStaleNodes } from './stale-nodes.ts';
+import { staleNodes } from './stale-nodes.ts';
 import { computePrePulledImageStatus, isWaitingForPullSlot, stalledStatus } from './status.ts';
 import { podsToAdmit, resolvePullLimit } from './throttle.ts';
 
@@ -184,11 +185,13 @@ export function prePulledImageKind(
     // nodes a moved tag left behind, not every pod on a timer.
     const checks = await checkRegistry(request);
     const refresh = checks && ppi.spec.refresh ? undefined : refreshSchedule(ppi, clock.now());
-    const daemonSet = await applyDaemonSet(request, refresh);
+    const daemonSet = await applyDaemonSet(request, refresh, checks);
     const pods = podsOf(ppi, daemonSet, informers.pods.byIndex(OWNER_INDEX, key));
     await admitPods(request, pods, daemonSet);
-    const staleNodes =
-      checks && ppi.spec.refresh ? await replaceStaleNodes(request, pods, daemonSet, checks) : undefined;
+    const stale =
+      checks && ppi.spec.refresh
+        ? staleNodes({ pods, refs: checkedImages(ppi), resolutions: checks.resolutions }).length
+        : undefined;
     const retries = await retryFailedImports(request, pods);
     // Back for the next import retry or refresh round, whichever comes first.
     const comeBack = [retries.nextInMs, refresh?.nextInMs].filter((ms) => ms !== undefined);
@@ -210,7 +213,7 @@ export function prePulledImageKind(
         pods,
       ),
       ...(checks && { resolutions: checks.resolutions }),
-      ...(staleNodes !== undefined && { staleNodes }),
+      ...(stale !== undefined && { staleNodes: stale }),
       now,
     });
     // A pull secret or RegistryCredential that is missing or refuses this namespace is a warning, never a failed Ready.
@@ -226,10 +229,14 @@ export function prePulledImageKind(
     return { status, ...(comeBack.length > 0 ? { requeueAfterMs: Math.min(...comeBack) } : {}) };
   }
 
-  /** The puller DaemonSet as rendered now, applied when its hash differs from the cached one. */
+  /**
+   * The puller DaemonSet as rendered now, its tags pinned to the digests the
+   * checks resolved (pinning.ts), applied when its hash differs from the cached one.
+   */
   async function applyDaemonSet(
     { object: ppi, log, fieldManager }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
     refresh: ReturnType<typeof refreshSchedule>,
+    checks: RegistryCheckResult | undefined,
   ): Promise<DaemonSet | undefined> {
     const dsKey = `${ppi.metadata.namespace}/${daemonSetName(ppi.metadata.name ?? '')}`;
     const cached = informers.daemonSets.get(dsKey);
@@ -257,6 +264,7 @@ export function prePulledImageKind(
       const message = err instanceof Error ? err.message : String(err);
       throw new ClassifiedError({ reason: Reason.InvalidSpec, message, retry: false });
     }
+    desired = withPinnedImages(desired, pinnedDigests(ppi, checks?.resolutions));
     const hash = createHash('sha256').update(JSON.stringify(desired)).digest('hex').slice(0, 16);
     desired.metadata.annotations = { ...desired.metadata.annotations, [SPEC_HASH_ANNOTATION]: hash };
     if (cached?.metadata.annotations?.[SPEC_HASH_ANNOTATION] === hash) return cached;
@@ -317,58 +325,6 @@ export function prePulledImageKind(
       });
       log.debug({ pod: name, limit }, 'admitted a puller pod');
     }
-  }
-
-  /**
-   * Deletes the puller pods of nodes that hold a tag at another digest than
-   * the registry serves (stale-nodes.ts), at most as many at once as
-   * maxConcurrentPulls lets pull, pinned by UID like an import retry. The
-   * DaemonSet makes new ones, which pull the tag again (Always); pod events
-   * bring the next wave.
-   */
-  async function replaceStaleNodes(
-    { object: ppi, log, store }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
-    pods: PullerPod[],
-    daemonSet: DaemonSet | undefined,
-    checks: RegistryCheckResult,
-  ): Promise<number> {
-    const desiredNodes = daemonSet?.status?.desiredNumberScheduled ?? 0;
-    const plan = planStaleNodes({
-      pods,
-      refs: checkedImages(ppi),
-      resolutions: checks.resolutions,
-      desiredNodes,
-      limit: resolvePullLimit(ppi.spec.maxConcurrentPulls, Math.max(desiredNodes, pods.length, 1)),
-      deleting: (pod) => store.isPending(Resources.pods, keyOf(pod), pod),
-    });
-    const replaced: typeof plan.replace = [];
-    for (const stale of plan.replace) {
-      const { pod, node, image, held, resolved } = stale;
-      const { name, namespace, uid, resourceVersion } = pod.metadata;
-      try {
-        await client.delete(Resources.pods, name ?? '', namespace, { uid: uid ?? '' });
-      } catch (err) {
-        // Gone or replaced meanwhile: the next pass sees what stands there now.
-        if (isConflict(err) || isNotFound(err)) continue;
-        throw new StepError('deleting a puller pod to pull a moved tag', err);
-      }
-      store.wrote<PullerPod>(Resources.pods, keyOf(pod), resourceVersion, {
-        until: (cached) => cached.metadata.uid !== uid || Boolean(cached.metadata.deletionTimestamp),
-      });
-      replaced.push(stale);
-      log.info({ node, pod: name, image, held, resolved }, "replacing a stale node's puller pod");
-    }
-    const first = replaced[0];
-    if (!first) return plan.stale.length;
-    const more = replaced.length > 1 ? ` and ${replaced.length - 1} more` : '';
-    await events.record(
-      ppi,
-      'Normal',
-      Reason.Refreshing,
-      'Refresh',
-      `${plan.stale.length} nodes hold another digest than the registry serves; replacing the puller pods of ${first.node}${more} (${first.image} at ${first.held}, the registry serves ${first.resolved})`,
-    );
-    return plan.stale.length;
   }
 
   /**

@@ -9,17 +9,25 @@
  * container, imports image `i` from its tarball first. The importer
  * (src/agent/importer) always exits 0 and writes one JSON line as its
  * termination message: `{"ok": true, "image", "digest", …}` or
- * `{"ok": false, "reason": "<Reason>", "message": "…"}`.
+ * `{"ok": false, "reason": "<Reason>", "message": "…"}`. With a pinned digest
+ * (pinning.ts), `image-<i>` names the digest and `tag-<i>` pulls the tag
+ * itself, so containerd's tag name follows the content.
  */
 import { Reason } from '../../api/conditions.ts';
 import type { ContainerStateTerminated } from '../../kube/objects.ts';
 
 const HOLD_PREFIX = 'image-';
 const IMPORT_PREFIX = 'import-';
+const TAG_PREFIX = 'tag-';
 
 /** The container that holds image `index`. */
 export function holdContainerName(index: number): string {
   return `${HOLD_PREFIX}${index}`;
+}
+
+/** The container that pulls image `index` by its tag, beside a hold container pinned to a digest. */
+export function tagContainerName(index: number): string {
+  return `${TAG_PREFIX}${index}`;
 }
 
 /** The init container that imports image `index` from its tarball. */

@@ -26,8 +26,15 @@ import {
 import type { Failure } from '../../runtime/failure.ts';
 import { compareStrings } from '../../runtime/order.ts';
 import { PULL_SLOT_GATE } from './labels.ts';
+import { namesImage } from './pinning.ts';
 import type { PullerPod } from './pods.ts';
-import { holdIndexOf, importContainerName, parseImportResult, podCreatedAt } from './protocol.ts';
+import {
+  holdIndexOf,
+  importContainerName,
+  parseImportResult,
+  podCreatedAt,
+  tagContainerName,
+} from './protocol.ts';
 import { firstFailedCheck, type ImageResolution, withResolution } from './resolution.ts';
 import { selectsNode } from './selection.ts';
 
@@ -347,9 +354,13 @@ function imageStateOnNode(pods: PullerPod[], node: Node, image: string): NodeIma
 }
 
 function imageStateInPod(pod: PullerPod, image: string): NodeImageState {
-  const container = pod.spec.containers.find((c) => c.image === image);
+  const container = pod.spec.containers.find(
+    (c) => holdIndexOf(c.name) !== undefined && namesImage(c.image, image),
+  );
   if (!container) return pending(image, 'waiting for the DaemonSet to roll out the new spec');
   const status = pod.status?.containerStatuses?.find((s) => s.name === container.name);
+  const pinned = tagPullState(pod, container.name, image);
+  if (pinned && status && hasImage(status)) return pinned;
   const imported = importOutcome(pod, container.name, image);
   // A refused import over someone else's image of that name: the hold container
   // runs, but on their content, not this object's.
@@ -367,6 +378,23 @@ function imageStateInPod(pod: PullerPod, image: string): NodeImageState {
   // images, so an agent that cannot be pulled blocks every one of them.
   const agent = pod.status?.initContainerStatuses?.find(isPullFailure)?.state?.waiting;
   if (agent) return failedPull(image, agent, 'agent image: ');
+  return { image, state: 'Pulling', reason: Reason.Pulling };
+}
+
+/**
+ * For a hold container pinned to a digest (pinning.ts): the state of the
+ * container that pulls the tag, until it holds the image too, since a
+ * workload naming the tag finds it only then. Undefined when there is none,
+ * or once it holds the image.
+ */
+function tagPullState(pod: PullerPod, holdName: string, image: string): NodeImageState | undefined {
+  const index = holdIndexOf(holdName);
+  const name = index === undefined ? undefined : tagContainerName(index);
+  if (!name || !pod.spec.containers.some((c) => c.name === name)) return undefined;
+  const status = pod.status?.containerStatuses?.find((s) => s.name === name);
+  if (status && hasImage(status)) return undefined;
+  if (status?.state?.waiting && isPullFailure(status))
+    return failedPull(image, status.state.waiting, 'tag: ');
   return { image, state: 'Pulling', reason: Reason.Pulling };
 }
 
