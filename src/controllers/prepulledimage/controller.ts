@@ -49,8 +49,16 @@ import {
   withCredentialsCondition,
 } from './credentials.ts';
 import { isGated } from './gate.ts';
-import { PULL_SLOT_GATE, REFRESH_ROUND_ANNOTATION } from './labels.ts';
+import { OWNER_UID_LABEL, PULL_SLOT_GATE, REFRESH_ROUND_ANNOTATION } from './labels.ts';
 import { pinnedDigests, withPinnedImages } from './pinning.ts';
+import {
+  combinedDaemonSet,
+  nodeArchs,
+  PLATFORM_GROUP_LABEL,
+  type PlatformPlan,
+  planPlatforms,
+  splitByPlatform,
+} from './platforms.ts';
 import { OWNER_INDEX, ownerKeyOf, type PullerPod, podsOf } from './pods.ts';
 import { DEFAULT_ALLOWED_PRIORITY_CLASSES, priorityClassRefusal } from './priority.ts';
 import { refreshSchedule } from './refresh.ts';
@@ -185,8 +193,16 @@ export function prePulledImageKind(
     // nodes a moved tag left behind, not every pod on a timer.
     const checks = await checkRegistry(request);
     const refresh = checks && ppi.spec.refresh ? undefined : refreshSchedule(ppi, clock.now());
-    const daemonSet = await applyDaemonSet(request, refresh, checks);
-    const pods = podsOf(ppi, daemonSet, informers.pods.byIndex(OWNER_INDEX, key));
+    // With checks, the images an architecture lacks are known before any pull (platforms.ts).
+    const platforms = checks
+      ? planPlatforms(ppi, checks.resolutions, nodeArchs(ppi, informers.nodes.list()))
+      : undefined;
+    const [own, ...archSets] = renderDaemonSets(request, refresh, checks, platforms);
+    const ownSet = await applyDaemonSet(request, own!, refresh);
+    const applied = [ownSet, ...(await applyArchDaemonSets(request, archSets))];
+    const candidates = informers.pods.byIndex(OWNER_INDEX, key);
+    const pods = applied.flatMap((ds) => podsOf(ppi, ds, candidates));
+    const daemonSet = combinedDaemonSet(applied);
     await admitPods(request, pods, daemonSet);
     const stale =
       checks && ppi.spec.refresh
@@ -208,12 +224,13 @@ export function prePulledImageKind(
       daemonSet,
       importRetries: importRetriesAfter(retries.attempts, (name) => nodes.has(name)),
       podRefusal: currentRefusal(
-        daemonSet ? informers.podRefusals.byIndex(REFUSAL_DAEMONSET_INDEX, keyOf(daemonSet)) : [],
+        informers.podRefusals.byIndex(REFUSAL_DAEMONSET_INDEX, keyOf(ownSet)),
         daemonSet,
         pods,
       ),
       ...(checks && { resolutions: checks.resolutions }),
       ...(stale !== undefined && { staleNodes: stale }),
+      ...(platforms && { platforms }),
       now,
     });
     // A pull secret or RegistryCredential that is missing or refuses this namespace is a warning, never a failed Ready.
@@ -230,17 +247,16 @@ export function prePulledImageKind(
   }
 
   /**
-   * The puller DaemonSet as rendered now, its tags pinned to the digests the
-   * checks resolved (pinning.ts), applied when its hash differs from the cached one.
+   * The puller DaemonSets as rendered now: the object's own, its tags pinned
+   * to the digests the checks resolved (pinning.ts), then one per set of
+   * architectures that lacks an image (platforms.ts), usually none.
    */
-  async function applyDaemonSet(
-    { object: ppi, log, fieldManager }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
+  function renderDaemonSets(
+    { object: ppi }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
     refresh: ReturnType<typeof refreshSchedule>,
     checks: RegistryCheckResult | undefined,
-  ): Promise<DaemonSet | undefined> {
-    const dsKey = `${ppi.metadata.namespace}/${daemonSetName(ppi.metadata.name ?? '')}`;
-    const cached = informers.daemonSets.get(dsKey);
-    const round = cached?.spec.template.metadata?.annotations?.[REFRESH_ROUND_ANNOTATION];
+    platforms: PlatformPlan | undefined,
+  ): DaemonSet[] {
     const priorityClass = ppi.spec.priorityClassName;
     if (priorityClass !== undefined) {
       const refusal = priorityClassRefusal(
@@ -265,9 +281,20 @@ export function prePulledImageKind(
       throw new ClassifiedError({ reason: Reason.InvalidSpec, message, retry: false });
     }
     desired = withPinnedImages(desired, pinnedDigests(ppi, checks?.resolutions));
-    const hash = createHash('sha256').update(JSON.stringify(desired)).digest('hex').slice(0, 16);
-    desired.metadata.annotations = { ...desired.metadata.annotations, [SPEC_HASH_ANNOTATION]: hash };
-    if (cached?.metadata.annotations?.[SPEC_HASH_ANNOTATION] === hash) return cached;
+    return platforms ? splitByPlatform(ppi, desired, platforms) : [desired];
+  }
+
+  /** The object's own puller DaemonSet, applied when its hash differs from the cached one. */
+  async function applyDaemonSet(
+    { object: ppi, log, fieldManager }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
+    desired: DaemonSet,
+    refresh: ReturnType<typeof refreshSchedule>,
+  ): Promise<DaemonSet> {
+    const dsKey = `${ppi.metadata.namespace}/${daemonSetName(ppi.metadata.name ?? '')}`;
+    const cached = informers.daemonSets.get(dsKey);
+    const round = cached?.spec.template.metadata?.annotations?.[REFRESH_ROUND_ANNOTATION];
+    const hashed = withSpecHash(desired);
+    if (cached && sameSpecHash(cached, hashed)) return cached;
     if (refresh && round !== undefined && round !== String(refresh.round)) {
       await events.record(
         ppi,
@@ -278,9 +305,66 @@ export function prePulledImageKind(
       );
     }
     const applied = await step('applying the puller DaemonSet', () =>
-      client.apply(Resources.daemonSets, desired, { fieldManager, force: true }),
+      client.apply(Resources.daemonSets, hashed, { fieldManager, force: true }),
     );
     log.info({ daemonSet: dsKey, generation: applied.metadata.generation }, 'applied the puller DaemonSet');
+    return applied;
+  }
+
+  /**
+   * The architecture DaemonSets (platforms.ts), each applied when its hash
+   * differs; those of this object that are no longer rendered are deleted.
+   * A DaemonSet of that name that this object does not own is never taken
+   * over: the object is Degraded with Conflict.
+   */
+  async function applyArchDaemonSets(
+    { object: ppi, log, fieldManager }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
+    desired: DaemonSet[],
+  ): Promise<DaemonSet[]> {
+    const namespace = ppi.metadata.namespace ?? '';
+    const uid = ppi.metadata.uid ?? '';
+    const applied: DaemonSet[] = [];
+    for (const ds of desired) {
+      const hashed = withSpecHash(ds);
+      const cached = informers.daemonSets.get(`${namespace}/${ds.metadata.name}`);
+      if (cached && !cached.metadata.ownerReferences?.some((o) => o.controller && o.uid === uid)) {
+        const message = `DaemonSet ${ds.metadata.name} exists and is not this PrePulledImage's`;
+        throw new ClassifiedError({ reason: Reason.Conflict, message, retry: true });
+      }
+      if (cached && sameSpecHash(cached, hashed)) {
+        applied.push(cached);
+        continue;
+      }
+      const result = await step('applying an architecture DaemonSet', () =>
+        client.apply(Resources.daemonSets, hashed, { fieldManager, force: true }),
+      );
+      log.info(
+        { daemonSet: ds.metadata.name, generation: result.metadata.generation },
+        'applied an architecture DaemonSet',
+      );
+      applied.push(result);
+    }
+    const wanted = new Set(desired.map((ds) => ds.metadata.name));
+    const obsolete = informers.daemonSets
+      .list()
+      .filter(
+        (ds) =>
+          ds.metadata.namespace === namespace &&
+          ds.metadata.labels?.[OWNER_UID_LABEL] === uid &&
+          ds.metadata.labels?.[PLATFORM_GROUP_LABEL] !== undefined &&
+          !wanted.has(ds.metadata.name),
+      );
+    for (const ds of obsolete) {
+      try {
+        await client.delete(Resources.daemonSets, ds.metadata.name ?? '', namespace, {
+          uid: ds.metadata.uid ?? '',
+        });
+      } catch (err) {
+        if (isConflict(err) || isNotFound(err)) continue;
+        throw new StepError('deleting an architecture DaemonSet no node needs', err);
+      }
+      log.info({ daemonSet: ds.metadata.name }, 'deleted an architecture DaemonSet no node needs');
+    }
     return applied;
   }
 
@@ -423,6 +507,22 @@ export function prePulledImageKind(
       (ref) => informers.registryCredentials.get(ref.name)?.spec.target.secretName ?? ref.name,
     );
   }
+}
+
+/** `desired` with the hash of its content, so an unchanged spec costs no request. */
+function withSpecHash(desired: DaemonSet): DaemonSet {
+  const hash = createHash('sha256').update(JSON.stringify(desired)).digest('hex').slice(0, 16);
+  return {
+    ...desired,
+    metadata: {
+      ...desired.metadata,
+      annotations: { ...desired.metadata.annotations, [SPEC_HASH_ANNOTATION]: hash },
+    },
+  };
+}
+
+function sameSpecHash(a: DaemonSet, b: DaemonSet): boolean {
+  return a.metadata.annotations?.[SPEC_HASH_ANNOTATION] === b.metadata.annotations?.[SPEC_HASH_ANNOTATION];
 }
 
 function releasedUnready(node: Node): string | undefined {

@@ -40,6 +40,11 @@ export function holdIndexOf(containerName: string): number | undefined {
   return indexAfter(HOLD_PREFIX, containerName);
 }
 
+/** The image index of a tag container, or undefined for another container. */
+export function tagIndexOf(containerName: string): number | undefined {
+  return indexAfter(TAG_PREFIX, containerName);
+}
+
 /** The image index of an import step, or undefined for another container. */
 export function importIndexOf(containerName: string): number | undefined {
   return indexAfter(IMPORT_PREFIX, containerName);

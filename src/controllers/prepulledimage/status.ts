@@ -27,6 +27,7 @@ import type { Failure } from '../../runtime/failure.ts';
 import { compareStrings } from '../../runtime/order.ts';
 import { PULL_SLOT_GATE } from './labels.ts';
 import { namesImage } from './pinning.ts';
+import type { PlatformPlan } from './platforms.ts';
 import type { PullerPod } from './pods.ts';
 import {
   holdIndexOf,
@@ -59,6 +60,8 @@ export interface StatusInput {
   resolutions?: readonly (ImageResolution | undefined)[];
   /** With registry checks and spec.refresh: nodes that hold a tag at another digest than it resolved to (stale-nodes.ts). */
   staleNodes?: number;
+  /** With registry checks: which images each architecture lacks (platforms.ts). */
+  platforms?: PlatformPlan;
   now: Date;
 }
 
@@ -207,10 +210,23 @@ export function computePrePulledImageStatus(input: StatusInput): PrePulledImageS
   const { ppi, nodes, daemonSet, now } = input;
   const refs = ppi.spec.images.map((entry) => normalizeOrKeep(entry.image));
   const reports: NodeReport[] = [];
-  for (const [name, pods] of podsByNode(input.pods, nodes)) {
+  const mismatch = (node: Node, index: number, ref: string) => {
+    const why = input.platforms?.mismatch(index, node.metadata.labels?.['kubernetes.io/arch']);
+    return why === undefined ? undefined : failed(ref, Reason.PlatformMismatch, why);
+  };
+  const byNode = podsByNode(input.pods, nodes);
+  for (const [name, pods] of byNode) {
     const node = nodes.get(name)!;
-    const images = refs.map((ref) => imageStateOnNode(pods, node, ref));
+    const images = refs.map((ref, index) => mismatch(node, index, ref) ?? imageStateOnNode(pods, node, ref));
     reports.push({ name, group: groupOf(images), images });
+  }
+  // Nodes whose architecture no image offers get no pod at all: each image is PlatformMismatch there.
+  if (input.platforms && input.platforms.excluded.length > 0) {
+    for (const [name, node] of nodes) {
+      if (byNode.has(name) || !selectsNode(ppi, node)) continue;
+      const images = refs.map((ref, index) => mismatch(node, index, ref));
+      if (images.every((s) => s !== undefined)) reports.push({ name, group: 'failed', images });
+    }
   }
   reports.sort((a, b) => GROUP_ORDER[a.group] - GROUP_ORDER[b.group] || compareStrings(a.name, b.name));
 
@@ -225,7 +241,7 @@ export function computePrePulledImageStatus(input: StatusInput): PrePulledImageS
     }),
   );
   const dsDesired = daemonSet?.status?.desiredNumberScheduled ?? 0;
-  const unscheduled = Math.max(0, dsDesired - reports.length - goneNodes.size);
+  const unscheduled = Math.max(0, dsDesired - byNode.size - goneNodes.size);
   const counts: Counts = {
     desired: reports.length + unscheduled,
     ready: count('ready'),
