@@ -12,7 +12,7 @@ import {
 import type { PullerPod } from './pods.ts';
 import { renderPullDaemonSet } from './render.ts';
 import { failedCheck, keepingLastDigest, resolvedImage } from './resolution.ts';
-import { computePrePulledImageStatus } from './status.ts';
+import { computePrePulledImageStatus, nodeProgress } from './status.ts';
 
 const at = new Date('2026-01-01T00:00:00Z');
 const D = `sha256:${'d'.repeat(64)}`;
@@ -239,5 +239,23 @@ describe('combinedDaemonSet', () => {
     expect(both?.status?.observedGeneration).toBe(both?.metadata.generation);
     const behind = combinedDaemonSet([ds(3, 2, 2), ds(4, 5, 4)]);
     expect(behind?.status?.observedGeneration).toBeLessThan(behind?.metadata.generation ?? 0);
+  });
+});
+
+describe('the node gate with platforms known', () => {
+  const only = { ...ppi, spec: { images: [{ image: ARM }] } };
+  it('a node no image fits is failed at once (released, not held until the timeout); another waits for its pod', () => {
+    const plan = planPlatforms(only, [resolutions[1]], ['amd64']);
+    expect(nodeProgress(only, [], node('amd', 'amd64'), plan)).toEqual({
+      state: 'failed',
+      reason: 'PlatformMismatch',
+      message: `${ARM}: the image offers linux/arm64; the node is linux/amd64`,
+    });
+    expect(
+      nodeProgress(only, [], node('arm', 'arm64'), planPlatforms(only, [resolutions[1]], ['arm64'])),
+    ).toEqual({
+      state: 'waiting',
+    });
+    expect(nodeProgress(only, [], node('amd', 'amd64'))).toEqual({ state: 'waiting' });
   });
 });

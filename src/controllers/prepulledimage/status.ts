@@ -189,11 +189,24 @@ export type NodeProgress =
   | { state: 'waiting' };
 
 /** {@link NodeProgress} of `node`, from the object's puller pods (of any node). */
-export function nodeProgress(ppi: PrePulledImage, pods: PullerPod[], node: Node): NodeProgress {
+export function nodeProgress(
+  ppi: PrePulledImage,
+  pods: PullerPod[],
+  node: Node,
+  platforms?: PlatformPlan,
+): NodeProgress {
   const name = node.metadata.name ?? '';
   const onNode = podsByNode(pods, new Map([[name, node]])).get(name);
-  if (!onNode) return { state: 'waiting' };
-  const images = ppi.spec.images.map((entry) => imageStateOnNode(onNode, node, normalizeOrKeep(entry.image)));
+  const arch = node.metadata.labels?.['kubernetes.io/arch'];
+  const mismatches = ppi.spec.images.map((entry, index) => {
+    const why = platforms?.mismatch(index, arch);
+    return why === undefined ? undefined : failed(normalizeOrKeep(entry.image), Reason.PlatformMismatch, why);
+  });
+  // A node no image fits gets no pod: it is known to fail before any would run.
+  if (!onNode && !mismatches.every((m) => m !== undefined)) return { state: 'waiting' };
+  const images = ppi.spec.images.map(
+    (entry, index) => mismatches[index] ?? imageStateOnNode(onNode ?? [], node, normalizeOrKeep(entry.image)),
+  );
   const group = groupOf(images);
   if (group === 'ready') return { state: 'ready' };
   if (group !== 'failed') return { state: 'waiting' };
