@@ -27,7 +27,7 @@ import { createOperatorMetrics } from '../src/operator/metrics.ts';
 import { systemClock } from '../src/runtime/clock.ts';
 import { buildOciImage, holdBinary, OCI_MANIFEST, type OciImage } from '../test/harness/images.ts';
 import { pushBlob, pushManifest } from '../test/harness/registry.ts';
-import { fmt, kubectl, root, say, until } from './support.ts';
+import { createRegistrySecret, fmt, kubectl, root, say, until } from './support.ts';
 
 const MB = Number(process.env.BENCH_IMAGE_MB ?? 200);
 const LAYERS = 4;
@@ -89,17 +89,7 @@ try {
   const client = new KubeClient(loadKubeConfig(info.kubeconfig));
   kubectl(info, ['apply', '--server-side', '-f', join(root, 'crds')]);
   kubectl(info, ['create', 'namespace', NS]);
-  kubectl(info, [
-    'create',
-    'secret',
-    'docker-registry',
-    'registry',
-    '-n',
-    NS,
-    `--docker-server=${registry.host}`,
-    `--docker-username=${registry.username}`,
-    `--docker-password=${registry.password}`,
-  ]);
+  createRegistrySecret(info, NS);
   const image = benchImage();
   for (const blob of [...image.layers, image.config]) await pushBlob(registry, REPO, blob);
   const digest = await pushManifest(registry, REPO, TAG, OCI_MANIFEST, image.manifest);

@@ -31,6 +31,7 @@ import { pushBlob, pushManifest } from '../test/harness/registry.ts';
 import { auditedRequests } from '../test/support/audit.ts';
 import { createFakeNodes, KWOK_TOLERATION } from '../test/support/nodes.ts';
 import {
+  createRegistrySecret,
   fmt,
   kubectl,
   sampleRssMiB,
@@ -60,17 +61,7 @@ await withCluster('bench-digest', basePort, { kwok: true, registry: true }, asyn
     return pushManifest(registry, REPO, TAG, OCI_MANIFEST, image.manifest);
   };
   kubectl(cluster, ['create', 'namespace', NS]);
-  kubectl(cluster, [
-    'create',
-    'secret',
-    'docker-registry',
-    'registry',
-    '-n',
-    NS,
-    `--docker-server=${registry.host}`,
-    `--docker-username=${registry.username}`,
-    `--docker-password=${registry.password}`,
-  ]);
+  createRegistrySecret(cluster, NS);
   say(`creating ${NODES} kwok nodes`);
   for (let from = 0; from < NODES; from += 250) {
     createFakeNodes(cluster, 'bench', from, Math.min(NODES, from + 250), { 'prepull-bench/pool': 'all' });

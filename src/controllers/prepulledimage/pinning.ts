@@ -52,16 +52,12 @@ export function withPinnedImages(daemonSet: DaemonSet, digests: readonly (string
     tagContainers.push({ ...container, name: tagContainerName(index), imagePullPolicy: 'Always' });
     return { ...container, image: `${container.image}@${digest}`, imagePullPolicy: 'IfNotPresent' };
   });
-  return {
-    ...daemonSet,
-    spec: {
-      ...daemonSet.spec,
-      template: {
-        ...daemonSet.spec.template,
-        spec: { ...podSpec, containers: [...pinned, ...tagContainers] },
-      },
-    },
-  };
+  return withPodSpec(daemonSet, { ...podSpec, containers: [...pinned, ...tagContainers] });
+}
+
+/** `daemonSet` with another pod spec in its template; the rest shared, not copied. */
+export function withPodSpec(daemonSet: DaemonSet, spec: DaemonSet['spec']['template']['spec']): DaemonSet {
+  return { ...daemonSet, spec: { ...daemonSet.spec, template: { ...daemonSet.spec.template, spec } } };
 }
 
 /** Whether `containerImage` is `image` as the spec names it, or pinned to a digest. */

@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import type { PrePulledImage } from '../../api/prepulledimage.ts';
 import type { DaemonSet, Node, NodeSelectorTerm } from '../../kube/objects.ts';
 import { OWNER_UID_LABEL } from './labels.ts';
+import { withPodSpec } from './pinning.ts';
 import { holdIndexOf, importIndexOf, tagIndexOf } from './protocol.ts';
 import type { ImageResolution } from './resolution.ts';
 import { selectsNode } from './selection.ts';
@@ -197,23 +198,14 @@ function withArchTerm(
     ...term,
     matchExpressions: [...(term.matchExpressions ?? []), requirement],
   }));
-  return {
-    ...daemonSet,
-    spec: {
-      ...daemonSet.spec,
-      template: {
-        ...daemonSet.spec.template,
-        spec: {
-          ...podSpec,
-          affinity: {
-            ...affinity,
-            nodeAffinity: {
-              ...affinity.nodeAffinity,
-              requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms },
-            },
-          },
-        },
+  return withPodSpec(daemonSet, {
+    ...podSpec,
+    affinity: {
+      ...affinity,
+      nodeAffinity: {
+        ...affinity.nodeAffinity,
+        requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms },
       },
     },
-  };
+  });
 }
