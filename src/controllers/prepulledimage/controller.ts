@@ -53,10 +53,9 @@ import { OWNER_UID_LABEL, PULL_SLOT_GATE, REFRESH_ROUND_ANNOTATION } from './lab
 import { pinnedDigests, withPinnedImages } from './pinning.ts';
 import {
   combinedDaemonSet,
-  nodeArchs,
   PLATFORM_GROUP_LABEL,
   type PlatformPlan,
-  planPlatforms,
+  planForNodes,
   splitByPlatform,
 } from './platforms.ts';
 import { OWNER_INDEX, ownerKeyOf, type PullerPod, podsOf } from './pods.ts';
@@ -189,14 +188,12 @@ export function prePulledImageKind(
     request: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
   ): Promise<ReconcileOutcome<PrePulledImageStatus>> {
     const { key, object: ppi, now, log } = request;
-    // Checked first: with registry checks, a refresh replaces the pods of the
-    // nodes a moved tag left behind, not every pod on a timer.
+    // Checked first: with registry checks, the pods are pinned to the digests
+    // resolved (a moved tag rolls them once), not replaced on a timer.
     const checks = await checkRegistry(request);
     const refresh = checks && ppi.spec.refresh ? undefined : refreshSchedule(ppi, clock.now());
     // With checks, the images an architecture lacks are known before any pull (platforms.ts).
-    const platforms = checks
-      ? planPlatforms(ppi, checks.resolutions, nodeArchs(ppi, informers.nodes.list()))
-      : undefined;
+    const platforms = checks ? planForNodes(ppi, checks.resolutions, informers.nodes.list()) : undefined;
     const [own, ...archSets] = renderDaemonSets(request, refresh, checks, platforms);
     const ownSet = await applyDaemonSet(request, own!, refresh);
     const applied = [ownSet, ...(await applyArchDaemonSets(request, archSets))];

@@ -4,8 +4,8 @@ import type { DaemonSet, Node, NodeSelectorTerm } from '../../kube/objects.ts';
 import {
   archDaemonSetName,
   combinedDaemonSet,
-  nodeArchs,
   PLATFORM_GROUP_LABEL,
+  planForNodes,
   planPlatforms,
   splitByPlatform,
 } from './platforms.ts';
@@ -91,11 +91,13 @@ describe('planPlatforms', () => {
     expect(plan).toMatchObject({ excluded: ['amd64'], groups: [] });
   });
 
-  it("reads the architectures of the object's nodes only", () => {
+  it("plans for the architectures of the object's nodes only", () => {
     const selected = { ...ppi, spec: { ...ppi.spec, nodeSelector: { pool: 'a' } } };
     const a = node('a', 'arm64');
     a.metadata.labels = { ...a.metadata.labels, pool: 'a' };
-    expect([...nodeArchs(selected, [a, node('b', 's390x'), node('c')])]).toEqual(['arm64']);
+    const plan = planForNodes(selected, resolutions, [a, node('b', 'amd64'), node('c')]);
+    expect(plan.excluded).toEqual(['arm64']);
+    expect(plan.groups).toEqual([{ archs: ['arm64'], images: [0, 1, 3] }]);
   });
 });
 
