@@ -253,7 +253,7 @@ describe('PrePulledImage registry checks', () => {
           expect(ppi?.status?.ready).toBe(`${NODES}/${NODES}`);
           lastCheck = ppi?.status?.images?.[0]?.resolvedAt ?? '';
         },
-        360_000,
+        600_000,
         1_000,
       );
       const pinnedTo = async () =>
@@ -376,5 +376,5 @@ describe('PrePulledImage registry checks', () => {
       .filter((l) => l.includes(`/v2/${repo}/manifests/${tag}`) && l.includes('http.request.method='));
     const methods = new Set(lines.map((l) => /http\.request\.method=(\w+)/.exec(l)?.[1]));
     expect(methods).toEqual(new Set(['HEAD', 'PUT']));
-  }, 1_200_000);
+  }, 1_500_000);
 });
