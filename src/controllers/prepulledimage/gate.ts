@@ -28,6 +28,8 @@ import { type DaemonSet, keyOf, type Node } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
 import { StepError } from '../../runtime/failure.ts';
 import { type ObjectKind, type ReconcileRequest, watch } from '../../runtime/object-controller.ts';
+import type { AgentPod } from '../agent-reports.ts';
+import { importsOf } from './agent-imports.ts';
 import { PLATFORM_GROUP_LABEL, planPlatforms } from './platforms.ts';
 import { NODE_INDEX, ownerKeyOf, type PullerPod, podsOf } from './pods.ts';
 import { daemonSetName } from './render.ts';
@@ -92,6 +94,8 @@ export interface GateKindDeps {
     prePulledImages: Informer<PrePulledImage>;
     pods: Informer<PullerPod>;
     daemonSets: Informer<DaemonSet>;
+    /** The node agents' pods: a tarball image is there when the agent's report says so. */
+    agentPods: Informer<AgentPod>;
   };
 }
 
@@ -159,9 +163,10 @@ export function nodeGateKind(deps: GateKindDeps): ObjectKind<Node, unknown, NonN
       const arch = node.metadata.labels?.['kubernetes.io/arch'];
       const platforms = planPlatforms(ppi, resolutionsInStatus(ppi, checkedImages(ppi)), arch ? [arch] : []);
       const timeout = ppi.spec.nodeReadiness?.timeout ?? DEFAULT_NODE_READINESS_TIMEOUT;
+      const imports = importsOf(informers.agentPods, ppi.metadata.uid ?? '');
       gates.push({
         key,
-        progress: nodeProgress(ppi, pods, node, platforms),
+        progress: nodeProgress(ppi, pods, node, imports, platforms),
         timeoutMs: durationMs(timeout) ?? 900_000,
       });
       gatingObjects.push(ppi);

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { isPullerPodOf } from '../../agent/node/imports/plan.ts';
 import type { PrePulledImage } from '../../api/prepulledimage.ts';
 import type { DaemonSet, Node, NodeSelectorTerm } from '../../kube/objects.ts';
 import {
   archDaemonSetName,
+  archDaemonSetNameOf,
   combinedDaemonSet,
   PLATFORM_GROUP_LABEL,
   planForNodes,
@@ -128,7 +130,7 @@ describe('splitByPlatform', () => {
     });
     expect(amd?.metadata.name).toBe(archDaemonSetName(ppi, ['amd64']));
     expect(amd?.spec.template.spec.containers.map((c) => c.name)).toEqual(['image-0', 'image-3']);
-    expect(amd?.spec.template.spec.initContainers?.map((c) => c.name)).toEqual(['install-hold', 'import-3']);
+    expect(amd?.spec.template.spec.initContainers?.map((c) => c.name)).toEqual(['install-hold']);
     expect(termsOf(amd!)[0]?.matchExpressions).toContainEqual({
       key: 'kubernetes.io/arch',
       operator: 'In',
@@ -248,16 +250,41 @@ describe('the node gate with platforms known', () => {
   const only = { ...ppi, spec: { images: [{ image: ARM }] } };
   it('a node no image fits is failed at once (released, not held until the timeout); another waits for its pod', () => {
     const plan = planPlatforms(only, [resolutions[1]], ['amd64']);
-    expect(nodeProgress(only, [], node('amd', 'amd64'), plan)).toEqual({
+    expect(nodeProgress(only, [], node('amd', 'amd64'), undefined, plan)).toEqual({
       state: 'failed',
       reason: 'PlatformMismatch',
       message: `${ARM}: the image offers linux/arm64; the node is linux/amd64`,
     });
     expect(
-      nodeProgress(only, [], node('arm', 'arm64'), planPlatforms(only, [resolutions[1]], ['arm64'])),
+      nodeProgress(
+        only,
+        [],
+        node('arm', 'arm64'),
+        undefined,
+        planPlatforms(only, [resolutions[1]], ['arm64']),
+      ),
     ).toEqual({
       state: 'waiting',
     });
     expect(nodeProgress(only, [], node('amd', 'amd64'))).toEqual({ state: 'waiting' });
+  });
+});
+
+describe('pods of an architecture DaemonSet, for the node agent', () => {
+  it("count as the object's puller pods, and a label naming other architectures does not", () => {
+    const name = archDaemonSetName(ppi, ['amd64', 'arm64']);
+    const pod = (label: string, owner: string) => ({
+      metadata: {
+        namespace: 'team-a',
+        labels: { 'prepull.dev/owner-uid': 'u1', [PLATFORM_GROUP_LABEL]: label },
+        ownerReferences: [
+          { apiVersion: 'apps/v1', kind: 'DaemonSet', name: owner, uid: 'd', controller: true },
+        ],
+      },
+    });
+    expect(archDaemonSetNameOf(ppi, pod('amd64_arm64', name))).toBe(name);
+    expect(isPullerPodOf(ppi, pod('amd64_arm64', name))).toBe(true);
+    expect(isPullerPodOf(ppi, pod('s390x', name))).toBe(false);
+    expect(isPullerPodOf(ppi, pod('amd64_arm64', 'someone-else'))).toBe(false);
   });
 });

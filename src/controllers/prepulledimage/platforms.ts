@@ -16,7 +16,7 @@ import type { PrePulledImage } from '../../api/prepulledimage.ts';
 import type { DaemonSet, Node, NodeSelectorTerm } from '../../kube/objects.ts';
 import { OWNER_UID_LABEL } from './labels.ts';
 import { withPodSpec } from './pinning.ts';
-import { holdIndexOf, importIndexOf, tagIndexOf } from './protocol.ts';
+import { holdIndexOf, tagIndexOf } from './protocol.ts';
 import type { ImageResolution } from './resolution.ts';
 import { selectsNode } from './selection.ts';
 
@@ -119,9 +119,22 @@ export function archDaemonSetName(ppi: PrePulledImage, archs: readonly string[])
 }
 
 /**
+ * The name of the architecture DaemonSet a pod's platform-group label names,
+ * for `ppi`; undefined for a pod without the label (one of the object's own
+ * DaemonSet, or none of its).
+ */
+export function archDaemonSetNameOf(
+  ppi: PrePulledImage,
+  pod: { metadata: { labels?: Record<string, string> } },
+): string | undefined {
+  const label = pod.metadata.labels?.[PLATFORM_GROUP_LABEL];
+  return label ? archDaemonSetName(ppi, label.split('_')) : undefined;
+}
+
+/**
  * The object's DaemonSets under `plan`: first its own (every image, the
  * excluded architectures left out), then one per group, with that group's
- * containers, import steps and claim volumes only.
+ * containers only.
  */
 export function splitByPlatform(ppi: PrePulledImage, daemonSet: DaemonSet, plan: PlatformPlan): DaemonSet[] {
   if (plan.excluded.length === 0) return [daemonSet];
@@ -129,7 +142,7 @@ export function splitByPlatform(ppi: PrePulledImage, daemonSet: DaemonSet, plan:
   const groups = plan.groups.map((group) => {
     const keep = new Set(group.images);
     const kept = (name: string) => {
-      const index = holdIndexOf(name) ?? importIndexOf(name) ?? tagIndexOf(name);
+      const index = holdIndexOf(name) ?? tagIndexOf(name);
       return index === undefined || keep.has(index);
     };
     const podSpec = daemonSet.spec.template.spec;
@@ -152,15 +165,6 @@ export function splitByPlatform(ppi: PrePulledImage, daemonSet: DaemonSet, plan:
           spec: {
             ...podSpec,
             containers: podSpec.containers.filter((c) => kept(c.name)),
-            ...(podSpec.initContainers && {
-              initContainers: podSpec.initContainers.filter((c) => kept(c.name)),
-            }),
-            ...(Array.isArray(podSpec.volumes) && {
-              volumes: (podSpec.volumes as Array<{ name: string }>).filter((v) => {
-                const source = /^source-(\d+)$/.exec(v.name);
-                return !source || keep.has(Number(source[1]));
-              }),
-            }),
           },
         },
       },
