@@ -163,6 +163,9 @@ await withCluster('bench-digest', basePort, { kwok: true, registry: true }, asyn
     '--registry-checks',
     '--registry-ca-file',
     registry.caFile,
+    // Its own port: other benchmarks' operators may hold the default one.
+    '--health-address',
+    `127.0.0.1:${basePort + 9}`,
   ]);
   try {
     await untilControllersStarted(logFile);
