@@ -3,7 +3,7 @@
  * password-protected registry: each image's tag resolved to the digest the
  * registry serves, with the credentials of the object's pull secrets, its
  * platforms, the registry's refusals as condition reasons, and refresh by
- * HEAD: on 300 kwok nodes, a check that finds nothing moved replaces no
+ * HEAD: on the shared pool of kwok nodes, a check that finds nothing moved replaces no
  * puller pod, and a moved tag replaces the pods of only the nodes that hold
  * another digest (kwok reports no image ID, so the test writes it as a
  * kubelet would), maxConcurrentPulls at a time.
@@ -27,7 +27,7 @@ import { buildOciImage, OCI_MANIFEST } from '../harness/images.ts';
 import { pushBlob, pushManifest } from '../harness/registry.ts';
 import { eventually } from '../support/eventually.ts';
 import { kubectl, serverSideApply } from '../support/kubectl.ts';
-import { createFakeNodes, deleteNodes, KWOK_TOLERATION } from '../support/nodes.ts';
+import { KWOK_TOLERATION, SHARED_POOL_LABEL, SHARED_POOL_SIZE, sharedKwokPool } from '../support/nodes.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
 import { getPrePulledImage } from '../support/prepulledimage.ts';
 
@@ -94,10 +94,14 @@ async function reportHeldDigest(pods: { name: string }[], imageID: string): Prom
   }
 }
 
-/** kwok nodes the refresh test runs on, the object's maxConcurrentPulls, and nodes that pulled the moved tag already. */
-const NODES = 300;
-const WAVE = 20;
-const ALREADY_MOVED = 50;
+/**
+ * kwok nodes the refresh test runs on, the object's maxConcurrentPulls, and
+ * nodes that pulled the moved tag already: the last two waves, so that their
+ * report lands well before their turn (eight waves of stale nodes come first).
+ */
+const NODES = SHARED_POOL_SIZE;
+const WAVE = 6;
+const ALREADY_MOVED = 12;
 
 describe('PrePulledImage registry checks', () => {
   let operator: TestOperator;
@@ -186,15 +190,7 @@ describe('PrePulledImage registry checks', () => {
       for (const blob of [...image.layers, image.config]) await pushBlob(registry, repo, blob);
       return pushManifest(registry, repo, tag, OCI_MANIFEST, image.manifest);
     };
-    // In parts: one apply of hundreds of nodes can outlast kubectl's minute on a busy machine.
-    const nodes: string[] = [];
-    for (let from = 0; from < NODES; from += 50) {
-      nodes.push(
-        ...createFakeNodes(cluster, 'registry-check', from, Math.min(NODES, from + 50), {
-          'prepull-test/pool': 'registry-check',
-        }),
-      );
-    }
+    sharedKwokPool(cluster);
     const pods = new Informer<Pod>({
       name: 'registry-check-pods',
       source: apiSource<Pod>(client, {
@@ -212,7 +208,7 @@ describe('PrePulledImage registry checks', () => {
         images: [{ image: `${registry.host}/${repo}:${tag}` }],
         refresh: { interval: '1m' },
         maxConcurrentPulls: WAVE,
-        nodeSelector: { 'prepull-test/pool': 'registry-check' },
+        nodeSelector: { [SHARED_POOL_LABEL]: 'shared' },
         tolerations: [KWOK_TOLERATION],
       });
       let lastCheck = '';
@@ -320,12 +316,6 @@ describe('PrePulledImage registry checks', () => {
     } finally {
       await pods.stop();
       kubectl(cluster, ['delete', 'ppi', 'refreshed', '-n', NS, '--wait=false']);
-      // Cleanup must not hide the test's own failure.
-      for (let from = 0; from < nodes.length; from += 50) {
-        try {
-          deleteNodes(cluster, nodes.slice(from, from + 50));
-        } catch {}
-      }
     }
     // The registry's own log: the tag was only ever asked for by HEAD (the pushes are PUTs).
     const lines = readFileSync(join(cluster.dir, 'logs', 'registry.log'), 'utf8')

@@ -41,3 +41,57 @@ export function deleteNodes(target: KubectlTarget, names: string[]): void {
   const deleted = kubectl(target, ['delete', 'node', '--wait=false', ...names]);
   if (deleted.status !== 0) throw new Error(`deleting nodes failed: ${deleted.stderr}`);
 }
+
+/** The label of the shared pool's nodes (value `shared`). */
+export const SHARED_POOL_LABEL = 'prepull-test/pool';
+
+/**
+ * How many nodes the shared pool has: more than the 50 nodes a status lists
+ * before it summarises, and no more. Tiers prove behaviour on it; how it
+ * scales is the benchmarks' job (bench/prepulledimage.ts).
+ */
+export const SHARED_POOL_SIZE = 60;
+
+/** The shared pool's node names, `pool-0` … `pool-59`. */
+export const SHARED_POOL_NODES: readonly string[] = Array.from(
+  { length: SHARED_POOL_SIZE },
+  (_, i) => `pool-${i}`,
+);
+
+/**
+ * The kwok node pool the tiers share: created by the first file that asks
+ * (files run one at a time, and applying it again changes nothing), then left
+ * for the rest of the run, instead of hundreds of nodes per file that all keep
+ * heartbeating until the cluster stops. A file selects it with
+ * `{ 'prepull-test/pool': 'shared' }`; it must leave the pool as it found it
+ * (nodes it adds carry its own pool label, or it deletes them).
+ */
+export function sharedKwokPool(target: KubectlTarget): readonly string[] {
+  createFakeNodes(target, 'pool', 0, SHARED_POOL_SIZE, { [SHARED_POOL_LABEL]: 'shared' });
+  waitForReadyNodes(target, `${SHARED_POOL_LABEL}=shared`, SHARED_POOL_SIZE);
+  return SHARED_POOL_NODES;
+}
+
+/**
+ * Waits until the `count` nodes that match `selector` are Ready: `kubectl
+ * wait` watches them, in rounds that end before kubectl's own minute.
+ */
+export function waitForReadyNodes(target: KubectlTarget, selector: string, count: number): void {
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    const names = kubectl(target, ['get', 'nodes', '-l', selector, '-o', 'name']).stdout.split('\n');
+    if (names.filter(Boolean).length !== count) {
+      throw new Error(`expected ${count} nodes ${selector}, found ${names.filter(Boolean).length}`);
+    }
+    const waited = kubectl(target, [
+      'wait',
+      'node',
+      '-l',
+      selector,
+      '--for=condition=Ready',
+      '--timeout=50s',
+    ]);
+    if (waited.status === 0) return;
+    if (Date.now() > deadline) throw new Error(`nodes ${selector} not Ready: ${waited.stderr}`);
+  }
+}
