@@ -22,7 +22,7 @@ export function say(line: string): void {
 export async function withCluster<T>(
   name: string,
   basePort: number,
-  options: { kwok: boolean; registry?: boolean },
+  options: { kwok: boolean; registry?: boolean; controllerManagerFlags?: string[] },
   run: (cluster: ClusterInfo, client: KubeClient) => Promise<T>,
 ): Promise<T> {
   const { startCluster } = await import('../test/harness/cluster.ts');
@@ -31,6 +31,7 @@ export async function withCluster<T>(
     basePort,
     kwok: options.kwok,
     ...(options.registry ? { registry: true } : {}),
+    ...(options.controllerManagerFlags ? { controllerManagerFlags: options.controllerManagerFlags } : {}),
     progress: (l) => say(l),
   });
   try {
