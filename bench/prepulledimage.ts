@@ -112,8 +112,9 @@ await withCluster('bench', 23990, { kwok: true, controllerManagerFlags }, async 
   try {
     for (const size of SIZES) {
       say(`growing to ${size} kwok nodes`);
-      for (let from = created; from < size; from += 250) {
-        createFakeNodes(cluster, 'bench', from, Math.min(size, from + 250), { 'prepull-bench/pool': 'all' });
+      // In parts of 50: one apply of hundreds of nodes can outlast kubectl's minute on a busy machine.
+      for (let from = created; from < size; from += 50) {
+        createFakeNodes(cluster, 'bench', from, Math.min(size, from + 50), { 'prepull-bench/pool': 'all' });
       }
       created = Math.max(created, size);
       await until(
