@@ -1,7 +1,7 @@
 /**
  * RegistryCredential against the real API server, controller manager
- * (garbage collector, ServiceAccount controller) and audit log: dozens of
- * namespaces (the thousand are bench/registrycredential.ts's), new and relabelled namespaces, rotation, conflicts with a
+ * (garbage collector, ServiceAccount controller) and audit log: hundreds of
+ * namespaces, new and relabelled namespaces, rotation, conflicts with a
  * user's secret, ServiceAccount merges and their cleanup, broken sources, the
  * PrePulledImage link, a quiet steady state, and no secret anywhere it must
  * not be.
@@ -24,7 +24,7 @@ const cluster = inject('cluster');
 const client = new KubeClient(loadKubeConfig(cluster.kubeconfig));
 
 const SOURCE_NS = 'rc-source';
-const SCALE = 60;
+const SCALE = 300;
 const SCALE_LABEL = 'rc-test/pull';
 /** Namespaces whose PrePulledImages the `scale` RegistryCredential serves. */
 const REQUESTS_LABEL = 'rc-test/requests';
