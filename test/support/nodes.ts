@@ -31,10 +31,19 @@ export function createFakeNodes(
   labels: Record<string, string>,
 ): string[] {
   const names = Array.from({ length: to - from }, (_, i) => `${prefix}-${from + i}`);
+  applyFakeNodes(target, names, labels);
+  return names;
+}
+
+function applyFakeNodes(
+  target: KubectlTarget,
+  names: readonly string[],
+  labels: Record<string, string>,
+): void {
   const list = { apiVersion: 'v1', kind: 'List', items: names.map((n) => fakeNodeManifest(n, labels)) };
   const applied = kubectl(target, ['apply', '-f', '-'], JSON.stringify(list));
-  if (applied.status !== 0) throw new Error(`creating fake nodes failed: ${applied.stderr}`);
-  return names;
+  if (applied.status !== 0)
+    throw new Error(`creating fake nodes failed: ${applied.stderr || 'kubectl timed out'}`);
 }
 
 export function deleteNodes(target: KubectlTarget, names: string[]): void {
@@ -60,14 +69,20 @@ export const SHARED_POOL_NODES: readonly string[] = Array.from(
 
 /**
  * The kwok node pool the tiers share: created by the first file that asks
- * (files run one at a time, and applying it again changes nothing), then left
- * for the rest of the run, instead of hundreds of nodes per file that all keep
+ * (files run one at a time; a later file creates only what is missing), then
+ * left for the rest of the run, instead of hundreds of nodes per file that all keep
  * heartbeating until the cluster stops. A file selects it with
  * `{ 'prepull-test/pool': 'shared' }`; it must leave the pool as it found it
  * (nodes it adds carry its own pool label, or it deletes them).
  */
 export function sharedKwokPool(target: KubectlTarget): readonly string[] {
-  createFakeNodes(target, 'pool', 0, SHARED_POOL_SIZE, { [SHARED_POOL_LABEL]: 'shared' });
+  const listed = kubectl(target, ['get', 'nodes', '-l', `${SHARED_POOL_LABEL}=shared`, '-o', 'name']);
+  const present = new Set(listed.stdout.split('\n').map((line) => line.replace(/^node\//, '')));
+  const missing = SHARED_POOL_NODES.filter((name) => !present.has(name));
+  // In parts: on a busy machine one apply of many nodes can outlast kubectl's minute.
+  for (let i = 0; i < missing.length; i += 20) {
+    applyFakeNodes(target, missing.slice(i, i + 20), { [SHARED_POOL_LABEL]: 'shared' });
+  }
   waitForReadyNodes(target, `${SHARED_POOL_LABEL}=shared`, SHARED_POOL_SIZE);
   return SHARED_POOL_NODES;
 }
