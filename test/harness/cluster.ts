@@ -37,6 +37,8 @@ export interface ClusterOptions {
   basePort?: number;
   /** Log progress lines here (the run command shows them). */
   progress?: (line: string) => void;
+  /** More kube-controller-manager flags (the benchmarks lift its limits for thousands of nodes). */
+  controllerManagerFlags?: string[];
 }
 
 export interface Cluster {
@@ -306,6 +308,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         `--cluster-signing-cert-file=${ca.cert}`,
         `--cluster-signing-key-file=${ca.key}`,
         '--leader-elect=false',
+        ...(options.controllerManagerFlags ?? []),
       ],
       logDir,
     );

@@ -3,7 +3,7 @@
  * password-protected registry: each image's tag resolved to the digest the
  * registry serves, with the credentials of the object's pull secrets, its
  * platforms, the registry's refusals as condition reasons, and refresh by
- * HEAD: on 300 kwok nodes, the pods name the resolved digest, a check that
+ * HEAD: on the shared pool of kwok nodes, the pods name the resolved digest, a check that
  * finds nothing moved replaces no puller pod, and a moved tag rolls every pod
  * once, maxConcurrentPulls at a time, without a node ever losing its pod or
  * the object its Ready (kwok reports no image ID, so the test writes it as a
@@ -31,7 +31,7 @@ import { pushBlob, pushManifest } from '../harness/registry.ts';
 import { auditedRequests } from '../support/audit.ts';
 import { eventually } from '../support/eventually.ts';
 import { kubectl, serverSideApply } from '../support/kubectl.ts';
-import { createFakeNodes, deleteNodes, KWOK_TOLERATION } from '../support/nodes.ts';
+import { KWOK_TOLERATION, SHARED_POOL_LABEL, SHARED_POOL_SIZE, sharedKwokPool } from '../support/nodes.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
 import { getPrePulledImage } from '../support/prepulledimage.ts';
 
@@ -99,9 +99,9 @@ async function reportHeldDigest(pods: { name: string }[], imageID: string): Prom
   }
 }
 
-/** kwok nodes the refresh test runs on, and the object's maxConcurrentPulls. */
-const NODES = 300;
-const WAVE = 20;
+/** kwok nodes the refresh test runs on (the shared pool), and the object's maxConcurrentPulls. */
+const NODES = SHARED_POOL_SIZE;
+const WAVE = 6;
 
 describe('PrePulledImage registry checks', () => {
   let operator: TestOperator;
@@ -216,15 +216,7 @@ describe('PrePulledImage registry checks', () => {
       for (const blob of [...image.layers, image.config]) await pushBlob(registry, repo, blob);
       return pushManifest(registry, repo, tag, OCI_MANIFEST, image.manifest);
     };
-    // In parts: one apply of hundreds of nodes can outlast kubectl's minute on a busy machine.
-    const nodes: string[] = [];
-    for (let from = 0; from < NODES; from += 50) {
-      nodes.push(
-        ...createFakeNodes(cluster, 'registry-check', from, Math.min(NODES, from + 50), {
-          'prepull-test/pool': 'registry-check',
-        }),
-      );
-    }
+    sharedKwokPool(cluster);
     const pods = new Informer<Pod>({
       name: 'registry-check-pods',
       source: apiSource<Pod>(client, {
@@ -248,7 +240,7 @@ describe('PrePulledImage registry checks', () => {
         images: [{ image: ref }],
         refresh: { interval: '1m' },
         maxConcurrentPulls: WAVE,
-        nodeSelector: { 'prepull-test/pool': 'registry-check' },
+        nodeSelector: { [SHARED_POOL_LABEL]: 'shared' },
         tolerations: [KWOK_TOLERATION],
       });
       let lastCheck = '';
@@ -379,12 +371,6 @@ describe('PrePulledImage registry checks', () => {
       await pods.stop();
       await objects.stop();
       kubectl(cluster, ['delete', 'ppi', 'refreshed', '-n', NS, '--wait=false']);
-      // Cleanup must not hide the test's own failure.
-      for (let from = 0; from < nodes.length; from += 50) {
-        try {
-          deleteNodes(cluster, nodes.slice(from, from + 50));
-        } catch {}
-      }
     }
     // The registry's own log: the tag was only ever asked for by HEAD (the pushes are PUTs).
     const lines = readFileSync(join(cluster.dir, 'logs', 'registry.log'), 'utf8')
