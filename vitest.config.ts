@@ -29,6 +29,7 @@ const NO_REAL_NODE = [
   'test/api/validation.test.ts',
   'test/chart/chart.test.ts',
   'test/prepulledimage/failures.test.ts',
+  'test/prepulledimage/images-from.test.ts',
   'test/prepulledimage/kwok.test.ts',
   'test/prepulledimage/node-readiness.test.ts',
   'test/registry/prepulledimage.test.ts',
