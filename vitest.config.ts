@@ -37,6 +37,8 @@ const NO_REAL_NODE = [
   'test/registrycredential/admission.test.ts',
   'test/registrycredential/api.test.ts',
   'test/registrycredential/source-authority.test.ts',
+  'test/registrymirror/api.test.ts',
+  'test/registrymirror/kwok.test.ts',
   RUNS_LAST,
 ];
 const lane = process.env.PREPULL_TEST_LANE;
