@@ -124,7 +124,11 @@ describe('PrePulledImage registry checks', () => {
         { image: registry.images.hold.ref },
         { image: registry.images.noamd64index.ref, name: 'index' },
         { image: registry.images.arm64only.ref },
-        { image: `${registry.host}/prepull-test/imported:v1`, tarball: { hostPath: '/nonexistent.tar' } },
+        // Named and placed as the default import policy lets this namespace import.
+        {
+          image: `prepull.local/${NS}/imported:v1`,
+          tarball: { hostPath: `/var/lib/prepull/archives/${NS}/nonexistent.tar` },
+        },
       ],
     });
     await eventually(async () => {
