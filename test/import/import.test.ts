@@ -355,6 +355,7 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
 
 describe(`a failed import is retried (${node.runtime})`, () => {
   let operator: TestOperator;
+  let airgapGone = false;
   const run = randomBytes(3).toString('hex');
   const image = `import.test/late-${run}:v1`;
   // The PrePulledImage comes first; its archive is copied to the node later.
@@ -363,6 +364,7 @@ describe(`a failed import is retried (${node.runtime})`, () => {
   beforeAll(async () => {
     // The previous describe's object fails for good (corrupt, wrong checksum): out of the way.
     kubectl(cluster, ['delete', 'prepulledimage', 'airgap', '-n', NS, '--ignore-not-found', '--wait']);
+    airgapGone = true;
     operator = startTestOperator(cluster, `import-retry-${node.runtime}`);
     await eventually(() => expect(operator.ready()).toBe(true));
   });
@@ -406,5 +408,17 @@ describe(`a failed import is retried (${node.runtime})`, () => {
     expect(await pullerPods()).toEqual(podsBefore);
     expect(ctr(['images', 'ls', `name==${image}`])).toContain(image);
     expect((await operator.reconcileCounts()).errors).toBe(0);
+  });
+
+  it('unpins what no PrePulledImage holds any longer, and leaves it in containerd', async () => {
+    expect(airgapGone).toBe(true);
+    const image = `import.test/docker-`;
+    await eventually(() => {
+      const listed = ctr(['images', 'ls'])
+        .split('\n')
+        .filter((line) => line.startsWith(image));
+      expect(listed.length).toBeGreaterThan(0);
+      for (const line of listed) expect(line).not.toContain('io.cri-containerd.pinned=pinned');
+    }, 60_000);
   });
 });
