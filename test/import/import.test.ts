@@ -270,7 +270,21 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
         metadata: { name: pod, namespace: NS },
         spec: {
           ...onRealNode,
-          containers: [{ name: 'app', image, imagePullPolicy: 'Never', command: ['/hold'] }],
+          // The namespace is restricted: so is the workload.
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: 65532,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          containers: [
+            {
+              name: 'app',
+              image,
+              imagePullPolicy: 'Never',
+              command: ['/hold'],
+              securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+            },
+          ],
           terminationGracePeriodSeconds: 1,
         },
       };
