@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -26,14 +25,21 @@ func unpinUnheld(ctx context.Context, o options, keep map[string]bool) ([]string
 	}
 	defer client.Close()
 	is := client.ImageService()
-	list, err := is.List(ctx, fmt.Sprintf(`labels.%q`, importedLabel))
+	// Every image, filtered here rather than by a server-side label filter,
+	// which containerd versions parse differently.
+	list, err := is.List(ctx)
 	if err != nil {
-		return nil, fail(ReasonImportFailed, "listing Prepull's images: %v", err)
+		return nil, fail(ReasonImportFailed, "listing images: %v", err)
 	}
 	var unpinned []string
 	for _, img := range list {
-		// Only an image still named as Prepull imported it is Prepull's to unpin.
-		if keep[img.Name] || img.Labels[importedLabel] != img.Name || img.Labels[pinnedLabel] == "" {
+		imported := img.Labels[importedLabel]
+		if imported == "" || keep[imported] || img.Labels[pinnedLabel] == "" {
+			continue
+		}
+		// The name Prepull imported it as, or a reference the CRI made for it
+		// (its image ID, sha256:…, carrying the same labels).
+		if img.Name != imported && !strings.HasPrefix(img.Name, "sha256:") {
 			continue
 		}
 		delete(img.Labels, pinnedLabel)
