@@ -52,6 +52,8 @@ const nodeImage = (ppi: PrePulledImage, image: string) => nodeImageState(ppi, no
 
 let agent: NodeAgent | undefined;
 let removePolicy: (() => void) | undefined;
+/** This run's docker-archive image, which the retry describe checks is unpinned once its object is gone. */
+const dockerImage = '';
 
 beforeAll(async () => {
   expect(kubectl(cluster, ['apply', '--server-side', '-f', 'crds/']).status).toBe(0);
@@ -270,7 +272,21 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
         metadata: { name: pod, namespace: NS },
         spec: {
           ...onRealNode,
-          containers: [{ name: 'app', image, imagePullPolicy: 'Never', command: ['/hold'] }],
+          // The namespace is restricted: so is the workload.
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: 65532,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          containers: [
+            {
+              name: 'app',
+              image,
+              imagePullPolicy: 'Never',
+              command: ['/hold'],
+              securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+            },
+          ],
           terminationGracePeriodSeconds: 1,
         },
       };
@@ -355,6 +371,7 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
 
 describe(`a failed import is retried (${node.runtime})`, () => {
   let operator: TestOperator;
+  let airgapGone = false;
   const run = randomBytes(3).toString('hex');
   const image = `import.test/late-${run}:v1`;
   // The PrePulledImage comes first; its archive is copied to the node later.
@@ -363,6 +380,7 @@ describe(`a failed import is retried (${node.runtime})`, () => {
   beforeAll(async () => {
     // The previous describe's object fails for good (corrupt, wrong checksum): out of the way.
     kubectl(cluster, ['delete', 'prepulledimage', 'airgap', '-n', NS, '--ignore-not-found', '--wait']);
+    airgapGone = true;
     operator = startTestOperator(cluster, `import-retry-${node.runtime}`);
     await eventually(() => expect(operator.ready()).toBe(true));
   });
@@ -406,5 +424,16 @@ describe(`a failed import is retried (${node.runtime})`, () => {
     expect(await pullerPods()).toEqual(podsBefore);
     expect(ctr(['images', 'ls', `name==${image}`])).toContain(image);
     expect((await operator.reconcileCounts()).errors).toBe(0);
+  });
+
+  it('unpins what no PrePulledImage holds any longer, and leaves it in containerd', async () => {
+    expect(airgapGone).toBe(true);
+    expect(dockerImage).not.toBe('');
+    // Only this run's image: the node's containerd keeps other runs' images.
+    await eventually(() => {
+      const listed = ctr(['images', 'ls', `name==${dockerImage}`]);
+      expect(listed).toContain(dockerImage);
+      expect(listed).not.toContain('io.cri-containerd.pinned=pinned');
+    }, 60_000);
   });
 });

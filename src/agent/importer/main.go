@@ -43,6 +43,8 @@ type result struct {
 	Socket   string `json:"socket,omitempty"`
 	Reason   string `json:"reason,omitempty"`
 	Message  string `json:"message,omitempty"`
+	// Unpinned: with --unpin, the images it unpinned.
+	Unpinned []string `json:"unpinned,omitempty"`
 }
 
 type failure struct {
@@ -78,6 +80,8 @@ type options struct {
 	maxDownloadBytes int64
 	maxArchiveBytes  int64
 	maxRedirects     int
+	unpin            bool
+	unpinExcept      string
 }
 
 func main() {
@@ -100,6 +104,8 @@ func main() {
 	flag.Int64Var(&o.maxDownloadBytes, "max-download-bytes", 16*gib, "largest download accepted, in bytes")
 	flag.Int64Var(&o.maxArchiveBytes, "max-archive-bytes", 16*gib, "most bytes one archive may write into containerd's content store")
 	flag.IntVar(&o.maxRedirects, "max-redirects", 5, "most HTTP redirects a download follows (never https to http)")
+	flag.BoolVar(&o.unpin, "unpin", false, "import nothing: unpin every image Prepull imported whose name is not in --unpin-except")
+	flag.StringVar(&o.unpinExcept, "unpin-except", "", "with --unpin: the image names still held on this node, separated by commas")
 	flag.Parse()
 
 	r := run(o)
@@ -117,7 +123,12 @@ func run(o options) result {
 	r := result{Image: o.image}
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
-	err := importImage(ctx, o, &r)
+	var err error
+	if o.unpin {
+		r.Unpinned, err = unpinUnheld(ctx, o, keepSet(o.unpinExcept))
+	} else {
+		err = importImage(ctx, o, &r)
+	}
 	if err != nil {
 		r.OK = false
 		var f *failure

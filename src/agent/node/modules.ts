@@ -4,7 +4,7 @@
  * {@link AgentSettings} (filled from `prepull agent` flags in src/cli/agent.ts).
  */
 import { mirrorsModule } from '../mirrors/module.ts';
-import { importerRunner } from './imports/importer.ts';
+import { type ImporterSettings, importerRunner, unpinRunner } from './imports/importer.ts';
 import { importModule } from './imports/module.ts';
 import type { AgentModule } from './module.ts';
 
@@ -31,15 +31,17 @@ const IMPORT_TIMEOUT_MS = 30 * 60_000;
 
 /** Every module the agent runs, built from its settings. */
 export function buildAgentModules(settings: AgentSettings): AgentModule[] {
+  const importer: ImporterSettings = {
+    path: settings.importerPath,
+    hostRoot: settings.hostRoot,
+    runtimeSocket: settings.runtimeSocket,
+    workDir: settings.workDir,
+    timeoutMs: IMPORT_TIMEOUT_MS,
+  };
   return [
     importModule({
-      runImport: importerRunner({
-        path: settings.importerPath,
-        hostRoot: settings.hostRoot,
-        runtimeSocket: settings.runtimeSocket,
-        workDir: settings.workDir,
-        timeoutMs: IMPORT_TIMEOUT_MS,
-      }),
+      runImport: importerRunner(importer),
+      runUnpin: unpinRunner(importer),
       retry: settings.importRetry,
     }),
     mirrorsModule({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { importerArgs, parseImporterOutput } from './importer.ts';
+import { importerArgs, parseImporterOutput, unpinArgs } from './importer.ts';
 import type { ImportTask } from './plan.ts';
 
 const settings = {
@@ -52,6 +52,19 @@ describe('importerArgs', () => {
     );
     expect(args).toEqual(expect.arrayContaining(['--address', '/host/run/containerd/containerd.sock']));
     expect(args).not.toContain('--archive-root');
+  });
+});
+
+describe('unpinArgs', () => {
+  it('names every image still held, sorted, and imports nothing', () => {
+    expect(unpinArgs(['b.example/x:1', 'a.example/y:2'], settings)).toEqual([
+      '--unpin',
+      '--unpin-except',
+      'a.example/y:2,b.example/x:1',
+      '--host-root',
+      '/host',
+      '--exit-zero',
+    ]);
   });
 });
 

@@ -25,6 +25,15 @@ export interface ImporterSettings {
 /** Runs one import; `signal` ends it early (the agent is stopping). */
 export type RunImport = (task: ImportTask, signal: AbortSignal) => Promise<ImportOutcome>;
 
+/** What unpinning gave: the images unpinned, or why it failed. */
+export type UnpinOutcome = { ok: true; unpinned: string[] } | { ok: false; message: string };
+
+/**
+ * Unpins every image Prepull imported on the node that is not in `held`
+ * (no PrePulledImage with a puller pod here names it any longer).
+ */
+export type RunUnpin = (held: readonly string[], signal: AbortSignal) => Promise<UnpinOutcome>;
+
 /** The importer's flags for `task`. */
 export function importerArgs(task: ImportTask, settings: ImporterSettings): string[] {
   const { tarball } = task;
@@ -39,13 +48,22 @@ export function importerArgs(task: ImportTask, settings: ImporterSettings): stri
     '--owner',
     task.namespace,
     ...source,
-    ...(settings.runtimeSocket ? ['--address', settings.runtimeSocket] : ['--host-root', settings.hostRoot]),
+    ...socketArgs(settings),
     '--work-dir',
     settings.workDir,
     '--timeout',
     `${Math.floor(settings.timeoutMs / 1000)}s`,
     '--exit-zero',
   ];
+}
+
+function socketArgs(settings: ImporterSettings): string[] {
+  return settings.runtimeSocket ? ['--address', settings.runtimeSocket] : ['--host-root', settings.hostRoot];
+}
+
+/** The importer's flags to unpin what is not held. */
+export function unpinArgs(held: readonly string[], settings: ImporterSettings): string[] {
+  return ['--unpin', '--unpin-except', [...held].sort().join(','), ...socketArgs(settings), '--exit-zero'];
 }
 
 /**
@@ -73,23 +91,49 @@ export function parseImporterOutput(stdout: string, fallback: string): ImportOut
   };
 }
 
+/** Runs the importer with `args`; resolves with its output and a message for when it wrote no result. */
+function runImporter(
+  settings: ImporterSettings,
+  args: string[],
+  signal: AbortSignal,
+): Promise<{ stdout: string; fallback: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      settings.path,
+      args,
+      // A little longer than the importer's own timeout, so it reports first.
+      { signal, timeout: settings.timeoutMs + 30_000, maxBuffer: 1024 * 1024, env: {} },
+      (err, stdout) => {
+        // Never err.message: it repeats the command line, a URL's query and userinfo included.
+        const exit = err as (Error & { code?: unknown; signal?: unknown }) | null;
+        const fallback = exit
+          ? `the importer failed without a result (${String(exit.code ?? exit.signal ?? 'error')})`
+          : 'the importer wrote no result';
+        resolve({ stdout: stdout ?? '', fallback });
+      },
+    );
+  });
+}
+
 /** A {@link RunImport} over the real importer binary. */
 export function importerRunner(settings: ImporterSettings): RunImport {
-  return (task, signal) =>
-    new Promise((resolve) => {
-      execFile(
-        settings.path,
-        importerArgs(task, settings),
-        // A little longer than the importer's own timeout, so it reports first.
-        { signal, timeout: settings.timeoutMs + 30_000, maxBuffer: 1024 * 1024, env: {} },
-        (err, stdout) => {
-          // Never err.message: it repeats the command line, a URL's query and userinfo included.
-          const exit = err as (Error & { code?: unknown; signal?: unknown }) | null;
-          const fallback = exit
-            ? `the importer failed without a result (${String(exit.code ?? exit.signal ?? 'error')})`
-            : 'the importer wrote no result';
-          resolve(parseImporterOutput(stdout ?? '', fallback));
-        },
-      );
-    });
+  return async (task, signal) => {
+    const { stdout, fallback } = await runImporter(settings, importerArgs(task, settings), signal);
+    return parseImporterOutput(stdout, fallback);
+  };
+}
+
+/** A {@link RunUnpin} over the real importer binary. */
+export function unpinRunner(settings: ImporterSettings): RunUnpin {
+  return async (held, signal) => {
+    const { stdout, fallback } = await runImporter(settings, unpinArgs(held, settings), signal);
+    const outcome = parseImporterOutput(stdout, fallback);
+    if (!outcome.ok) return { ok: false, message: outcome.message };
+    const line = stdout.trim().split('\n').at(-1) ?? '{}';
+    const unpinned = (JSON.parse(line) as { unpinned?: unknown }).unpinned;
+    return {
+      ok: true,
+      unpinned: Array.isArray(unpinned) ? unpinned.filter((n) => typeof n === 'string') : [],
+    };
+  };
 }

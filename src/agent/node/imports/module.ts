@@ -20,13 +20,14 @@ import { Resources } from '../../../kube/resources.ts';
 import { slimMeta } from '../../../kube/slim.ts';
 import { Sleeper } from '../../../runtime/clock.ts';
 import type { AgentContext, AgentModule } from '../module.ts';
-import type { RunImport } from './importer.ts';
+import type { RunImport, RunUnpin } from './importer.ts';
 import { planImports } from './plan.ts';
 import { IMPORT_MODULE } from './report.ts';
 import { DEFAULT_IMPORT_RETRY, type ImportRetryPolicy, ImportState } from './state.ts';
 
 export interface ImportModuleOptions {
   runImport: RunImport;
+  runUnpin: RunUnpin;
   retry?: ImportRetryPolicy;
 }
 
@@ -78,10 +79,25 @@ async function runImports(context: AgentContext, options: ImportModuleOptions): 
     const state = new ImportState(options.retry ?? DEFAULT_IMPORT_RETRY);
     const policy = (): LoadedImportPolicy =>
       loadImportPolicy(policies.get(`${namespace}/${IMPORT_POLICY_CONFIGMAP}`)?.data ?? undefined);
+    // The images the node holds for PrePulledImages, as of the last unpin; undefined: unpin again.
+    let unpinnedFor: string | undefined;
     while (!signal.aborted) {
       const tasks = planImports(pods.list(), (key) => prePulledImages.get(key), policy());
       state.retain(tasks);
       context.report(state.report(tasks));
+      // What no PrePulledImage here holds any longer loses its pin (kubelet GC may then remove it).
+      const held = [...new Set(tasks.map((t) => t.image))].sort();
+      if (unpinnedFor !== held.join(',')) {
+        const unpinned = await options.runUnpin(held, signal);
+        if (signal.aborted) break;
+        if (unpinned.ok) {
+          unpinnedFor = held.join(',');
+          if (unpinned.unpinned.length > 0)
+            log.info({ images: unpinned.unpinned }, 'unpinned images no PrePulledImage holds');
+        } else {
+          log.warn({ message: unpinned.message }, 'unpinning failed; trying again with the next change');
+        }
+      }
       const next = state.next(tasks, clock.now());
       if (!('task' in next)) {
         await sleeper.sleep(next.inMs ?? Number.POSITIVE_INFINITY);

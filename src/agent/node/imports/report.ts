@@ -35,7 +35,7 @@ export type ImportReport = z.infer<typeof importReportSchema>;
 /** At most this many entries: the report must fit its annotation budget. */
 export const MAX_IMPORT_ENTRIES = 96;
 /** Messages are cut to this length in the report. */
-export const MAX_IMPORT_MESSAGE = 200;
+export const MAX_IMPORT_MESSAGE = 320;
 
 /** Which version of an entry (its image and source) a result is for. */
 export function importFingerprint(entry: Pick<ImageEntry, 'image' | 'tarball'>): string {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { encodeReport } from '../report.ts';
 import type { ImportTask } from './plan.ts';
 import { ImportState } from './state.ts';
 
@@ -66,6 +67,16 @@ describe('ImportState', () => {
         message: refused.refusal,
       },
     ]);
+  });
+
+  it('keeps its report within the annotation budget however many imports fail', () => {
+    const state = new ImportState();
+    const tasks = Array.from({ length: 200 }, (_, i) => task(`u/${i}`));
+    for (const t of tasks)
+      state.finished(t, { ok: false, reason: 'ImportFailed', message: 'x'.repeat(1000) }, 0);
+    const report = state.report(tasks);
+    expect(report.imports.length).toBeGreaterThan(50);
+    expect(() => encodeReport('import', report)).not.toThrow();
   });
 
   it('forgets what is no longer owed', () => {

@@ -7,6 +7,7 @@
  * cannot reset them. Pure.
  */
 import { shortenMessage } from '../../../runtime/conditions.ts';
+import { MAX_REPORT_BYTES } from '../report.ts';
 import type { ImportTask } from './plan.ts';
 import {
   type ImportEntryReport,
@@ -14,6 +15,9 @@ import {
   MAX_IMPORT_ENTRIES,
   MAX_IMPORT_MESSAGE,
 } from './report.ts';
+
+/** Room for the report in its annotation, with a margin for the JSON around the entries. */
+const REPORT_BUDGET_BYTES = MAX_REPORT_BYTES - 1024;
 
 export interface ImportRetryPolicy {
   baseMs: number;
@@ -101,24 +105,35 @@ export class ImportState {
     });
   }
 
-  /** The report of every task: refused ones as Failed ImportNotAllowed, untried ones left out. */
+  /**
+   * The report of every task: refused ones as Failed ImportNotAllowed, untried
+   * ones left out; cut to fit the annotation budget (the controller shows the
+   * images left out as waiting for the agent).
+   */
   report(tasks: readonly ImportTask[]): ImportReport {
     const imports: ImportEntryReport[] = [];
+    let bytes = 16;
+    const add = (entry: ImportEntryReport): boolean => {
+      bytes += JSON.stringify(entry).length + 1;
+      if (bytes > REPORT_BUDGET_BYTES || imports.length >= MAX_IMPORT_ENTRIES) return false;
+      imports.push(entry);
+      return true;
+    };
     for (const task of tasks) {
-      if (imports.length >= MAX_IMPORT_ENTRIES) break;
       const base = { uid: task.uid, index: task.index, spec: task.fingerprint };
       if (task.refusal !== undefined) {
-        imports.push({
+        const refused = add({
           ...base,
           state: 'Failed',
           reason: 'ImportNotAllowed',
           message: shortenMessage(task.refusal, MAX_IMPORT_MESSAGE),
         });
+        if (!refused) break;
         continue;
       }
       const record = this.#records.get(task.key);
       if (!record || record.fingerprint !== task.fingerprint) continue;
-      imports.push({
+      const added = add({
         ...base,
         state: record.state,
         ...(record.reason && { reason: record.reason }),
@@ -126,6 +141,7 @@ export class ImportState {
         ...(record.digest && { digest: record.digest }),
         ...(record.failures > 0 && { failures: record.failures }),
       });
+      if (!added) break;
     }
     return { imports };
   }
