@@ -29,15 +29,16 @@ wrapper_module() {
 
 # done_marker DIR: a component is complete only when its marker exists, so an
 # interrupted build is redone rather than trusted.
-build_kubernetes() {
-  local out="$cache/kubernetes-$KUBERNETES_VERSION"
-  [[ -f "$out/.complete" ]] && { log "kubernetes $KUBERNETES_VERSION cached"; return; }
-  log "kubernetes $KUBERNETES_VERSION: building kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kubectl (about 10 minutes on 2 cores)"
-  local work; work="$(mktemp -d)"; trap 'rm -rf "$work"' RETURN
+# kubernetes_commands OUT CMD...: builds commands of k8s.io/kubernetes at
+# KUBERNETES_VERSION into OUT (one Go build, so they share its cache).
+# A subshell, so its clean-up trap is its own.
+kubernetes_commands() (
+  local out="$1"; shift
+  local work; work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
   local gomod minor patch
   gomod="$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')"
   IFS=. read -r _ minor patch <<<"${KUBERNETES_VERSION#v}"
-  local cmds=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
+  local cmds=("$@")
   local pkgs=(); for c in "${cmds[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
   wrapper_module "$work" k8s.io/kubernetes "$KUBERNETES_VERSION" "${pkgs[@]}"
   # Every staging module is replaced by its published v0.<minor>.<patch> twin;
@@ -56,7 +57,25 @@ build_kubernetes() {
   mkdir -p "$work/out"
   (cd "$work" && go build -p "$jobs" -trimpath -ldflags "$ld" -o out/ "${pkgs[@]}")
   rm -rf "$out"; mkdir -p "$out"; mv "$work"/out/* "$out"/; touch "$out/.complete"
+)
+
+build_kubernetes() {
+  local out="$cache/kubernetes-$KUBERNETES_VERSION"
+  [[ -f "$out/.complete" ]] && { log "kubernetes $KUBERNETES_VERSION cached"; return; }
+  log "kubernetes $KUBERNETES_VERSION: building kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kubectl (about 10 minutes on 2 cores)"
+  kubernetes_commands "$out" kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl
   log "kubernetes $KUBERNETES_VERSION built"
+}
+
+# kube-proxy, from the same source: the real node's Services (the `kubernetes`
+# Service the operator's in-cluster configuration uses). Its own cache entry,
+# so adding it rebuilt nothing else.
+build_kubeproxy() {
+  local out="$cache/kube-proxy-$KUBERNETES_VERSION"
+  [[ -f "$out/.complete" ]] && { log "kube-proxy $KUBERNETES_VERSION cached"; return; }
+  log "kube-proxy $KUBERNETES_VERSION: building"
+  kubernetes_commands "$out" kube-proxy
+  log "kube-proxy $KUBERNETES_VERSION built"
 }
 
 build_etcd() {
@@ -120,5 +139,5 @@ build_tokenserver() {
   log "token-server $TOKENSERVER_VERSION built"
 }
 
-targets=("$@"); [[ ${#targets[@]} -gt 0 ]] || targets=(etcd kwok containerd kubernetes helm tokenserver)
+targets=("$@"); [[ ${#targets[@]} -gt 0 ]] || targets=(etcd kwok containerd kubernetes kubeproxy helm tokenserver)
 for t in "${targets[@]}"; do "build_$t"; done

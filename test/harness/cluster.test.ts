@@ -89,6 +89,56 @@ describe('the harness cluster', () => {
   });
 });
 
+describe('in-cluster access from the real node', () => {
+  it('a pod reaches the API server through the `kubernetes` Service, as its ServiceAccount', async () => {
+    const namespace = 'harness-incluster';
+    kubectl(cluster, ['create', 'namespace', namespace]);
+    // What an in-cluster client does: the Service's address from the
+    // environment, the mounted CA and token. A self-subject review answers
+    // with the identity the API server saw.
+    const script = `
+      const fs = require('node:fs');
+      const dir = '/var/run/secrets/kubernetes.io/serviceaccount';
+      const req = require('node:https').request({
+        host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT,
+        path: '/apis/authentication.k8s.io/v1/selfsubjectreviews', method: 'POST',
+        ca: fs.readFileSync(dir + '/ca.crt'),
+        headers: { authorization: 'Bearer ' + fs.readFileSync(dir + '/token', 'utf8'), 'content-type': 'application/json' },
+      }, (res) => { let b = ''; res.on('data', (c) => { b += c; }); res.on('end', () => {
+        console.log(process.env.KUBERNETES_SERVICE_HOST, res.statusCode, JSON.parse(b).status.userInfo.username);
+        process.exit(res.statusCode === 201 ? 0 : 1); }); });
+      req.on('error', (e) => { console.log('error', e.message); process.exit(1); });
+      req.end(JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' }));`;
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'whoami', namespace },
+      spec: {
+        nodeSelector: { 'kubernetes.io/hostname': 'localhost' },
+        restartPolicy: 'Never',
+        containers: [
+          {
+            name: 'c',
+            image: cluster.node!.agentImage,
+            imagePullPolicy: 'Never',
+            command: ['node', '-e', script],
+          },
+        ],
+      },
+    };
+    const applied = kubectl(cluster, ['apply', '-f', '-'], JSON.stringify(pod));
+    expect(applied.status, applied.stderr).toBe(0);
+    await eventually(() => {
+      expect(
+        kubectl(cluster, ['get', 'pod', 'whoami', '-n', namespace, '-o', 'jsonpath={.status.phase}']).stdout,
+      ).toMatch(/^(Succeeded|Failed)$/);
+    }, 120_000);
+    const logs = kubectl(cluster, ['logs', 'whoami', '-n', namespace]).stdout.trim();
+    // The Service's ClusterIP, not an address the harness handed in.
+    expect(logs).toBe(`10.96.0.1 201 system:serviceaccount:${namespace}:default`);
+  });
+});
+
 describe('the private registry', () => {
   const registry = cluster.registry!;
   const namespace = 'harness-private';

@@ -18,7 +18,7 @@ import {
   OCI_MANIFEST,
   type OciImage,
 } from './images.ts';
-import { type RealNode, startRealNode } from './node.ts';
+import { POD_GATEWAY, type RealNode, startRealNode } from './node.ts';
 import { ensureCa, ensureServiceAccountKey, issueCertificate, type KeyPair, writeKubeconfig } from './pki.ts';
 import { killMentioning, type Supervised, startProcess, stopProcess, waitUntilReady } from './process.ts';
 import { pushBlob, pushManifest, type Registry, startRegistry } from './registry.ts';
@@ -53,10 +53,11 @@ function readVersions(): Record<string, string> {
 
 /** The cache directory build.sh wrote a component into. */
 export function cachedBinDir(
-  component: 'kubernetes' | 'etcd' | 'kwok' | 'containerd' | 'helm' | 'tokenserver',
+  component: 'kubernetes' | 'kube-proxy' | 'etcd' | 'kwok' | 'containerd' | 'helm' | 'tokenserver',
 ): string {
   const versions = readVersions();
-  const version = versions[`${component.toUpperCase()}_VERSION`];
+  // kube-proxy is built from the Kubernetes source, at its version.
+  const version = versions[`${component === 'kube-proxy' ? 'KUBERNETES' : component.toUpperCase()}_VERSION`];
   return join(process.env.PREPULL_CACHE ?? join(homedir(), '.cache', 'prepull'), `${component}-${version}`);
 }
 
@@ -80,6 +81,10 @@ function httpsGet(url: string, ca: string, client: KeyPair): Promise<{ status: n
     req.end();
   });
 }
+
+/** Service ClusterIPs; the first is the `kubernetes` Service's. */
+const SERVICE_CIDR = '10.96.0.0/16';
+const KUBERNETES_SERVICE_IP = '10.96.0.1';
 
 const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
 kind: Policy
@@ -135,6 +140,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       'DNS:kubernetes',
       'DNS:kubernetes.default',
       'DNS:kubernetes.default.svc',
+      'DNS:kubernetes.default.svc.cluster.local',
+      // The `kubernetes` Service's ClusterIP and the pod bridge: how pods on the real node reach it.
+      `IP:${KUBERNETES_SERVICE_IP}`,
+      `IP:${POD_GATEWAY}`,
     ],
     usage: 'server',
   });
@@ -220,8 +229,13 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     say('starting kube-apiserver');
     const apiserverArgs = [
       `--etcd-servers=http://127.0.0.1:${ports.etcdClient}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
+      // With the real node, pods reach the API server as on any cluster: the
+      // `kubernetes` Service (kube-proxy on the node) points at the pod bridge's
+      // address, where the API server listens too. Without it, loopback only, and
+      // no endpoints (they cannot be loopback).
+      ...(options.realNode
+        ? ['--bind-address=0.0.0.0', `--advertise-address=${POD_GATEWAY}`]
+        : ['--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', '--endpoint-reconciler-type=none']),
       `--secure-port=${ports.apiserver}`,
       `--tls-cert-file=${serving.cert}`,
       `--tls-private-key-file=${serving.key}`,
@@ -232,9 +246,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${sa.pub}`,
       `--service-account-signing-key-file=${sa.key}`,
-      '--service-cluster-ip-range=10.96.0.0/16',
-      // The kubernetes Service's endpoints cannot be loopback; nothing here needs them.
-      '--endpoint-reconciler-type=none',
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
       `--kubelet-client-certificate=${kubeletClient.cert}`,
       `--kubelet-client-key=${kubeletClient.key}`,
       `--kubelet-certificate-authority=${ca.cert}`,
@@ -352,6 +364,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         dir,
         runtime: options.realNode,
         kubernetesBinDir: k8sBin,
+        kubeProxyBinDir: cachedBinDir('kube-proxy'),
         server,
         ca,
         registries: registry ? [{ host: registry.host, caFile: registry.caFile }] : [],

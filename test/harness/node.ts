@@ -19,6 +19,8 @@ export interface RealNodeOptions {
   runtime: RealNodeInfo['runtime'];
   /** Directory with the kubelet binary. */
   kubernetesBinDir: string;
+  /** Directory with the kube-proxy binary (built from the same Kubernetes source). */
+  kubeProxyBinDir: string;
   /** https://127.0.0.1:PORT */
   server: string;
   /** The cluster CA, which signs the kubelet's client and serving certificates. */
@@ -37,10 +39,13 @@ export interface RealNode {
 const NODE_NAME = 'localhost';
 const BRIDGE = 'prepull0';
 const POD_SUBNET = '10.88.0.0/16';
-/** The bridge's address: the node as pods see it. */
-const POD_GATEWAY = '10.88.0.1';
+/** The bridge's address: the node as pods see it, and where they reach the API server. */
+export const POD_GATEWAY = '10.88.0.1';
 const KUBELET_PORT = 10250;
 const KUBELET_HEALTHZ_PORT = 10248;
+/** kube-proxy's own defaults: one real node fits on a machine, so fixed ports do too. */
+const KUBE_PROXY_METRICS_PORT = 10249;
+const KUBE_PROXY_HEALTHZ_PORT = 10256;
 const PAUSE_REF = 'registry.k8s.io/pause:prepull';
 
 /**
@@ -106,6 +111,8 @@ function cniConfig(dataDir: string): string {
           type: 'bridge',
           bridge: BRIDGE,
           isGateway: true,
+          // A default route through the node, so Service ClusterIPs (kube-proxy's rules on the node) are reachable.
+          isDefaultGateway: true,
           ipMasq: false,
           ipam: { type: 'host-local', ranges: [[{ subnet: POD_SUBNET }]], dataDir },
         },
@@ -189,7 +196,8 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
   const ctr = join(binDir, 'ctr');
   const env = { ...process.env, PATH: `${binDir}:/usr/sbin:/usr/bin:/sbin:/bin` };
 
-  await cleanUpNodeLeftovers(options.dir, socket);
+  const kubeProxyBin = join(options.kubeProxyBinDir, 'kube-proxy');
+  await cleanUpNodeLeftovers(options.dir, socket, kubeProxyBin);
 
   writeFileSync(
     join(base, 'containerd.toml'),
@@ -315,6 +323,49 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
     90_000,
   );
 
+  // kube-proxy makes the node's Services work, the `kubernetes` one first: a
+  // pod's in-cluster configuration reaches the API server through it, as on
+  // any cluster (iptables mode; nothing here needs more).
+  const proxyClient = issueCertificate(options.ca, {
+    dir: pki,
+    name: 'kube-proxy',
+    subject: '/CN=system:kube-proxy',
+    usage: 'client',
+  });
+  writeKubeconfig(
+    join(base, 'kube-proxy.kubeconfig'),
+    options.server,
+    options.ca.cert,
+    proxyClient,
+    'system:kube-proxy',
+  );
+  const kubeProxy = startProcess(
+    'kube-proxy',
+    kubeProxyBin,
+    [
+      `--kubeconfig=${join(base, 'kube-proxy.kubeconfig')}`,
+      `--hostname-override=${NODE_NAME}`,
+      '--proxy-mode=iptables',
+      `--cluster-cidr=${POD_SUBNET}`,
+      // Leave the machine's conntrack table size alone.
+      '--conntrack-max-per-core=0',
+      // NodePorts on the node's primary address only, not on loopback or the bridge.
+      '--nodeport-addresses=primary',
+      `--metrics-bind-address=127.0.0.1:${KUBE_PROXY_METRICS_PORT}`,
+      `--healthz-bind-address=127.0.0.1:${KUBE_PROXY_HEALTHZ_PORT}`,
+      '--v=1',
+    ],
+    logDir,
+    env,
+  );
+  // Healthy once it has programmed the Services it saw at start.
+  await waitUntilReady(
+    kubeProxy,
+    'kube-proxy',
+    async () => (await fetch(`http://127.0.0.1:${KUBE_PROXY_HEALTHZ_PORT}/healthz`)).ok,
+    60_000,
+  );
+
   return {
     info: {
       name: NODE_NAME,
@@ -326,11 +377,12 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
     },
     importArchive,
     async stop() {
+      await stopProcess(kubeProxy);
       await stopProcess(kubelet);
       killPodProcesses();
       stopShims(socket);
       await stopProcess(containerd);
-      await cleanUpNodeLeftovers(options.dir, socket);
+      await cleanUpNodeLeftovers(options.dir, socket, kubeProxyBin);
     },
   };
 }
@@ -381,11 +433,17 @@ function stopShims(socket: string): void {
 
 /**
  * Leaves nothing behind from this node or a crashed earlier run in the same
- * directory: processes, mounts, network namespaces, the bridge, cgroups.
+ * directory: processes, mounts, network namespaces, the bridge, cgroups,
+ * kube-proxy's iptables rules.
  */
-export async function cleanUpNodeLeftovers(dir: string, socket: string): Promise<void> {
+export async function cleanUpNodeLeftovers(dir: string, socket: string, kubeProxyBin: string): Promise<void> {
   killMentioning(socket);
   killMentioning(join(dir, 'node', 'kubelet'));
+  killMentioning(join(dir, 'node', 'kube-proxy.kubeconfig'));
+  // kube-proxy's iptables chains outlive it; its own clean-up removes them.
+  try {
+    execFileSync(kubeProxyBin, ['--cleanup'], { stdio: 'pipe' });
+  } catch {}
   killPodProcesses();
   // Mounts under our directory, deepest first; lazy so a busy one still goes.
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')

@@ -1,6 +1,6 @@
 /** The cluster's certificates, made with openssl. Reused when already there. */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface KeyPair {
@@ -48,9 +48,18 @@ export function issueCertificate(
   o: { dir: string; name: string; subject: string; sans?: string[]; usage: 'client' | 'server' },
 ): KeyPair {
   const pair = { cert: join(o.dir, `${o.name}.crt`), key: join(o.dir, `${o.name}.key`) };
-  if (existsSync(pair.cert)) return pair;
   const csr = join(o.dir, `${o.name}.csr`);
   const ext = join(o.dir, `${o.name}.ext`);
+  const lines = [
+    `# subject=${o.subject}`,
+    'basicConstraints=CA:FALSE',
+    'keyUsage=critical,digitalSignature,keyEncipherment',
+    `extendedKeyUsage=${o.usage === 'client' ? 'clientAuth' : 'serverAuth'}`,
+  ];
+  if (o.sans?.length) lines.push(`subjectAltName=${o.sans.join(',')}`);
+  const extText = `${lines.join('\n')}\n`;
+  // Reused only while what it says is unchanged (a harness that adds a SAN gets a new one).
+  if (existsSync(pair.cert) && existsSync(ext) && readFileSync(ext, 'utf8') === extText) return pair;
   openssl([
     'req',
     '-new',
@@ -66,13 +75,7 @@ export function issueCertificate(
     '-subj',
     o.subject,
   ]);
-  const lines = [
-    'basicConstraints=CA:FALSE',
-    'keyUsage=critical,digitalSignature,keyEncipherment',
-    `extendedKeyUsage=${o.usage === 'client' ? 'clientAuth' : 'serverAuth'}`,
-  ];
-  if (o.sans?.length) lines.push(`subjectAltName=${o.sans.join(',')}`);
-  writeFileSync(ext, `${lines.join('\n')}\n`);
+  writeFileSync(ext, extText);
   openssl([
     'x509',
     '-req',
