@@ -377,6 +377,10 @@ describe.runIf(cluster.node && cluster.registry)('the operator in the cluster, f
         expect(body).toContain('# TYPE prepull_leader gauge');
         expect(body).toMatch(/^prepull_objects\{kind="PrePulledImage",state="Ready"\} [1-9]/m);
         expect(body).toMatch(/^prepull_api_requests_total\{/m);
+        const rss = /^process_resident_memory_bytes (\d+)/m.exec(body)?.[1];
+        record(
+          `${method}: a replica's RSS, scraped through the Service: ${(Number(rss) / 2 ** 20).toFixed(0)} MiB`,
+        );
         must('delete scraper', kubectl(cluster, ['delete', 'pod', scraper, '-n', NS, '--wait=false']));
       });
 
