@@ -377,7 +377,8 @@ describe.runIf(cluster.node && cluster.registry)('the operator in the cluster, f
         expect(body).toContain('# TYPE prepull_leader gauge');
         expect(body).toMatch(/^prepull_objects\{kind="PrePulledImage",state="Ready"\} [1-9]/m);
         expect(body).toMatch(/^prepull_api_requests_total\{/m);
-        const rss = /^process_resident_memory_bytes (\d+)/m.exec(body)?.[1];
+        const rss = /^prepull_process_resident_memory_bytes (\d+)/m.exec(body)?.[1];
+        expect(rss, 'prepull_process_resident_memory_bytes').toBeDefined();
         record(
           `${method}: a replica's RSS, scraped through the Service: ${(Number(rss) / 2 ** 20).toFixed(0)} MiB`,
         );
