@@ -139,6 +139,11 @@ export function helmInstallation(cluster: ClusterInfo): Installation {
     },
     uninstall() {
       this.removeOperator();
+      // The chart keeps its namespace: Helm's record of the release lives there during the uninstall.
+      must(
+        'kubectl delete namespace',
+        kubectl(cluster, ['delete', 'namespace', NAMESPACE, '--ignore-not-found', '--wait=true']),
+      );
       must(
         'kubectl delete -f crds/',
         kubectl(cluster, ['delete', '-f', join(CHART, 'crds'), '--ignore-not-found', '--wait=true']),
