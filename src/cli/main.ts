@@ -2,6 +2,7 @@
 /**
  * The prepull command.
  *   prepull run      run the operator (on an embedded local cluster when no kubeconfig is found)
+ *   prepull agent    run the node agent (one pod per node, in Prepull's namespace)
  *   prepull crds     print the CustomResourceDefinitions
  *   prepull version  print the version
  */
@@ -10,6 +11,7 @@ import { renderCrdsYaml } from '../api/crd.ts';
 import { parseLogFormat } from '../operator/log-format.ts';
 import { runOperator } from '../operator/run.ts';
 import { releasedImage, version } from '../version.ts';
+import { runAgentCommand } from './agent.ts';
 import { runLoad } from './load.ts';
 
 const usage = `usage: prepull <command> [flags]
@@ -39,6 +41,7 @@ commands:
                                     or over plain HTTP when it has no TLS; repeatable
             --no-admission-policies  keep no MutatingAdmissionPolicies: pods created before their
                                     ServiceAccount is patched then miss a RegistryCredential's secret
+  agent     run the node agent (the prepull-agent DaemonSet); prepull agent --help for its flags
   load      import an image archive into containerd on every node (kubectl prepull load);
             prepull load --help for its flags
   crds      print the CustomResourceDefinitions (prepull crds | kubectl apply -f -)
@@ -105,6 +108,8 @@ async function main(argv: string[]): Promise<number> {
         admissionPolicies: values['admission-policies'],
       });
     }
+    case 'agent':
+      return runAgentCommand(rest, process.env);
     case 'load': {
       return runLoad(rest, {
         stdin: process.stdin,

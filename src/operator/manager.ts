@@ -4,9 +4,16 @@
  * replica (a standby has a warm cache); controllers run only in the leader and
  * stop the moment it loses the lease.
  */
+
 import type { Logger } from 'pino';
 import type { PrePulledImage } from '../api/prepulledimage.ts';
 import type { RegistryCredential } from '../api/registrycredential.ts';
+import {
+  type AgentPod,
+  addAgentPodIndexes,
+  agentPodSelection,
+  slimAgentPod,
+} from '../controllers/agent-reports.ts';
 import { addCredentialReferenceIndex } from '../controllers/indexes.ts';
 import { MANAGED_BY_LABEL, MANAGER_NAME, NAME_LABEL } from '../controllers/labels.ts';
 import { prePulledImageKind } from '../controllers/prepulledimage/controller.ts';
@@ -66,6 +73,8 @@ export interface OperatorOptions {
   metrics: OperatorMetrics;
   /** This replica, for the lease and for Events. */
   identity: string;
+  /** Prepull's own namespace, where the node agent's pods run (default prepull-system). */
+  namespace?: string;
   /** Where the leader Lease lives; no leader election when undefined (one replica). */
   leaderElection?: { namespace: string; name: string };
   agent: RenderOptions['agent'];
@@ -102,6 +111,8 @@ export interface RunningOperator {
 }
 
 export const USER_AGENT = 'prepull-operator';
+/** Prepull's namespace when none is given. */
+export const DEFAULT_NAMESPACE = 'prepull-system';
 /** Metrics name of the PrePulledImage controller's pull-secret informers (one label value for all). */
 const PULL_SECRET_WATCHES = 'prepulledimage-pull-secrets';
 
@@ -149,7 +160,14 @@ export function startOperator(options: OperatorOptions): RunningOperator {
     }),
     namespaces: informer<Namespace>('namespaces', { type: Resources.namespaces }),
     serviceAccounts: informer<ServiceAccount>('serviceaccounts', { type: Resources.serviceAccounts }),
+    // The node agent's pods, which carry its modules' reports (src/controllers/agent-reports.ts).
+    agentPods: informer<AgentPod>(
+      'agent-pods',
+      agentPodSelection(options.namespace ?? DEFAULT_NAMESPACE),
+      slimAgentPod,
+    ),
   };
+  addAgentPodIndexes(informers.agentPods);
   addPullerPodIndexes(informers.pods);
   addPullerPodNodeIndex(informers.pods);
   informers.nodes.addIndex(GATED_NODE_INDEX, (node) => (isGated(node) ? ['true'] : []));

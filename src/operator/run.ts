@@ -101,6 +101,7 @@ export async function runOperator(options: RunOptions): Promise<number> {
       clock: systemClock,
       metrics,
       identity,
+      namespace: options.env.POD_NAMESPACE ?? 'prepull-system',
       ...(options.leaderElect
         ? {
             leaderElection: {

@@ -1,0 +1,59 @@
+/**
+ * `prepull agent`: the node agent, one pod per node in Prepull's namespace
+ * (deploy/agent.yaml). Parses its flags, connects with the pod's service
+ * account (or --kubeconfig), runs the modules until SIGTERM or SIGINT.
+ */
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { buildAgentModules } from '../agent/node/modules.ts';
+import { agentIdentityFromEnv, startAgent } from '../agent/node/run.ts';
+import { loadKubeConfig } from '../kube/config.ts';
+import { systemClock } from '../runtime/clock.ts';
+
+export const agentUsage = `usage: prepull agent [flags]
+
+The node agent: run by the prepull-agent DaemonSet, one pod per node, with
+NODE_NAME, POD_NAMESPACE and POD_NAME from the downward API.
+  --kubeconfig PATH        cluster to use (default: the pod's service account)
+  --log-level LEVEL        pino level (default info)
+  --host-root PATH         where the node's mounted directories appear (default /host)
+  --containerd-socket PATH containerd's socket as the agent sees it
+                           (default: detected under --host-root: kubeadm, k3s/rke2, microk8s, k0s)
+`;
+
+/** Runs the agent until a signal; resolves with the exit code. */
+export async function runAgentCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      kubeconfig: { type: 'string' },
+      'log-level': { type: 'string', default: 'info' },
+      'host-root': { type: 'string', default: '/host' },
+      'containerd-socket': { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(agentUsage);
+    return 0;
+  }
+  const identity = agentIdentityFromEnv(env);
+  const log = pino({
+    level: values['log-level'],
+    base: { component: 'prepull-agent', node: identity.nodeName },
+  });
+  const agent = startAgent({
+    kc: loadKubeConfig(values.kubeconfig),
+    log,
+    clock: systemClock,
+    identity,
+    modules: buildAgentModules({ hostRoot: values['host-root'], runtimeSocket: values['containerd-socket'] }),
+  });
+  const signal = await new Promise<string>((resolve) => {
+    for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => resolve(s));
+  });
+  log.info({ signal }, 'stopping');
+  await agent.stop();
+  return 0;
+}

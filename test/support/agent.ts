@@ -1,0 +1,131 @@
+/**
+ * The node agent on the harness's real node, from deploy/agent.yaml as a user
+ * applies it, with only what differs on this machine changed: the image (the
+ * Prepull image the node imported, by digest), containerd's socket (a harness
+ * path), and the archive directories a tier serves hostPath sources from.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import type { ClusterInfo } from '../harness/types.ts';
+import { eventually } from './eventually.ts';
+import { kubectl } from './kubectl.ts';
+
+const DEPLOY = join(import.meta.dirname, '..', '..', 'deploy');
+const NAMESPACE = 'prepull-system';
+
+interface AgentDaemonSet {
+  kind: 'DaemonSet';
+  spec: {
+    template: {
+      spec: {
+        containers: Array<{
+          image: string;
+          imagePullPolicy?: string;
+          args: string[];
+          volumeMounts: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
+        }>;
+        volumes: Array<{ name: string; hostPath?: { path: string; type?: string } }>;
+      };
+    };
+  };
+}
+
+export interface NodeAgentOptions {
+  /** Node directories hostPath tarball sources come from (replace deploy/'s). */
+  archiveDirectories?: string[];
+  /** More flags for `prepull agent`. */
+  args?: string[];
+}
+
+export interface NodeAgent {
+  /** Removes the DaemonSet and waits for its pod to go. */
+  stop(): Promise<void>;
+}
+
+/** deploy/agent.yaml's objects, adapted to the real node; the DaemonSet is the last. */
+export function nodeAgentManifests(cluster: ClusterInfo, options: NodeAgentOptions = {}): unknown[] {
+  const node = cluster.node;
+  if (!node) throw new Error('the node agent needs the real node');
+  const objects = parseAllDocuments(readFileSync(join(DEPLOY, 'agent.yaml'), 'utf8'))
+    .map((doc) => doc.toJS() as { kind: string } | null)
+    .filter((o): o is { kind: string } => o !== null);
+  const daemonSet = objects.find((o): o is AgentDaemonSet => o.kind === 'DaemonSet');
+  if (!daemonSet) throw new Error('deploy/agent.yaml has no DaemonSet');
+  const pod = daemonSet.spec.template.spec;
+  const container = pod.containers[0]!;
+  container.image = node.agentImage;
+  container.imagePullPolicy = 'IfNotPresent';
+  const socketDir = dirname(node.containerdSocket);
+  container.args = [
+    ...container.args.filter((a) => !a.startsWith('--containerd-socket=')),
+    `--containerd-socket=/host${node.containerdSocket}`,
+    ...(options.args ?? []),
+  ];
+  const archives = options.archiveDirectories ?? [];
+  container.volumeMounts = [
+    { name: 'runtime', mountPath: `/host${socketDir}` },
+    ...archives.map((path, i) => ({ name: `archives-${i}`, mountPath: `/host${path}`, readOnly: true })),
+    ...container.volumeMounts.filter((m) => m.name !== 'runtime' && !m.name.startsWith('archives-')),
+  ];
+  pod.volumes = [
+    { name: 'runtime', hostPath: { path: socketDir, type: 'Directory' } },
+    ...archives.map((path, i) => ({ name: `archives-${i}`, hostPath: { path, type: 'Directory' } })),
+    ...pod.volumes.filter((v) => v.name !== 'runtime' && !v.name.startsWith('archives-')),
+  ];
+  return [...objects.filter((o) => o !== daemonSet), daemonSet];
+}
+
+/** Applies deploy/'s namespace and the agent, and waits until its pod runs on the real node. */
+export async function startNodeAgent(
+  cluster: ClusterInfo,
+  options: NodeAgentOptions = {},
+): Promise<NodeAgent> {
+  const namespace = kubectl(cluster, ['apply', '--server-side', '-f', join(DEPLOY, 'namespace.yaml')]);
+  if (namespace.status !== 0) throw new Error(`applying deploy/namespace.yaml: ${namespace.stderr}`);
+  const list = { apiVersion: 'v1', kind: 'List', items: nodeAgentManifests(cluster, options) };
+  const applied = kubectl(
+    cluster,
+    ['apply', '--server-side', '--force-conflicts', '--field-manager=test', '-f', '-'],
+    JSON.stringify(list),
+  );
+  if (applied.status !== 0) throw new Error(`applying the node agent: ${applied.stderr}`);
+  await eventually(() => {
+    const pods = kubectl(cluster, [
+      'get',
+      'pods',
+      '-n',
+      NAMESPACE,
+      '-l',
+      'app.kubernetes.io/component=agent',
+      '-o',
+      'jsonpath={range .items[*]}{.metadata.deletionTimestamp}|{.status.containerStatuses[0].ready}{"\\n"}{end}',
+    ]);
+    const lines = pods.stdout.split('\n').filter(Boolean);
+    if (!lines.includes('|true'))
+      throw new Error(`the agent pod does not run yet: ${pods.stdout}${pods.stderr}`);
+  });
+  return {
+    async stop() {
+      kubectl(cluster, [
+        'delete',
+        'daemonset',
+        'prepull-agent',
+        '-n',
+        NAMESPACE,
+        '--wait=true',
+        '--ignore-not-found',
+      ]);
+      kubectl(cluster, [
+        'wait',
+        '--for=delete',
+        'pod',
+        '-n',
+        NAMESPACE,
+        '-l',
+        'app.kubernetes.io/component=agent',
+        '--timeout=60s',
+      ]);
+    },
+  };
+}
