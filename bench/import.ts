@@ -3,7 +3,8 @@
  * docker archive imported three ways, each after the image and its content
  * were removed from containerd:
  *   1. a bare `ctr -n k8s.io images import --local` on the node (the floor);
- *   2. through a PrePulledImage with a hostPath tarball (until status Ready);
+ *   2. through a PrePulledImage with a hostPath tarball, imported by the node
+ *      agent (until status Ready);
  *   3. through `kubectl prepull load` (until it exits).
  * Prints the times and the ratios to the bare import.
  * Run: node bench/import.ts   (prints figures; asserts nothing)
@@ -11,7 +12,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pino } from 'pino';
 import type { PrePulledImage } from '../src/api/prepulledimage.ts';
 import { loadKubeConfig } from '../src/kube/config.ts';
@@ -20,6 +21,7 @@ import { startOperator } from '../src/operator/manager.ts';
 import { createOperatorMetrics } from '../src/operator/metrics.ts';
 import { systemClock } from '../src/runtime/clock.ts';
 import { buildDockerArchive, holdBinary } from '../test/harness/images.ts';
+import { applyImportPolicy, startNodeAgent } from '../test/support/agent.ts';
 import { fmt, kubectl, root, say, until } from './support.ts';
 
 const MB = Number(process.env.BENCH_IMAGE_MB ?? 200);
@@ -78,8 +80,13 @@ try {
     metrics: createOperatorMetrics(),
     identity: 'bench',
     agent: { image: node.agentImage, pullPolicy: 'IfNotPresent', holdPath: '/hold' },
-    runtimeSocket: node.containerdSocket,
   });
+  // The node agent imports it, under a policy that lets the namespace import this image from there.
+  const archives = dirname(archive);
+  applyImportPolicy(info, [
+    { namespaces: ['bench'], images: ['bench.local/**'], hostPaths: [`${archives}/`] },
+  ]);
+  const agent = await startNodeAgent(info, { archiveDirectories: [archives] });
   let viaCr = 0;
   try {
     await until(() => operator.ready(), 60_000, 'the operator');
@@ -108,6 +115,7 @@ try {
     kubectl(info, ['delete', 'ppi', 'big', '-n', 'bench', '--wait=false']);
   } finally {
     await operator.stop();
+    await agent.stop();
   }
   await until(
     async () => (await client.list(Resources.pods, { namespace: 'bench' })).items.length === 0,

@@ -51,6 +51,10 @@ export const Reason = {
   ImageNotInArchive: 'ImageNotInArchive',
   RuntimeNotFound: 'RuntimeNotFound',
   // Import refusals (the importer's result reasons, src/agent/importer/reasons.go).
+  /** The cluster's import policy (src/image/import-policy.ts) does not let this namespace import the image from that source. */
+  ImportNotAllowed: 'ImportNotAllowed',
+  /** No node agent pod runs on the node, so nothing imports its tarballs. */
+  AgentMissing: 'AgentMissing',
   /** The name is held in containerd by an image Prepull did not import (or imported for another owner). */
   ImportConflict: 'ImportConflict',
   /** The name pins an `@sha256:` digest that is not the archive image's. */

@@ -19,6 +19,10 @@ NODE_NAME, POD_NAMESPACE and POD_NAME from the downward API.
   --host-root PATH         where the node's mounted directories appear (default /host)
   --containerd-socket PATH containerd's socket as the agent sees it
                            (default: detected under --host-root: kubeadm, k3s/rke2, microk8s, k0s)
+  --importer-path PATH     prepull-import (default /prepull-import)
+  --work-dir PATH          where tarball downloads go (default /work)
+  --import-retry BASE,MAX  seconds between tries of a failed import: first wait, doubling up to
+                           MAX (default 30,600)
 `;
 
 /** Runs the agent until a signal; resolves with the exit code. */
@@ -30,6 +34,9 @@ export async function runAgentCommand(argv: string[], env: NodeJS.ProcessEnv): P
       'log-level': { type: 'string', default: 'info' },
       'host-root': { type: 'string', default: '/host' },
       'containerd-socket': { type: 'string' },
+      'importer-path': { type: 'string', default: '/prepull-import' },
+      'work-dir': { type: 'string', default: '/work' },
+      'import-retry': { type: 'string', default: '30,600' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -48,7 +55,13 @@ export async function runAgentCommand(argv: string[], env: NodeJS.ProcessEnv): P
     log,
     clock: systemClock,
     identity,
-    modules: buildAgentModules({ hostRoot: values['host-root'], runtimeSocket: values['containerd-socket'] }),
+    modules: buildAgentModules({
+      hostRoot: values['host-root'],
+      runtimeSocket: values['containerd-socket'],
+      importerPath: values['importer-path'],
+      workDir: values['work-dir'],
+      importRetry: parseRetry(values['import-retry']),
+    }),
   });
   const signal = await new Promise<string>((resolve) => {
     for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => resolve(s));
@@ -56,4 +69,14 @@ export async function runAgentCommand(argv: string[], env: NodeJS.ProcessEnv): P
   log.info({ signal }, 'stopping');
   await agent.stop();
   return 0;
+}
+
+function parseRetry(value: string): { baseMs: number; maxMs: number } {
+  const [base, max] = value.split(',').map(Number);
+  if (!base || !max || base <= 0 || max < base || !Number.isFinite(max)) {
+    throw new Error(
+      `--import-retry must be BASE,MAX in seconds with 0 < BASE <= MAX, not ${JSON.stringify(value)}`,
+    );
+  }
+  return { baseMs: base * 1000, maxMs: max * 1000 };
 }

@@ -30,8 +30,6 @@ commands:
             --agent-image IMAGE     image holding the hold binary for puller pods
             --agent-pull-policy P   IfNotPresent (default), Always or Never
             --hold-path PATH        path of the hold binary in the agent image (default /hold)
-            --containerd-socket PATH  containerd's socket on the nodes, for tarball imports
-                                    (default: detected: kubeadm, k3s/rke2, microk8s, k0s paths)
             --default-priority-class NAME  priority class of puller pods when the spec names none
             --allowed-priority-class NAME  a class a PrePulledImage may name (besides those of value
                                     0 or less); repeatable (default prepull-low)
@@ -70,7 +68,6 @@ async function main(argv: string[]): Promise<number> {
           'agent-image': { type: 'string' },
           'agent-pull-policy': { type: 'string', default: 'IfNotPresent' },
           'hold-path': { type: 'string', default: '/hold' },
-          'containerd-socket': { type: 'string' },
           'default-priority-class': { type: 'string' },
           'allowed-priority-class': { type: 'string', multiple: true, default: [] },
           'registry-checks': { type: 'boolean', default: false },
@@ -99,7 +96,6 @@ async function main(argv: string[]): Promise<number> {
         agentImage: values['agent-image'],
         agentPullPolicy: parsePullPolicy(values['agent-pull-policy']),
         holdPath: values['hold-path'],
-        runtimeSocket: values['containerd-socket'],
         defaultPriorityClass: values['default-priority-class'],
         allowedPriorityClasses: values['allowed-priority-class'],
         registryChecks: values['registry-checks']

@@ -152,6 +152,10 @@ export interface Secret extends KubeObject {
   stringData?: Record<string, string>;
 }
 
+export interface ConfigMap extends KubeObject {
+  data?: Record<string, string>;
+}
+
 export interface Namespace extends KubeObject {
   status?: { phase?: string };
 }

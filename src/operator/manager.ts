@@ -29,7 +29,6 @@ import {
 import { POD_REFUSAL_FIELD_SELECTOR, slimRefusal } from '../controllers/prepulledimage/refusals.ts';
 import { createRegistryChecks } from '../controllers/prepulledimage/registry-checks.ts';
 import type { RenderOptions } from '../controllers/prepulledimage/render.ts';
-import type { ImportRetryPolicy } from '../controllers/prepulledimage/retry.ts';
 import {
   ADMISSION_OBJECTS_SELECTOR,
   type AdmissionMode,
@@ -38,6 +37,7 @@ import {
   COPIES_SELECTOR,
   createRegistryCredentialController,
 } from '../controllers/registrycredential/index.ts';
+import { IMPORT_POLICY_CONFIGMAP } from '../image/import-policy.ts';
 import { KubeClient } from '../kube/client.ts';
 import type { KubeConfig } from '../kube/config.ts';
 import { servesResource } from '../kube/discovery.ts';
@@ -45,6 +45,7 @@ import { EventRecorder } from '../kube/events.ts';
 import { apiSource, Informer, type Selection } from '../kube/informer.ts';
 import { leaseLock } from '../kube/lease.ts';
 import type {
+  ConfigMap,
   CoreEvent,
   DaemonSet,
   KubeObject,
@@ -78,15 +79,11 @@ export interface OperatorOptions {
   /** Where the leader Lease lives; no leader election when undefined (one replica). */
   leaderElection?: { namespace: string; name: string };
   agent: RenderOptions['agent'];
-  /** containerd's socket on the nodes, when auto-detection does not fit. */
-  runtimeSocket?: string;
   defaultPriorityClassName?: string;
   /** Priority classes a PrePulledImage may name besides those of value 0 or less (default prepull-low). */
   allowedPriorityClasses?: readonly string[];
   /** Keys reconciled at once per controller. */
   concurrency?: number;
-  /** Back-off between retries of a failed tarball import on a node (default 30 s doubling to 10 min). */
-  importRetry?: ImportRetryPolicy;
   /**
    * Check each PrePulledImage's images at their registry (tag → digest,
    * platforms) and show the answers in status; with these TLS settings.
@@ -166,6 +163,12 @@ export function startOperator(options: OperatorOptions): RunningOperator {
       agentPodSelection(options.namespace ?? DEFAULT_NAMESPACE),
       slimAgentPod,
     ),
+    // The admin's import policy: one ConfigMap, watched by name.
+    importPolicies: informer<ConfigMap>('import-policy', {
+      type: Resources.configMaps,
+      namespace: options.namespace ?? DEFAULT_NAMESPACE,
+      fieldSelector: `metadata.name=${IMPORT_POLICY_CONFIGMAP}`,
+    }),
   };
   addAgentPodIndexes(informers.agentPods);
   addPullerPodIndexes(informers.pods);
@@ -261,12 +264,10 @@ export function startOperator(options: OperatorOptions): RunningOperator {
             onEvent: (type) => metrics.watchEvent(PULL_SECRET_WATCHES, type),
           }),
       }),
-      ...(options.importRetry ? { importRetry: options.importRetry } : {}),
       ...(options.allowedPriorityClasses ? { allowedPriorityClasses: options.allowedPriorityClasses } : {}),
       ...(registry ? { registryChecks: createRegistryChecks({ client, registry, clock }) } : {}),
       render: {
         agent: options.agent,
-        ...(options.runtimeSocket ? { runtimeSocket: options.runtimeSocket } : {}),
         ...(options.defaultPriorityClassName
           ? { defaultPriorityClassName: options.defaultPriorityClassName }
           : {}),

@@ -28,7 +28,6 @@ export interface RunOptions {
   agentImage: string | undefined;
   agentPullPolicy: 'IfNotPresent' | 'Always' | 'Never';
   holdPath: string;
-  runtimeSocket: string | undefined;
   defaultPriorityClass: string | undefined;
   /** Priority classes a PrePulledImage may name besides those of value 0 or less; empty: the default. */
   allowedPriorityClasses: string[];
@@ -53,13 +52,11 @@ export async function runOperator(options: RunOptions): Promise<number> {
   try {
     let found = findKubeconfig(options.kubeconfig, options.env);
     let embeddedAgentImage: string | undefined;
-    let embeddedSocket: string | undefined;
     if (!found) {
       const embedded = await startEmbeddedCluster(log);
       cleanups.push(embedded.stop);
       found = { source: 'flag', path: embedded.kubeconfig };
       embeddedAgentImage = embedded.agentImage;
-      embeddedSocket = embedded.containerdSocket;
       // Printed plainly, not as JSON: these lines are for the person at the terminal.
       const plugin = join(import.meta.dirname, '..', '..', 'bin');
       process.stderr.write(
@@ -126,9 +123,6 @@ export async function runOperator(options: RunOptions): Promise<number> {
               tls: { ...(caBundle ? { caBundle } : {}), insecureRegistries: checks.insecureRegistries },
             },
           }
-        : {}),
-      ...((options.runtimeSocket ?? embeddedSocket)
-        ? { runtimeSocket: (options.runtimeSocket ?? embeddedSocket) as string }
         : {}),
     });
     cleanups.push(() => operator.stop());

@@ -110,8 +110,24 @@ describe('deploy/chart', () => {
       // The puller pods follow the controller's image unless agent.image names another.
       '--agent-image=registry.example/prepull:v9',
       '--agent-pull-policy=Never',
-      '--containerd-socket=/run/k3s/containerd/containerd.sock',
     ]);
+    // The socket is the node agent's: it mounts its directory and imports through it.
+    const agent = objects.find((o) => o.kind === 'DaemonSet') as unknown as {
+      spec: {
+        template: {
+          spec: {
+            containers: { args: string[] }[];
+            volumes: { name: string; hostPath?: { path: string } }[];
+          };
+        };
+      };
+    };
+    expect(agent.spec.template.spec.containers[0]?.args).toContain(
+      '--containerd-socket=/host/run/k3s/containerd/containerd.sock',
+    );
+    expect(agent.spec.template.spec.volumes.find((v) => v.name === 'runtime')?.hostPath?.path).toBe(
+      '/run/k3s/containerd',
+    );
     const kinds = identities(objects);
     expect(kinds).not.toContain('PriorityClass /prepull-low');
     expect(kinds).not.toContain(`Namespace /${NAMESPACE}`);

@@ -15,13 +15,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { KubeClient } from '../../src/kube/client.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
-import type { Pod } from '../../src/kube/objects.ts';
-import { Resources } from '../../src/kube/resources.ts';
 import { buildDockerArchive, holdBinary } from '../harness/images.ts';
 import { ensureCa, issueCertificate } from '../harness/pki.ts';
+import { applyImportPolicy, type NodeAgent, startNodeAgent } from '../support/agent.ts';
 import { eventually } from '../support/eventually.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
+import { getPrePulledImage, nodeImageState } from '../support/prepulledimage.ts';
 
 const cluster = inject('cluster');
 const node = cluster.node!;
@@ -105,6 +105,8 @@ const files = (marker: string) => [
 
 describe(`imports never replace what they do not own (${node.runtime})`, () => {
   let operator: TestOperator;
+  let agent: NodeAgent | undefined;
+  let removePolicy: (() => void) | undefined;
   const run = randomBytes(3).toString('hex');
   const before: Record<string, { digest: string; labels: string } | undefined> = {};
   const images: Record<string, string> = {};
@@ -140,10 +142,33 @@ describe(`imports never replace what they do not own (${node.runtime})`, () => {
       fifo: `import.test/fifo-${run}:v1`,
     });
 
-    operator = startTestOperator(cluster, `import-safety-${node.runtime}`, {
-      importRetry: { baseMs: 3_600_000, maxMs: 3_600_000 },
-    });
+    // Without a policy that names them, these imports are refused before any
+    // pod work (the default lets a namespace import only prepull.local/<namespace>/).
+    operator = startTestOperator(cluster, `import-safety-${node.runtime}`);
     await eventually(() => expect(operator.ready()).toBe(true));
+    const refused = {
+      apiVersion: 'prepull.dev/v1alpha1',
+      kind: 'PrePulledImage',
+      metadata: { name: 'by-default', namespace: NS },
+      spec: { ...onRealNode, images: [{ image: AGENT, tarball: { hostPath: agentArchive } }] },
+    };
+    expect(kubectl(cluster, ['apply', '-f', '-'], JSON.stringify(refused)).status).toBe(0);
+    await eventually(async () => {
+      const ppi = await getPrePulledImage(client, NS, 'by-default');
+      expect(ppi.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({
+        reason: 'ImportNotAllowed',
+      });
+    });
+    kubectl(cluster, ['delete', 'prepulledimage', 'by-default', '-n', NS, '--wait']);
+    // An admin who lets the namespace name them anyway: the node agent's importer still refuses.
+    removePolicy = applyImportPolicy(cluster, [
+      {
+        namespaces: [NS],
+        images: ['registry.k8s.io/**', 'ghcr.io/prepull/**', 'import.test/**'],
+        hostPaths: [`${dir}/`],
+      },
+    ]);
+    agent = await startNodeAgent(cluster, { archiveDirectories: [dir], args: ['--import-retry=3600,3600'] });
     const manifest = {
       apiVersion: 'prepull.dev/v1alpha1',
       kind: 'PrePulledImage',
@@ -165,18 +190,20 @@ describe(`imports never replace what they do not own (${node.runtime})`, () => {
   afterAll(async () => {
     kubectl(cluster, ['delete', 'prepulledimage', 'hostile', '-n', NS, '--ignore-not-found', '--wait']);
     await operator?.stop();
+    removePolicy?.();
+    await agent?.stop();
   });
 
-  /** The import steps' results in the object's puller pod on the real node, by image. */
+  /** What status says of each image on the real node, as the node agent reported it. */
   async function importResults(): Promise<Map<string, ImportResult>> {
-    const pods = await client.list<Pod>(Resources.pods, { namespace: NS });
+    const ppi = await getPrePulledImage(client, NS, 'hostile');
     const results = new Map<string, ImportResult>();
-    for (const pod of pods.items) {
-      for (const step of pod.status?.initContainerStatuses ?? []) {
-        const message = step.state?.terminated?.message;
-        if (!step.name.startsWith('import-') || !message) continue;
-        const result = JSON.parse(message) as ImportResult;
-        results.set(result.image, result);
+    for (const image of Object.values(images)) {
+      const state = nodeImageState(ppi, node.name, image);
+      if (state?.state === 'Failed') {
+        results.set(image, { ok: false, image, reason: state.reason ?? '', message: state.message ?? '' });
+      } else if (state?.state === 'Ready') {
+        results.set(image, { ok: true, image });
       }
     }
     return results;

@@ -1,8 +1,10 @@
 /**
  * Air-gapped import on the real node: tarball sources of a PrePulledImage are
- * imported into the node's containerd (k8s.io) and then run by a plain pod with
- * imagePullPolicy Never. Runs on containerd 2.x and, with
- * PREPULL_TEST_RUNTIME=containerd16, on Debian's containerd 1.6.
+ * imported into the node's containerd (k8s.io) by the node agent (deploy/
+ * agent.yaml, in Prepull's namespace) and then run by a plain pod with
+ * imagePullPolicy Never. The tenant namespace is PodSecurity `restricted`,
+ * so its puller pods import nothing themselves. Runs on containerd 2.x and,
+ * with PREPULL_TEST_RUNTIME=containerd16, on Debian's containerd 1.6.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -16,6 +18,7 @@ import { loadKubeConfig } from '../../src/kube/config.ts';
 import type { Pod } from '../../src/kube/objects.ts';
 import { Resources } from '../../src/kube/resources.ts';
 import { buildDockerArchive, buildOciArchive, buildOciImage, holdBinary } from '../harness/images.ts';
+import { applyImportPolicy, type NodeAgent, startNodeAgent } from '../support/agent.ts';
 import { eventually } from '../support/eventually.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
@@ -47,18 +50,41 @@ function ctr(args: string[]): string {
 const getPpi = (name: string) => getPrePulledImage(client, NS, name);
 const nodeImage = (ppi: PrePulledImage, image: string) => nodeImageState(ppi, node.name, image);
 
+let agent: NodeAgent | undefined;
+let removePolicy: (() => void) | undefined;
+
+beforeAll(async () => {
+  expect(kubectl(cluster, ['apply', '--server-side', '-f', 'crds/']).status).toBe(0);
+  kubectl(cluster, ['create', 'namespace', NS]);
+  // The tenant's namespace admits only restricted pods: the puller pods of tarball images included.
+  const labelled = kubectl(cluster, [
+    'label',
+    '--overwrite',
+    'namespace',
+    NS,
+    'pod-security.kubernetes.io/enforce=restricted',
+  ]);
+  expect(labelled.status, labelled.stderr).toBe(0);
+  mkdirSync(dir, { recursive: true });
+  // Fast retries, so the retry case below sees one within seconds.
+  agent = await startNodeAgent(cluster, { archiveDirectories: [dir], args: ['--import-retry=1,4'] });
+}, 180_000);
+
+afterAll(async () => {
+  removePolicy?.();
+  await agent?.stop();
+});
+
 describe(`tarball import on the real node (${node.runtime})`, () => {
   let operator: TestOperator;
   let server: Server;
   let serverPort = 0;
   const served = new Map<string, Buffer>();
   const cases: Record<string, { image: string; tarball: Record<string, unknown> }> = {};
+  let pvcCase: { image: string; tarball: Record<string, unknown> } | undefined;
   const run = randomBytes(3).toString('hex');
 
   beforeAll(async () => {
-    expect(kubectl(cluster, ['apply', '--server-side', '-f', 'crds/']).status).toBe(0);
-    kubectl(cluster, ['create', 'namespace', NS]);
-    mkdirSync(dir, { recursive: true });
     const name = (c: string) => `import.test/${c}-${run}:v1`;
 
     // docker save / skopeo docker-archive: a named docker archive.
@@ -178,7 +204,6 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
           sha256: sha(served.get('/download.tar')!),
         },
       },
-      pvc: { image: name('pvc'), tarball: { persistentVolumeClaim: { claimName: claim, path: pvcArchive } } },
       corrupt: { image: name('corrupt'), tarball: { hostPath: corrupt } },
       badChecksum: {
         image: name('tampered'),
@@ -186,11 +211,21 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
       },
     });
 
-    // No retries while this describe reads verdicts (a retry recreates the pod);
-    // the next describe proves them.
-    operator = startTestOperator(cluster, `import-${node.runtime}`, {
-      importRetry: { baseMs: 3_600_000, maxMs: 3_600_000 },
-    });
+    pvcCase = {
+      image: name('pvc'),
+      tarball: { persistentVolumeClaim: { claimName: claim, path: pvcArchive } },
+    };
+    // The admin lets this namespace import its test images from the archive
+    // directory and from the test's server, and nothing else.
+    removePolicy = applyImportPolicy(cluster, [
+      {
+        namespaces: [NS],
+        images: ['import.test/**'],
+        hostPaths: [`${dir}/`],
+        urls: [`http://${NODE_FROM_POD}:${serverPort}/`],
+      },
+    ]);
+    operator = startTestOperator(cluster, `import-${node.runtime}`);
     await eventually(() => expect(operator.ready()).toBe(true));
     const manifest = {
       apiVersion: 'prepull.dev/v1alpha1',
@@ -217,7 +252,7 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
   });
 
-  const good = ['docker', 'ociNamed', 'ociUnnamed', 'multiPlatform', 'ctrExport', 'url', 'pvc'] as const;
+  const good = ['docker', 'ociNamed', 'ociUnnamed', 'multiPlatform', 'ctrExport', 'url'] as const;
   for (const key of good) {
     it(`imports ${key} and a plain pod with imagePullPolicy Never then runs it`, async () => {
       const { image } = cases[key]!;
@@ -259,6 +294,63 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
     // A failed import stays failed without the controller retrying it hot.
     expect((await operator.reconcileCounts()).errors).toBe(0);
   });
+
+  it('keeps the puller pods restricted: no host path, no root, no import step in the tenant namespace', async () => {
+    const pods = await client.list<Pod>(Resources.pods, {
+      namespace: NS,
+      labelSelector: 'app.kubernetes.io/name=prepull-puller',
+    });
+    expect(pods.items.length).toBeGreaterThan(0);
+    for (const pod of pods.items) {
+      expect(JSON.stringify(pod.spec)).not.toContain('hostPath');
+      expect((pod.spec.initContainers ?? []).map((c) => c.name)).toEqual(['install-hold']);
+      expect(pod.spec.securityContext).toMatchObject({ runAsNonRoot: true });
+    }
+  });
+
+  it('refuses what the policy does not allow before any pod work, as ImportNotAllowed', async () => {
+    const refused = [
+      {
+        name: 'other-registry',
+        images: [{ image: 'registry.k8s.io/pause:3.10', tarball: cases.docker!.tarball }],
+      },
+      {
+        name: 'other-directory',
+        images: [{ image: cases.docker!.image, tarball: { hostPath: '/etc/hostname' } }],
+      },
+      { name: 'claim', images: [pvcCase!] },
+    ];
+    for (const { name, images } of refused) {
+      const manifest = {
+        apiVersion: 'prepull.dev/v1alpha1',
+        kind: 'PrePulledImage',
+        metadata: { name, namespace: NS },
+        spec: { ...onRealNode, images },
+      };
+      expect(kubectl(cluster, ['apply', '-f', '-'], JSON.stringify(manifest)).status).toBe(0);
+    }
+    for (const { name } of refused) {
+      await eventually(async () => {
+        const ppi = await getPpi(name);
+        expect(ppi.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({
+          status: 'False',
+          reason: 'ImportNotAllowed',
+        });
+      });
+      const daemonSets = kubectl(cluster, [
+        'get',
+        'daemonset',
+        '-n',
+        NS,
+        `ppi-${name}`,
+        '--ignore-not-found',
+        '-o',
+        'name',
+      ]);
+      expect(daemonSets.stdout.trim()).toBe('');
+      kubectl(cluster, ['delete', 'prepulledimage', name, '-n', NS, '--wait']);
+    }
+  });
 });
 
 describe(`a failed import is retried (${node.runtime})`, () => {
@@ -271,9 +363,7 @@ describe(`a failed import is retried (${node.runtime})`, () => {
   beforeAll(async () => {
     // The previous describe's object fails for good (corrupt, wrong checksum): out of the way.
     kubectl(cluster, ['delete', 'prepulledimage', 'airgap', '-n', NS, '--ignore-not-found', '--wait']);
-    operator = startTestOperator(cluster, `import-retry-${node.runtime}`, {
-      importRetry: { baseMs: 1_000, maxMs: 4_000 },
-    });
+    operator = startTestOperator(cluster, `import-retry-${node.runtime}`);
     await eventually(() => expect(operator.ready()).toBe(true));
   });
 
@@ -294,6 +384,16 @@ describe(`a failed import is retried (${node.runtime})`, () => {
       expect(nodeImage(await getPpi('late'), image)).toMatchObject({ state: 'Failed' });
     }, 120_000);
     const generation = (await getPpi('late')).metadata.generation;
+    const pullerPods = async () =>
+      (
+        await client.list<Pod>(Resources.pods, {
+          namespace: NS,
+          labelSelector: 'app.kubernetes.io/name=prepull-puller',
+        })
+      ).items
+        .filter((p) => p.metadata.annotations?.['prepull.dev/owner'] === `${NS}/late`)
+        .map((p) => p.metadata.uid);
+    const podsBefore = await pullerPods();
 
     renameSync(await buildDockerArchive({ workDir: dir, ref: image, files: files(`late ${run}`) }), archive);
     await eventually(async () => {
@@ -301,18 +401,10 @@ describe(`a failed import is retried (${node.runtime})`, () => {
       expect(nodeImage(ppi, image)).toMatchObject({ state: 'Ready' });
       expect(nodeImage(ppi, image)?.digest).toMatch(/^sha256:[a-f0-9]{64}$/);
     }, 120_000);
+    // The agent tried again by itself: same spec, same puller pod.
     expect((await getPpi('late')).metadata.generation).toBe(generation);
+    expect(await pullerPods()).toEqual(podsBefore);
     expect(ctr(['images', 'ls', `name==${image}`])).toContain(image);
-
-    const events = JSON.parse(kubectl(cluster, ['get', 'events', '-n', NS, '-o', 'json']).stdout)
-      .items as Array<{
-      reason: string;
-      message?: string;
-      involvedObject: { name: string };
-    }>;
-    const retries = events.filter((e) => e.involvedObject.name === 'late' && e.reason === 'RetryingImport');
-    expect(retries.length).toBeGreaterThan(0);
-    expect(retries[0]?.message).toContain(`on node ${node.name} failed; trying again`);
     expect((await operator.reconcileCounts()).errors).toBe(0);
   });
 });

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import type { ClusterInfo } from '../harness/types.ts';
 import { eventually } from './eventually.ts';
 import { kubectl } from './kubectl.ts';
@@ -127,5 +127,24 @@ export async function startNodeAgent(
         '--timeout=60s',
       ]);
     },
+  };
+}
+
+/** Puts the admin's import policy (ConfigMap prepull-import-policy) in place; returns its removal. */
+export function applyImportPolicy(cluster: ClusterInfo, rules: unknown[]): () => void {
+  const configMap = {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'prepull-import-policy', namespace: NAMESPACE },
+    data: { 'policy.yaml': stringify({ rules }) },
+  };
+  const applied = kubectl(
+    cluster,
+    ['apply', '--server-side', '--force-conflicts', '--field-manager=test', '-f', '-'],
+    JSON.stringify(configMap),
+  );
+  if (applied.status !== 0) throw new Error(`applying the import policy: ${applied.stderr}`);
+  return () => {
+    kubectl(cluster, ['delete', 'configmap', 'prepull-import-policy', '-n', NAMESPACE, '--ignore-not-found']);
   };
 }

@@ -48,8 +48,6 @@ export function startTestOperator(
       pullPolicy: 'IfNotPresent',
       holdPath: '/hold',
     },
-    // The real node's containerd listens at a harness path, not a distribution's.
-    ...(cluster.node ? { runtimeSocket: cluster.node.containerdSocket } : {}),
     ...overrides,
   });
   return {

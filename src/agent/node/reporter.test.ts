@@ -26,17 +26,24 @@ function fakeClient() {
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
+/** A publisher for the pod prepull-system/agent-x over a fake client and clock. */
+function publisherUnderTest(backoff?: { baseMs: number; maxMs: number }) {
+  const clock = new FakeClock();
+  const fake = fakeClient();
+  const publisher = new ReportPublisher({
+    client: fake.client,
+    clock,
+    log: pino({ level: 'silent' }),
+    namespace: 'prepull-system',
+    podName: 'agent-x',
+    ...(backoff && { backoff }),
+  });
+  return { clock, publisher, ...fake };
+}
+
 describe('ReportPublisher', () => {
   it('writes a report once, on the agent pod, and not again while it is unchanged', async () => {
-    const clock = new FakeClock();
-    const { client, patches } = fakeClient();
-    const publisher = new ReportPublisher({
-      client,
-      clock,
-      log: pino({ level: 'silent' }),
-      namespace: 'prepull-system',
-      podName: 'agent-x',
-    });
+    const { clock, publisher, patches } = publisherUnderTest();
     publisher.publish('import', { images: [] });
     clock.advance(0);
     await settle();
@@ -53,16 +60,7 @@ describe('ReportPublisher', () => {
   });
 
   it('after a failed write, tries again with back-off and sends only the newest value', async () => {
-    const clock = new FakeClock();
-    const { client, patches, state } = fakeClient();
-    const publisher = new ReportPublisher({
-      client,
-      clock,
-      log: pino({ level: 'silent' }),
-      namespace: 'prepull-system',
-      podName: 'agent-x',
-      backoff: { baseMs: 500, maxMs: 500 },
-    });
+    const { clock, publisher, patches, state } = publisherUnderTest({ baseMs: 500, maxMs: 500 });
     state.failing = true;
     publisher.publish('import', { n: 1 });
     clock.advance(0);
@@ -81,15 +79,7 @@ describe('ReportPublisher', () => {
   });
 
   it('writes nothing once stopped', async () => {
-    const clock = new FakeClock();
-    const { client, patches } = fakeClient();
-    const publisher = new ReportPublisher({
-      client,
-      clock,
-      log: pino({ level: 'silent' }),
-      namespace: 'ns',
-      podName: 'p',
-    });
+    const { clock, publisher, patches } = publisherUnderTest();
     publisher.publish('import', {});
     await publisher.stop();
     clock.advance(1000);

@@ -18,11 +18,18 @@ import {
   RELEASED_UNREADY_ANNOTATION,
 } from '../../api/prepulledimage.ts';
 import type { RegistryCredential } from '../../api/registrycredential.ts';
+import {
+  IMPORT_POLICY_CONFIGMAP,
+  importRefusal,
+  type LoadedImportPolicy,
+  loadImportPolicy,
+} from '../../image/import-policy.ts';
 import type { KubeClient } from '../../kube/client.ts';
 import { isConflict, isNotFound } from '../../kube/errors.ts';
 import type { EventRecorder } from '../../kube/events.ts';
 import type { Informer } from '../../kube/informer.ts';
 import {
+  type ConfigMap,
   type CoreEvent,
   type DaemonSet,
   keyOf,
@@ -41,7 +48,9 @@ import {
   type ReconcileRequest,
   watch,
 } from '../../runtime/object-controller.ts';
+import type { AgentPod } from '../agent-reports.ts';
 import { prePulledImagesNaming } from '../indexes.ts';
+import { IMPORT_REPORT_ANNOTATION, importsOf, reportedUids } from './agent-imports.ts';
 import {
   credentialsCondition,
   pullSecretProblems,
@@ -57,13 +66,6 @@ import { currentRefusal, REFUSAL_DAEMONSET_INDEX, refusedDaemonSetKey } from './
 import type { RegistryCheckResult, RegistryChecks } from './registry-checks.ts';
 import { daemonSetName, type RenderOptions, renderPullDaemonSet } from './render.ts';
 import { checkDueInMs, checkedImages, movedTags, resolutionsInStatus } from './resolution.ts';
-import {
-  DEFAULT_IMPORT_RETRY,
-  type ImportRetryPolicy,
-  importAttemptsOf,
-  importRetriesAfter,
-  planImportRetries,
-} from './retry.ts';
 import { planStaleNodes } from './stale-nodes.ts';
 import { computePrePulledImageStatus, isWaitingForPullSlot, stalledStatus } from './status.ts';
 import { podsToAdmit, resolvePullLimit } from './throttle.ts';
@@ -85,6 +87,10 @@ export interface PrePulledImageInformers {
   priorityClasses: Informer<PriorityClass>;
   /** For the labels a RegistryCredential's allowRequestsFrom selects on. */
   namespaces: Informer<Namespace>;
+  /** The node agent's pods, whose import reports status folds in (agent-imports.ts). */
+  agentPods: Informer<AgentPod>;
+  /** The import policy ConfigMap in Prepull's namespace (src/image/import-policy.ts), alone. */
+  importPolicies: Informer<ConfigMap>;
 }
 
 export interface PrePulledImageKindDeps {
@@ -93,8 +99,6 @@ export interface PrePulledImageKindDeps {
   events: EventRecorder;
   informers: PrePulledImageInformers;
   render: Omit<RenderOptions, 'extraPullSecrets'>;
-  /** Back-off between retries of a node's failed tarball import. */
-  importRetry?: ImportRetryPolicy;
   /** Registry checks of the images (tag → digest, platforms), when the operator makes them. */
   registryChecks?: RegistryChecks;
   /** Priority classes a spec may name besides those of value 0 or less (priority.ts). */
@@ -108,8 +112,12 @@ export function prePulledImageKind(
   deps: PrePulledImageKindDeps,
 ): ObjectKind<PrePulledImage, PrePulledImageSpec, PrePulledImageStatus> {
   const { informers, client, clock, events } = deps;
-  const importRetry = deps.importRetry ?? DEFAULT_IMPORT_RETRY;
   const everyObject = () => informers.prePulledImages.list().map(keyOf);
+  const objectsWithTarballs = () =>
+    informers.prePulledImages
+      .list()
+      .filter((p) => p.spec.images.some((entry) => entry.tarball))
+      .map(keyOf);
 
   return {
     name: CONTROLLER_NAME,
@@ -117,6 +125,22 @@ export function prePulledImageKind(
     informer: informers.prePulledImages,
     specSchema: prePulledImageSpecSchema,
     watches: [
+      // A node agent's import report changed: the objects it speaks of, before and after.
+      watch(informers.agentPods, Resources.pods, (pod, previous) => {
+        if (
+          previous?.metadata.annotations?.[IMPORT_REPORT_ANNOTATION] ===
+          pod.metadata.annotations?.[IMPORT_REPORT_ANNOTATION]
+        ) {
+          return previous === undefined || pod.metadata.deletionTimestamp ? objectsWithTarballs() : [];
+        }
+        const uids = new Set([...reportedUids(previous), ...reportedUids(pod)]);
+        return informers.prePulledImages
+          .list()
+          .filter((p) => uids.has(p.metadata.uid ?? ''))
+          .map(keyOf);
+      }),
+      // The import policy changed: every object that imports may be allowed or refused now.
+      watch(informers.importPolicies, Resources.configMaps, () => objectsWithTarballs()),
       owns(informers.daemonSets, Resources.daemonSets, ownerKeyOf),
       owns(informers.pods, Resources.pods, ownerKeyOf),
       // A node that joins or leaves, or whose disk pressure changes, may change any object's nodes.
@@ -189,9 +213,8 @@ export function prePulledImageKind(
     await admitPods(request, pods, daemonSet);
     const staleNodes =
       checks && ppi.spec.refresh ? await replaceStaleNodes(request, pods, daemonSet, checks) : undefined;
-    const retries = await retryFailedImports(request, pods);
-    // Back for the next import retry or refresh round, whichever comes first.
-    const comeBack = [retries.nextInMs, refresh?.nextInMs].filter((ms) => ms !== undefined);
+    // Back for the next refresh round.
+    const comeBack = [refresh?.nextInMs].filter((ms) => ms !== undefined);
     // While a rollout moves, pods change many times a second and the status
     // could not be written before the throttle allows: computing it over every
     // node each time would only cost CPU the control plane needs.
@@ -203,7 +226,7 @@ export function prePulledImageKind(
       pods,
       nodes,
       daemonSet,
-      importRetries: importRetriesAfter(retries.attempts, (name) => nodes.has(name)),
+      imports: importsOf(informers.agentPods, ppi.metadata.uid ?? ''),
       podRefusal: currentRefusal(
         daemonSet ? informers.podRefusals.byIndex(REFUSAL_DAEMONSET_INDEX, keyOf(daemonSet)) : [],
         daemonSet,
@@ -244,6 +267,18 @@ export function prePulledImageKind(
       // Nothing is applied: the object waits for an edit (or for the class to change).
       if (refusal)
         throw new ClassifiedError({ reason: Reason.PriorityClassNotAllowed, message: refusal, retry: false });
+    }
+    const namespace = ppi.metadata.namespace ?? '';
+    for (const entry of ppi.spec.images) {
+      const refusal = importRefusal(importPolicy(), namespace, entry);
+      // Nothing is applied: the object waits for an edit, or for the admin to change the policy.
+      if (refusal) {
+        throw new ClassifiedError({
+          reason: Reason.ImportNotAllowed,
+          message: `${entry.name ?? entry.image}: ${refusal}`,
+          retry: false,
+        });
+      }
     }
     let desired: DaemonSet;
     try {
@@ -372,48 +407,6 @@ export function prePulledImageKind(
   }
 
   /**
-   * Deletes the pods of nodes whose import failed, once their back-off has
-   * passed (see retry.ts). The retries made per node come from status and go
-   * back into it; returns them, and when to look again while one waits.
-   */
-  async function retryFailedImports(
-    request: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
-    pods: PullerPod[],
-  ): Promise<{ attempts: Map<string, number>; nextInMs: number | undefined }> {
-    const { object: ppi, log, store } = request;
-    const attempts = importAttemptsOf(ppi.status);
-    // Pods deleted for a retry are gone as far as retrying goes, until the cache lets go of them.
-    const live = pods.filter((pod) => !store.isPending(Resources.pods, keyOf(pod), pod));
-    const plan = planImportRetries(live, attempts, clock.now(), importRetry);
-    for (const node of plan.succeeded) attempts.delete(node);
-    // A retry's count must reach status in the same pass, or a later pass (or
-    // a new leader) would count it again from what status says: retry only
-    // when the status write that records it is not held back.
-    if (plan.due.length > 0 && request.statusDueInMs > 0) {
-      return { attempts, nextInMs: Math.min(plan.nextInMs ?? request.statusDueInMs, request.statusDueInMs) };
-    }
-    for (const { pod, node, attempt, images } of plan.due) {
-      const { name, namespace, uid, resourceVersion } = pod.metadata;
-      // Pinned to this pod: a newer one on the node is left to run its steps
-      // (the precondition fails with a conflict, and there is nothing to retry).
-      try {
-        await client.delete(Resources.pods, name ?? '', namespace, { uid: uid ?? '' });
-      } catch (err) {
-        if (isConflict(err) || isNotFound(err)) continue;
-        throw new StepError('deleting a puller pod to retry its import', err);
-      }
-      store.wrote<PullerPod>(Resources.pods, keyOf(pod), resourceVersion, {
-        until: (cached) => cached.metadata.uid !== uid || Boolean(cached.metadata.deletionTimestamp),
-      });
-      attempts.set(node, attempt);
-      const message = `importing ${images.join(', ')} on node ${node} failed; trying again (retry ${attempt})`;
-      log.info({ node, pod: name, attempt }, message);
-      await events.record(ppi, 'Normal', Reason.RetryingImport, 'Import', message);
-    }
-    return { attempts, nextInMs: plan.nextInMs };
-  }
-
-  /**
    * The registry checks status shows: asked anew when due (resolution.ts),
    * else those status already holds, so a pass between checks costs no request.
    */
@@ -460,6 +453,14 @@ export function prePulledImageKind(
       }),
     );
     return (name) => known.get(name);
+  }
+
+  /** The admin's import policy, from the one ConfigMap the informer holds; the default without it. */
+  function importPolicy(): LoadedImportPolicy {
+    const configMap = informers.importPolicies
+      .list()
+      .find((c) => c.metadata.name === IMPORT_POLICY_CONFIGMAP);
+    return loadImportPolicy(configMap ? (configMap.data ?? {}) : undefined);
   }
 
   function registryCredentialSecrets(ppi: PrePulledImage): string[] {

@@ -28,6 +28,8 @@ import { type DaemonSet, keyOf, type Node } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
 import { StepError } from '../../runtime/failure.ts';
 import { type ObjectKind, type ReconcileRequest, watch } from '../../runtime/object-controller.ts';
+import type { AgentPod } from '../agent-reports.ts';
+import { importsOf } from './agent-imports.ts';
 import { NODE_INDEX, ownerKeyOf, type PullerPod, podsOf } from './pods.ts';
 import { daemonSetName } from './render.ts';
 import { selectsNode } from './selection.ts';
@@ -90,6 +92,8 @@ export interface GateKindDeps {
     prePulledImages: Informer<PrePulledImage>;
     pods: Informer<PullerPod>;
     daemonSets: Informer<DaemonSet>;
+    /** The node agents' pods: a tarball image is there when the agent's report says so. */
+    agentPods: Informer<AgentPod>;
   };
 }
 
@@ -133,7 +137,12 @@ export function nodeGateKind(deps: GateKindDeps): ObjectKind<Node, unknown, NonN
         onNode.filter((p) => ownerKeyOf(p) === key),
       );
       const timeout = ppi.spec.nodeReadiness?.timeout ?? DEFAULT_NODE_READINESS_TIMEOUT;
-      gates.push({ key, progress: nodeProgress(ppi, pods, node), timeoutMs: durationMs(timeout) ?? 900_000 });
+      const imports = importsOf(informers.agentPods, ppi.metadata.uid ?? '');
+      gates.push({
+        key,
+        progress: nodeProgress(ppi, pods, node, imports),
+        timeoutMs: durationMs(timeout) ?? 900_000,
+      });
       gatingObjects.push(ppi);
     }
     const registeredAt = Date.parse(node.metadata.creationTimestamp ?? '') || now.getTime();

@@ -348,30 +348,32 @@ describe('refresh', () => {
   });
 });
 
-describe('import steps for tenants', () => {
-  const steps = (tarball: Record<string, unknown>) =>
-    renderPullDaemonSet(ppi({ images: [{ image: 'example.com/app:1', tarball }] }), options).spec.template
-      .spec.initContainers ?? [];
-
-  it('names the owner and keeps the archive inside its root, so no path leaves it', () => {
-    const [, host] = steps({ hostPath: '/srv/app.tar' });
-    expect(host?.command).toEqual(expect.arrayContaining(['--owner', 'team-a', '--archive-root', '/host']));
-    expect(host?.command?.slice(host.command.indexOf('--archive') + 1)[0]).toBe('/srv/app.tar');
-    const [, claim] = steps({ persistentVolumeClaim: { claimName: 'archives', path: 'app.tar' } });
-    expect(claim?.command).toEqual(
-      expect.arrayContaining(['--archive-root', '/sources/0', '--archive', 'app.tar']),
-    );
-  });
-
-  it('bounds the download directory', () => {
+describe('tarball images', () => {
+  it('leave the puller pod PodSecurity restricted: no host path, no root, no privilege, no import step', () => {
     const ds = renderPullDaemonSet(
-      ppi({ images: [{ image: 'example.com/app:1', tarball: { hostPath: '/a.tar' } }] }),
+      ppi({
+        images: [
+          { image: 'example.com/app:1', tarball: { hostPath: '/var/lib/prepull/archives/team-a/app.tar' } },
+          {
+            image: 'example.com/model:1',
+            tarball: { url: 'https://archives.example/model.tar', sha256: 'a'.repeat(64) },
+          },
+        ],
+      }),
       options,
     );
-    const volumes = ds.spec.template.spec.volumes as Array<{
-      name: string;
-      emptyDir?: { sizeLimit?: string };
-    }>;
-    expect(volumes.find((v) => v.name === 'import-work')?.emptyDir?.sizeLimit).toBe('17Gi');
+    const spec = ds.spec.template.spec;
+    expect(JSON.stringify(spec)).not.toContain('hostPath');
+    expect(JSON.stringify(spec)).not.toContain('archives.example');
+    expect(spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532 });
+    expect((spec.initContainers ?? []).map((c) => c.name)).toEqual(['install-hold']);
+    for (const container of [...(spec.initContainers ?? []), ...spec.containers]) {
+      expect(container.securityContext).toEqual({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ['ALL'] },
+      });
+    }
+    expect(spec.containers.map((c) => c.imagePullPolicy)).toEqual(['Never', 'Never']);
   });
 });

@@ -25,13 +25,11 @@ import {
   PULLER_NAME,
   REFRESH_ROUND_ANNOTATION,
 } from './labels.ts';
-import { holdContainerName, importContainerName } from './protocol.ts';
+import { holdContainerName } from './protocol.ts';
 
 /** What the controller knows besides the PrePulledImage itself. */
 export interface RenderOptions {
-  agent: { image: string; pullPolicy: PullPolicy; holdPath: string; importerPath?: string };
-  /** containerd's socket on the nodes, when auto-detection (kubeadm, k3s/rke2, microk8s, k0s paths) does not fit. */
-  runtimeSocket?: string;
+  agent: { image: string; pullPolicy: PullPolicy; holdPath: string };
   /** Secret names to add to imagePullSecrets besides spec.imagePullSecrets (from spec.registryCredentials, resolved by the controller). */
   extraPullSecrets: string[];
   defaultPriorityClassName?: string;
@@ -52,14 +50,6 @@ const MAX_NAME_LENGTH = 57;
 const HASH_LENGTH = 8;
 
 const VOLUME_NAME = 'prepull';
-const HOST_ROOT_VOLUME = 'host-root';
-const HOST_ROOT = '/host';
-const WORK_VOLUME = 'import-work';
-const WORK_DIR = '/work';
-/** Room for one download: the importer's own cap (16 GiB) and some slack. */
-const WORK_SIZE_LIMIT = '17Gi';
-/** Where the Prepull image keeps prepull-import. */
-const DEFAULT_IMPORTER_PATH = '/prepull-import';
 const MOUNT_PATH = '/prepull';
 const HOLD_COMMAND = `${MOUNT_PATH}/hold`;
 /** The hold binary is tens of kilobytes; the cap keeps a bad agent image from filling the node. */
@@ -187,82 +177,7 @@ function renderPodSpec(ppi: PrePulledImage, options: RenderOptions): PodSpec {
   ];
   if (priorityClassName) podSpec.priorityClassName = priorityClassName;
   if (spec.maxConcurrentPulls !== undefined) podSpec.schedulingGates = [{ name: PULL_SLOT_GATE }];
-  addImportSteps(podSpec, ppi, options);
   return podSpec;
-}
-
-/**
- * Images with a tarball source are imported into the node's containerd by an
- * init container each, before the hold containers start (which then find
- * them with imagePullPolicy Never). The importer runs as root to reach the
- * containerd socket, through the node's root filesystem mounted read-only;
- * it needs no capability and no privilege. It always exits 0 and writes its
- * outcome as the termination message, so one failed import never stops the
- * next one, and the status names the failure.
- */
-function addImportSteps(podSpec: PodSpec, ppi: PrePulledImage, options: RenderOptions): void {
-  const tarballs = ppi.spec.images.flatMap((entry, index) => (entry.tarball ? [{ entry, index }] : []));
-  if (tarballs.length === 0) return;
-  const volumes = podSpec.volumes as Array<Record<string, unknown>>;
-  volumes.push(
-    { name: HOST_ROOT_VOLUME, hostPath: { path: '/', type: 'Directory' } },
-    // Downloads land here; the importer caps them (16 GiB by default), and so does the kubelet.
-    { name: WORK_VOLUME, emptyDir: { sizeLimit: WORK_SIZE_LIMIT } },
-  );
-  const socketArgs = options.runtimeSocket
-    ? ['--address', `${HOST_ROOT}${options.runtimeSocket}`]
-    : ['--host-root', HOST_ROOT];
-  for (const { entry, index } of tarballs) {
-    const tarball = entry.tarball!;
-    const mounts: Array<Record<string, unknown>> = [
-      { name: HOST_ROOT_VOLUME, mountPath: HOST_ROOT, readOnly: true },
-      { name: WORK_VOLUME, mountPath: WORK_DIR },
-    ];
-    let sourceArgs: string[];
-    if (tarball.url) {
-      sourceArgs = ['--url', tarball.url, ...(tarball.sha256 ? ['--sha256', tarball.sha256] : [])];
-    } else if (tarball.hostPath) {
-      // Resolved inside the node's root, symlinks included, so a path cannot leave it.
-      sourceArgs = ['--archive-root', HOST_ROOT, '--archive', tarball.hostPath];
-    } else {
-      const claim = tarball.persistentVolumeClaim!;
-      const volume = `source-${index}`;
-      volumes.push({ name: volume, persistentVolumeClaim: { claimName: claim.claimName, readOnly: true } });
-      mounts.push({ name: volume, mountPath: `/sources/${index}`, readOnly: true });
-      // Resolved inside the claim, symlinks included: `..` or a link cannot reach the host mount.
-      sourceArgs = ['--archive-root', `/sources/${index}`, '--archive', claim.path];
-    }
-    podSpec.initContainers!.push({
-      name: importContainerName(index),
-      image: options.agent.image,
-      imagePullPolicy: options.agent.pullPolicy,
-      command: [
-        options.agent.importerPath ?? DEFAULT_IMPORTER_PATH,
-        '--image',
-        normalizeImageReference(entry.image),
-        // An image imported for another namespace is never replaced.
-        '--owner',
-        ppi.metadata.namespace ?? '',
-        ...sourceArgs,
-        ...socketArgs,
-        '--work-dir',
-        WORK_DIR,
-        '--result',
-        '/dev/termination-log',
-        '--exit-zero',
-      ],
-      volumeMounts: mounts,
-      resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '256Mi' } },
-      securityContext: {
-        runAsUser: 0,
-        runAsGroup: 0,
-        runAsNonRoot: false,
-        allowPrivilegeEscalation: false,
-        readOnlyRootFilesystem: true,
-        capabilities: { drop: ['ALL'] },
-      },
-    });
-  }
 }
 
 function renderImageContainer(
@@ -271,8 +186,10 @@ function renderImageContainer(
   ppi: PrePulledImage,
   resources: Record<string, unknown>,
 ): Container {
-  // A tarball image is imported onto the node by a later step, never pulled
-  // from a registry, so the kubelet must only look for it locally.
+  // A tarball image is imported onto the node by the node agent (in Prepull's
+  // own namespace), never pulled from a registry, so the kubelet must only
+  // look for it locally; it starts the container once the image is there
+  // (it retries ErrImageNeverPull). The pod itself stays unprivileged.
   // With a refresh, a tag is asked for again at every round: Always (a
   // digest cannot move, so it keeps the usual policy).
   const refreshTag = ppi.spec.refresh !== undefined && !entry.image.includes('@');

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { type ImportEntryReport, importFingerprint } from '../../agent/node/imports/report.ts';
 import type { Condition } from '../../api/common.ts';
 import { Reason } from '../../api/conditions.ts';
 import {
@@ -8,6 +9,7 @@ import {
 } from '../../api/prepulledimage.ts';
 import type { ContainerStatus, DaemonSet, Node, Pod } from '../../kube/objects.ts';
 import { findCondition } from '../../runtime/conditions.ts';
+import type { ImportsOnNode } from './agent-imports.ts';
 import { PULL_SLOT_GATE } from './labels.ts';
 import {
   classifyPullFailure,
@@ -580,32 +582,73 @@ describe('computePrePulledImageStatus: conditions', () => {
   });
 });
 
-describe("imports refused over someone else's image", () => {
-  it('is ImportConflict even though the hold container runs (on their content)', () => {
-    const withStep = pod('n1', ['ready', 'ready']);
-    withStep.status!.initContainerStatuses = [
-      {
-        name: 'import-0',
-        image: 'agent',
-        imageID: '',
-        ready: false,
-        restartCount: 0,
-        state: {
-          terminated: {
-            exitCode: 0,
-            message: JSON.stringify({
-              ok: false,
-              reason: 'ImportConflict',
-              message: 'docker.io/library/nginx:1.27 is not ours',
-            }),
-          },
-        },
-      },
-    ];
-    const status = compute({ pods: [withStep], nodes: nodeMap(node('n1')) });
-    expect(status.nodes?.[0]?.images?.[0]).toMatchObject({ state: 'Failed', reason: 'ImportConflict' });
-    expect(status.nodes?.[0]?.images?.[1]).toMatchObject({ state: 'Ready' });
-    expect(status.ready).toBe('0/1');
+describe('tarball images, as the node agent reports them', () => {
+  const tarball = { hostPath: '/var/lib/prepull/archives/team-a/nginx.tar' };
+  const withTarball = (): PrePulledImage => ({
+    ...ppi(),
+    spec: { images: [{ image: 'nginx:1.27', tarball }, { image: 'ghcr.io/org/app' }] },
+  });
+  const spec = importFingerprint({ image: 'nginx:1.27', tarball });
+  const reported =
+    (entry: Partial<ImportEntryReport> | undefined, agent = true): ImportsOnNode =>
+    () => ({
+      agent,
+      entries: entry ? [{ uid: 'u1', index: 0, spec, state: 'Importing', ...entry }] : [],
+    });
+  const neverPulled = { reason: 'ErrImageNeverPull', message: 'Container image "nginx" is not present' };
+  const first = (imports: ImportsOnNode, fates: ImageFate[]) =>
+    computePrePulledImageStatus({
+      ppi: withTarball(),
+      pods: [pod('n1', fates)],
+      nodes: nodeMap(node('n1')),
+      daemonSet: daemonSet(1),
+      imports,
+      now,
+    }).nodes?.[0]?.images?.[0];
+
+  it('is importing, not failed, while the hold container waits with ErrImageNeverPull', () => {
+    expect(first(reported(undefined), [neverPulled, 'ready'])).toMatchObject({
+      state: 'Pulling',
+      reason: 'Importing',
+    });
+    expect(first(reported({ state: 'Importing' }), [neverPulled, 'ready'])).toMatchObject({
+      state: 'Pulling',
+    });
+    expect(first(reported({ state: 'Imported' }), [neverPulled, 'ready'])).toMatchObject({
+      state: 'Pulling',
+      message: expect.stringContaining('waiting for the kubelet'),
+    });
+  });
+
+  it("is Ready once the hold container runs, and Failed with the agent's reason and message", () => {
+    expect(first(reported({ state: 'Imported' }), ['ready', 'ready'])).toMatchObject({ state: 'Ready' });
+    expect(
+      first(reported({ state: 'Failed', reason: 'ChecksumMismatch', message: 'sha256 differs' }), [
+        neverPulled,
+        'ready',
+      ]),
+    ).toEqual({ image: NGINX, state: 'Failed', reason: 'ChecksumMismatch', message: 'sha256 differs' });
+  });
+
+  it("is ImportConflict even though the hold container runs (on someone else's content)", () => {
+    expect(
+      first(reported({ state: 'Failed', reason: 'ImportConflict', message: 'not ours' }), ['ready', 'ready']),
+    ).toMatchObject({ state: 'Failed', reason: 'ImportConflict' });
+  });
+
+  it('ignores a report about an older spec of the image', () => {
+    const stale: ImportsOnNode = () => ({
+      agent: true,
+      entries: [{ uid: 'u1', index: 0, spec: 'older', state: 'Failed', reason: 'ImportFailed' }],
+    });
+    expect(first(stale, [neverPulled, 'ready'])).toMatchObject({ state: 'Pulling', reason: 'Importing' });
+  });
+
+  it('says so when no agent runs on the node', () => {
+    expect(first(reported(undefined, false), [neverPulled, 'ready'])).toMatchObject({
+      state: 'Pending',
+      reason: 'AgentMissing',
+    });
   });
 });
 

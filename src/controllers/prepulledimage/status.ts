@@ -4,6 +4,7 @@
  * Degraded conditions. Pure, and bounded in size however large the cluster.
  */
 import type { z } from 'zod';
+import { importFingerprint } from '../../agent/node/imports/report.ts';
 import { ConditionType, Reason } from '../../api/conditions.ts';
 import {
   IMAGES_NOT_READY_TAINT,
@@ -25,9 +26,10 @@ import {
 } from '../../runtime/conditions.ts';
 import type { Failure } from '../../runtime/failure.ts';
 import { compareStrings } from '../../runtime/order.ts';
+import type { ImportsOnNode } from './agent-imports.ts';
 import { PULL_SLOT_GATE } from './labels.ts';
 import type { PullerPod } from './pods.ts';
-import { holdIndexOf, importContainerName, parseImportResult, podCreatedAt } from './protocol.ts';
+import { holdIndexOf, podCreatedAt } from './protocol.ts';
 import { firstFailedCheck, type ImageResolution, withResolution } from './resolution.ts';
 import { selectsNode } from './selection.ts';
 
@@ -46,8 +48,8 @@ export interface StatusInput {
   daemonSet?: DaemonSet;
   /** The API server's message refusing the DaemonSet's latest pods, if any (refusals.ts). */
   podRefusal?: string;
-  /** Per node, the import retries made so far (retry.ts). */
-  importRetries?: NonNullable<PrePulledImageStatus['importRetries']>;
+  /** What the node agents report of this object's tarball imports, per node (agent-imports.ts). */
+  imports?: ImportsOnNode;
   /** The registry checks of the images, aligned with spec.images, when the operator makes them (resolution.ts). */
   resolutions?: readonly (ImageResolution | undefined)[];
   /** With registry checks and spec.refresh: nodes that hold a tag at another digest than it resolved to (stale-nodes.ts). */
@@ -213,11 +215,19 @@ export type NodeProgress =
   | { state: 'waiting' };
 
 /** {@link NodeProgress} of `node`, from the object's puller pods (of any node). */
-export function nodeProgress(ppi: PrePulledImage, pods: PullerPod[], node: Node): NodeProgress {
+export function nodeProgress(
+  ppi: PrePulledImage,
+  pods: PullerPod[],
+  node: Node,
+  imports?: ImportsOnNode,
+): NodeProgress {
   const name = node.metadata.name ?? '';
   const onNode = podsByNode(pods, new Map([[name, node]])).get(name);
   if (!onNode) return { state: 'waiting' };
-  const images = ppi.spec.images.map((entry) => imageStateOnNode(onNode, node, normalizeOrKeep(entry.image)));
+  const context: ImageContext = { ppi, ...(imports && { imports }) };
+  const images = ppi.spec.images.map((entry) =>
+    imageStateOnNode(context, onNode, node, normalizeOrKeep(entry.image)),
+  );
   const group = groupOf(images);
   if (group === 'ready') return { state: 'ready' };
   if (group !== 'failed') return { state: 'waiting' };
@@ -234,9 +244,10 @@ export function computePrePulledImageStatus(input: StatusInput): PrePulledImageS
   const { ppi, nodes, daemonSet, now } = input;
   const refs = ppi.spec.images.map((entry) => normalizeOrKeep(entry.image));
   const reports: NodeReport[] = [];
+  const context: ImageContext = { ppi, ...(input.imports && { imports: input.imports }) };
   for (const [name, pods] of podsByNode(input.pods, nodes)) {
     const node = nodes.get(name)!;
-    const images = refs.map((ref) => imageStateOnNode(pods, node, ref));
+    const images = refs.map((ref) => imageStateOnNode(context, pods, node, ref));
     reports.push({ name, group: groupOf(images), images });
   }
   reports.sort((a, b) => GROUP_ORDER[a.group] - GROUP_ORDER[b.group] || compareStrings(a.name, b.name));
@@ -295,7 +306,6 @@ export function computePrePulledImageStatus(input: StatusInput): PrePulledImageS
     nodes: listed,
     ...(reports.length > listed.length && { nodesOmitted: reports.length - listed.length }),
     ...(ppi.spec.nodeReadiness?.taint && { nodeReadiness: nodeReadinessOf(ppi, nodes) }),
-    ...(input.importRetries && input.importRetries.length > 0 && { importRetries: input.importRetries }),
   };
 }
 
@@ -361,14 +371,25 @@ function isNewer(a: PullerPod, b: PullerPod): boolean {
   return delta !== 0 ? delta > 0 : compareStrings(a.metadata.name ?? '', b.metadata.name ?? '') > 0;
 }
 
-function imageStateOnNode(pods: PullerPod[], node: Node, image: string): NodeImageState {
+/** What image states are read against: the object, and the agents' import reports. */
+interface ImageContext {
+  ppi: PrePulledImage;
+  imports?: ImportsOnNode;
+}
+
+function imageStateOnNode(
+  context: ImageContext,
+  pods: PullerPod[],
+  node: Node,
+  image: string,
+): NodeImageState {
   const [newest, ...older] = pods as [PullerPod, ...PullerPod[]];
-  let state = imageStateInPod(newest, image);
+  let state = imageStateInPod(context, newest, image);
   // A replacement on its way (a spec edit, a refresh round): the pod it
   // replaces still holds the image, so the node has it. A failure of the
   // replacement is reported, not hidden.
   if (state.state === 'Pulling' || state.state === 'Pending') {
-    const held = older.map((pod) => imageStateInPod(pod, image)).find((s) => s.state === 'Ready');
+    const held = older.map((pod) => imageStateInPod(context, pod, image)).find((s) => s.state === 'Ready');
     if (held) state = held;
   }
   if (state.state === 'Ready') return state;
@@ -380,11 +401,11 @@ function imageStateOnNode(pods: PullerPod[], node: Node, image: string): NodeIma
   return state;
 }
 
-function imageStateInPod(pod: PullerPod, image: string): NodeImageState {
+function imageStateInPod(context: ImageContext, pod: PullerPod, image: string): NodeImageState {
   const container = pod.spec.containers.find((c) => c.image === image);
   if (!container) return pending(image, 'waiting for the DaemonSet to roll out the new spec');
   const status = pod.status?.containerStatuses?.find((s) => s.name === container.name);
-  const imported = importOutcome(pod, container.name, image);
+  const imported = importOutcome(context, pod, container.name, image, status);
   // A refused import over someone else's image of that name: the hold container
   // runs, but on their content, not this object's.
   if (imported?.reason === Reason.ImportConflict) return imported;
@@ -405,20 +426,58 @@ function imageStateInPod(pod: PullerPod, image: string): NodeImageState {
 }
 
 /**
- * For an image imported from a tarball: its import step's state while it runs
- * or when it failed (its JSON termination message names the reason), else
- * undefined and the hold container's state decides.
+ * For an image imported from a tarball: what the node agent reports of its
+ * import while it waits or runs, when it failed (with the importer's reason),
+ * or when it refused to replace someone else's image; else undefined and the
+ * hold container's state decides. The hold container uses the image with
+ * imagePullPolicy Never, so until the kubelet next tries it after the import,
+ * it waits with ErrImageNeverPull: that is part of importing, not a failure.
  */
-function importOutcome(pod: PullerPod, containerName: string, image: string): NodeImageState | undefined {
+function importOutcome(
+  context: ImageContext,
+  pod: PullerPod,
+  containerName: string,
+  image: string,
+  status: ContainerStatus | undefined,
+): NodeImageState | undefined {
   const index = holdIndexOf(containerName);
-  if (index === undefined) return undefined;
-  const step = pod.status?.initContainerStatuses?.find((s) => s.name === importContainerName(index));
-  if (!step) return undefined;
-  if (step.state?.running) return { image, state: 'Pulling', reason: Reason.Importing };
-  const terminated = step.state?.terminated;
-  if (!terminated) return undefined;
-  const result = parseImportResult(terminated);
-  return result.ok ? undefined : failed(image, result.reason, result.message);
+  const entry = index === undefined ? undefined : context.ppi.spec.images[index];
+  const node = pod.spec.nodeName;
+  if (!entry?.tarball || !node || !context.imports) return undefined;
+  const onNode = context.imports(node);
+  const spec = importFingerprint(entry);
+  const reported = onNode.entries.find((e) => e.index === index && e.spec === spec);
+  if (reported?.state === 'Failed' && reported.reason === Reason.ImportConflict) {
+    return failed(image, Reason.ImportConflict, reported.message);
+  }
+  if (status && hasImage(status)) return undefined;
+  if (!onNode.agent) {
+    return {
+      image,
+      state: 'Pending',
+      reason: Reason.AgentMissing,
+      message: 'no prepull-agent pod runs on this node, and it is what imports tarballs',
+    };
+  }
+  if (reported?.state === 'Failed') {
+    return failed(image, (reported.reason as Reason | undefined) ?? Reason.ImportFailed, reported.message);
+  }
+  if (reported?.state === 'Imported') {
+    return {
+      image,
+      state: 'Pulling',
+      reason: Reason.Importing,
+      message: 'imported; waiting for the kubelet to start the container',
+    };
+  }
+  return {
+    image,
+    state: 'Pulling',
+    reason: Reason.Importing,
+    message: reported
+      ? 'the node agent is importing the archive'
+      : 'waiting for the node agent to import the archive',
+  };
 }
 
 function pending(image: string, message: string): NodeImageState {

@@ -1,0 +1,107 @@
+/**
+ * The agent's import module: imports the tarball images of the PrePulledImages
+ * whose puller pods run on this node, one at a time, and reports each
+ * outcome on the agent's pod. The tenant's puller pod itself is unprivileged:
+ * its hold container uses the image with imagePullPolicy Never and starts once
+ * the image is here (the kubelet retries ErrImageNeverPull). It reads only the
+ * puller pods of its own node, the PrePulledImages, and the import policy
+ * ConfigMap of Prepull's namespace. I/O.
+ */
+import type { PrePulledImage } from '../../../api/prepulledimage.ts';
+import { NAME_LABEL, PULLER_NAME } from '../../../controllers/prepulledimage/labels.ts';
+import {
+  IMPORT_POLICY_CONFIGMAP,
+  type LoadedImportPolicy,
+  loadImportPolicy,
+} from '../../../image/import-policy.ts';
+import { apiSource, Informer } from '../../../kube/informer.ts';
+import type { ConfigMap, KubeObject } from '../../../kube/objects.ts';
+import { Resources } from '../../../kube/resources.ts';
+import { slimMeta } from '../../../kube/slim.ts';
+import { Sleeper } from '../../../runtime/clock.ts';
+import type { AgentContext, AgentModule } from '../module.ts';
+import type { RunImport } from './importer.ts';
+import { planImports } from './plan.ts';
+import { IMPORT_MODULE } from './report.ts';
+import { DEFAULT_IMPORT_RETRY, type ImportRetryPolicy, ImportState } from './state.ts';
+
+export interface ImportModuleOptions {
+  runImport: RunImport;
+  retry?: ImportRetryPolicy;
+}
+
+/** The import module, running imports with `runImport`. */
+export function importModule(options: ImportModuleOptions): AgentModule {
+  return { name: IMPORT_MODULE, run: (context) => runImports(context, options) };
+}
+
+async function runImports(context: AgentContext, options: ImportModuleOptions): Promise<void> {
+  const { client, clock, log, signal, nodeName, namespace } = context;
+  const informer = <T extends KubeObject>(
+    name: string,
+    source: Parameters<typeof apiSource>[1],
+    transform?: (o: T) => T,
+  ) =>
+    new Informer<T>({
+      name,
+      source: apiSource<T>(client, source),
+      clock,
+      log,
+      ...(transform && { transform }),
+    });
+  const pods = informer<KubeObject>(
+    'puller-pods',
+    {
+      type: Resources.pods,
+      labelSelector: `${NAME_LABEL}=${PULLER_NAME}`,
+      fieldSelector: `spec.nodeName=${nodeName}`,
+    },
+    (pod) => ({ metadata: slimMeta(pod.metadata) }),
+  );
+  const prePulledImages = informer<PrePulledImage>('prepulledimages', { type: Resources.prePulledImages });
+  const policies = informer<ConfigMap>('import-policy', {
+    type: Resources.configMaps,
+    namespace,
+    fieldSelector: `metadata.name=${IMPORT_POLICY_CONFIGMAP}`,
+  });
+  const all = [pods, prePulledImages, policies] as Informer<KubeObject>[];
+  const sleeper = new Sleeper(clock);
+  const wake = () => sleeper.wake();
+  for (const i of all) i.addHandler({ add: wake, update: wake, delete: wake });
+  signal.addEventListener('abort', wake);
+  for (const i of all) i.start();
+  try {
+    await Promise.race([
+      Promise.all(all.map((i) => i.waitForSync())),
+      new Promise((resolve) => signal.addEventListener('abort', resolve)),
+    ]);
+    const state = new ImportState(options.retry ?? DEFAULT_IMPORT_RETRY);
+    const policy = (): LoadedImportPolicy =>
+      loadImportPolicy(policies.get(`${namespace}/${IMPORT_POLICY_CONFIGMAP}`)?.data ?? undefined);
+    while (!signal.aborted) {
+      const tasks = planImports(pods.list(), (key) => prePulledImages.get(key), policy());
+      state.retain(tasks);
+      context.report(state.report(tasks));
+      const next = state.next(tasks, clock.now());
+      if (!('task' in next)) {
+        await sleeper.sleep(next.inMs ?? Number.POSITIVE_INFINITY);
+        continue;
+      }
+      const { task } = next;
+      state.started(task);
+      context.report(state.report(tasks));
+      log.info({ ppi: task.owner, image: task.image, index: task.index }, 'importing');
+      const outcome = await options.runImport(task, signal);
+      if (signal.aborted) break;
+      state.finished(task, outcome, clock.now());
+      if (outcome.ok) log.info({ ppi: task.owner, image: task.image, digest: outcome.digest }, 'imported');
+      else
+        log.warn(
+          { ppi: task.owner, image: task.image, reason: outcome.reason, message: outcome.message },
+          'import failed',
+        );
+    }
+  } finally {
+    await Promise.all(all.map((i) => i.stop()));
+  }
+}

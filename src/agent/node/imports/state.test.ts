@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import type { ImportTask } from './plan.ts';
+import { ImportState } from './state.ts';
+
+function task(key: string, fingerprint = 'f1', refusal?: string): ImportTask {
+  return {
+    key,
+    uid: key.split('/')[0]!,
+    index: Number(key.split('/')[1]),
+    owner: 'team-a/web',
+    namespace: 'team-a',
+    image: `prepull.local/team-a/app-${key.replace('/', '-')}:v1`,
+    tarball: { hostPath: '/var/lib/prepull/archives/team-a/a.tar' },
+    fingerprint,
+    ...(refusal && { refusal }),
+  };
+}
+
+describe('ImportState', () => {
+  it('runs each owed import once, and reports it', () => {
+    const state = new ImportState();
+    const tasks = [task('u/0'), task('u/1')];
+    const first = state.next(tasks, 0);
+    expect(first).toEqual({ task: tasks[0] });
+    state.started(tasks[0]!);
+    expect(state.report(tasks).imports).toEqual([{ uid: 'u', index: 0, spec: 'f1', state: 'Importing' }]);
+    state.finished(tasks[0]!, { ok: true, digest: 'sha256:abc' }, 0);
+    expect(state.next(tasks, 0)).toEqual({ task: tasks[1] });
+    state.finished(tasks[1]!, { ok: true }, 0);
+    expect(state.next(tasks, 0)).toEqual({ inMs: undefined });
+    expect(state.held(tasks)).toEqual([tasks[0]!.image, tasks[1]!.image]);
+  });
+
+  it('retries a failure after a doubling back-off, counting failures, and starts over when the spec changes', () => {
+    const state = new ImportState({ baseMs: 1000, maxMs: 4000 });
+    const t = task('u/0');
+    state.started(t);
+    state.finished(t, { ok: false, reason: 'DownloadFailed', message: 'connection refused' }, 0);
+    expect(state.next([t], 500)).toEqual({ inMs: 500 });
+    expect(state.next([t], 1000)).toEqual({ task: t });
+    state.started(t);
+    // Still the failure while it runs again.
+    expect(state.report([t]).imports[0]).toMatchObject({ state: 'Failed', failures: 1 });
+    state.finished(t, { ok: false, reason: 'DownloadFailed', message: 'again' }, 1000);
+    expect(state.next([t], 1000)).toEqual({ inMs: 2000 });
+    expect(state.report([t]).imports[0]).toMatchObject({
+      state: 'Failed',
+      reason: 'DownloadFailed',
+      failures: 2,
+    });
+    const edited = task('u/0', 'f2');
+    expect(state.next([edited], 1000)).toEqual({ task: edited });
+  });
+
+  it('never runs a refused import, and reports it as ImportNotAllowed', () => {
+    const state = new ImportState();
+    const refused = task('u/0', 'f1', 'the import policy does not let namespace team-a import x');
+    expect(state.next([refused], 0)).toEqual({ inMs: undefined });
+    expect(state.report([refused]).imports).toEqual([
+      {
+        uid: 'u',
+        index: 0,
+        spec: 'f1',
+        state: 'Failed',
+        reason: 'ImportNotAllowed',
+        message: refused.refusal,
+      },
+    ]);
+  });
+
+  it('forgets what is no longer owed', () => {
+    const state = new ImportState();
+    const t = task('u/0');
+    state.finished(t, { ok: true }, 0);
+    state.retain([]);
+    expect(state.next([t], 0)).toEqual({ task: t });
+  });
+});

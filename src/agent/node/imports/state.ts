@@ -1,0 +1,137 @@
+/**
+ * What the agent remembers of its imports, and what to do next: an import
+ * runs when it was never tried for its current spec, or failed and its
+ * back-off passed (30 s doubling to 10 min, per image, reset by a success).
+ * The failure count is in the report, so it is on the agent's pod for anyone
+ * to read; the controller plays no part in retries, so a leader change
+ * cannot reset them. Pure.
+ */
+import { shortenMessage } from '../../../runtime/conditions.ts';
+import type { ImportTask } from './plan.ts';
+import {
+  type ImportEntryReport,
+  type ImportReport,
+  MAX_IMPORT_ENTRIES,
+  MAX_IMPORT_MESSAGE,
+} from './report.ts';
+
+export interface ImportRetryPolicy {
+  baseMs: number;
+  maxMs: number;
+}
+
+export const DEFAULT_IMPORT_RETRY: ImportRetryPolicy = { baseMs: 30_000, maxMs: 600_000 };
+
+/** The outcome of one run of the importer. */
+export type ImportOutcome = { ok: true; digest?: string } | { ok: false; reason: string; message: string };
+
+interface ImportRecord {
+  fingerprint: string;
+  state: 'Importing' | 'Imported' | 'Failed';
+  reason?: string;
+  message?: string;
+  digest?: string;
+  failures: number;
+  /** When a failed import may run again (ms since the epoch); undefined while it runs again. */
+  retryAt?: number | undefined;
+}
+
+export class ImportState {
+  readonly #records = new Map<string, ImportRecord>();
+  readonly #retry: ImportRetryPolicy;
+
+  constructor(retry: ImportRetryPolicy = DEFAULT_IMPORT_RETRY) {
+    this.#retry = retry;
+  }
+
+  /** Forgets what is no longer owed. */
+  retain(tasks: readonly ImportTask[]): void {
+    const keys = new Set(tasks.map((t) => t.key));
+    for (const key of this.#records.keys()) if (!keys.has(key)) this.#records.delete(key);
+  }
+
+  /** The next task to run now, or in how many ms one falls due (undefined: none waits). */
+  next(tasks: readonly ImportTask[], now: number): { task: ImportTask } | { inMs: number | undefined } {
+    let inMs: number | undefined;
+    for (const task of tasks) {
+      if (task.refusal !== undefined) continue;
+      const record = this.#records.get(task.key);
+      if (!record || record.fingerprint !== task.fingerprint) return { task };
+      if (record.state !== 'Failed' || record.retryAt === undefined) continue;
+      const wait = record.retryAt - now;
+      if (wait <= 0) return { task };
+      inMs = Math.min(inMs ?? wait, wait);
+    }
+    return { inMs };
+  }
+
+  /**
+   * A retry of a failed import keeps showing the failure until it ends
+   * otherwise, so status does not flap between Failed and Importing.
+   */
+  started(task: ImportTask): void {
+    const previous = this.#records.get(task.key);
+    if (previous?.fingerprint === task.fingerprint && previous.state === 'Failed') {
+      this.#records.set(task.key, { ...previous, retryAt: undefined });
+      return;
+    }
+    this.#records.set(task.key, { fingerprint: task.fingerprint, state: 'Importing', failures: 0 });
+  }
+
+  finished(task: ImportTask, outcome: ImportOutcome, now: number): void {
+    const previous = this.#records.get(task.key);
+    const failures = previous?.fingerprint === task.fingerprint ? previous.failures : 0;
+    if (outcome.ok) {
+      this.#records.set(task.key, {
+        fingerprint: task.fingerprint,
+        state: 'Imported',
+        failures: 0,
+        ...(outcome.digest && { digest: outcome.digest }),
+      });
+      return;
+    }
+    const delay = Math.min(this.#retry.maxMs, this.#retry.baseMs * 2 ** Math.min(failures, 30));
+    this.#records.set(task.key, {
+      fingerprint: task.fingerprint,
+      state: 'Failed',
+      reason: outcome.reason,
+      message: outcome.message,
+      failures: failures + 1,
+      retryAt: now + delay,
+    });
+  }
+
+  /** The report of every task: refused ones as Failed ImportNotAllowed, untried ones left out. */
+  report(tasks: readonly ImportTask[]): ImportReport {
+    const imports: ImportEntryReport[] = [];
+    for (const task of tasks) {
+      if (imports.length >= MAX_IMPORT_ENTRIES) break;
+      const base = { uid: task.uid, index: task.index, spec: task.fingerprint };
+      if (task.refusal !== undefined) {
+        imports.push({
+          ...base,
+          state: 'Failed',
+          reason: 'ImportNotAllowed',
+          message: shortenMessage(task.refusal, MAX_IMPORT_MESSAGE),
+        });
+        continue;
+      }
+      const record = this.#records.get(task.key);
+      if (!record || record.fingerprint !== task.fingerprint) continue;
+      imports.push({
+        ...base,
+        state: record.state,
+        ...(record.reason && { reason: record.reason }),
+        ...(record.message && { message: shortenMessage(record.message, MAX_IMPORT_MESSAGE) }),
+        ...(record.digest && { digest: record.digest }),
+        ...(record.failures > 0 && { failures: record.failures }),
+      });
+    }
+    return { imports };
+  }
+
+  /** Images imported for tasks still owed: what must stay pinned on the node. */
+  held(tasks: readonly ImportTask[]): string[] {
+    return tasks.filter((t) => this.#records.get(t.key)?.state === 'Imported').map((t) => t.image);
+  }
+}

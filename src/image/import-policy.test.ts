@@ -1,0 +1,139 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_IMPORT_POLICY, importRefusal, loadImportPolicy, redactUrl } from './import-policy.ts';
+
+const byDefault = { ok: true as const, policy: DEFAULT_IMPORT_POLICY };
+const hostPath = (path: string) => ({ hostPath: path });
+
+describe('the default import policy', () => {
+  it('lets a namespace import its own prepull.local/<namespace>/ images from its own archive directory', () => {
+    expect(
+      importRefusal(byDefault, 'team-a', {
+        image: 'prepull.local/team-a/app:v1',
+        tarball: hostPath('/var/lib/prepull/archives/team-a/app.tar'),
+      }),
+    ).toBeUndefined();
+    expect(
+      importRefusal(byDefault, 'team-a', {
+        image: 'prepull.local/team-a/tools/cli:v1',
+        tarball: { persistentVolumeClaim: { claimName: 'archives', path: 'cli.tar' } },
+      }),
+    ).toMatch(/persistentVolumeClaim tarball sources are not imported/);
+  });
+
+  it("refuses anything else: another registry, another namespace's prefix, another directory, any URL", () => {
+    const refused = [
+      {
+        image: 'ghcr.io/prepull/prepull:v0.1.0',
+        tarball: hostPath('/var/lib/prepull/archives/team-a/x.tar'),
+      },
+      { image: 'registry.k8s.io/pause:3.10', tarball: hostPath('/var/lib/prepull/archives/team-a/x.tar') },
+      { image: 'nginx', tarball: hostPath('/var/lib/prepull/archives/team-a/x.tar') },
+      { image: 'prepull.local/team-b/app:v1', tarball: hostPath('/var/lib/prepull/archives/team-a/x.tar') },
+      { image: 'prepull.local/team-a/app:v1', tarball: hostPath('/var/lib/prepull/archives/team-b/x.tar') },
+      { image: 'prepull.local/team-a/app:v1', tarball: hostPath('/etc/shadow') },
+      { image: 'prepull.local/team-a/app:v1', tarball: { url: 'https://archives.example/app.tar' } },
+    ];
+    for (const entry of refused) {
+      expect(importRefusal(byDefault, 'team-a', entry), JSON.stringify(entry)).toMatch(/import policy/);
+    }
+  });
+
+  it('does not apply to an image without a tarball', () => {
+    expect(importRefusal(byDefault, 'team-a', { image: 'nginx' })).toBeUndefined();
+  });
+});
+
+describe('an admin policy', () => {
+  const loaded = loadImportPolicy({
+    'policy.yaml': `
+rules:
+  - namespaces: [platform]
+    images: ["registry.k8s.io/*", "ghcr.io/acme/**"]
+    hostPaths: [/srv/images/]
+    urls: ["https://archives.example/images/"]
+  - namespaces: ["team-*"]
+    images: ["prepull.local/{namespace}/**"]
+    hostPaths: ["/srv/{namespace}/"]
+`,
+  });
+
+  it('allows what one rule for the namespace allows, image and source together', () => {
+    expect(loaded.ok).toBe(true);
+    expect(
+      importRefusal(loaded, 'platform', {
+        image: 'registry.k8s.io/pause:3.10',
+        tarball: hostPath('/srv/images/pause.tar'),
+      }),
+    ).toBeUndefined();
+    expect(
+      importRefusal(loaded, 'platform', {
+        image: `ghcr.io/acme/ml/trainer@sha256:${'a'.repeat(64)}`,
+        tarball: { url: 'https://archives.example/images/trainer.tar' },
+      }),
+    ).toBeUndefined();
+  });
+
+  it('refuses a source the image rule does not list, a URL on another host or with userinfo, and other namespaces', () => {
+    expect(
+      importRefusal(loaded, 'platform', {
+        image: 'registry.k8s.io/pause:3.10',
+        tarball: hostPath('/srv/imagesX/p.tar'),
+      }),
+    ).toMatch(/from hostPath/);
+    expect(
+      importRefusal(loaded, 'platform', {
+        image: 'registry.k8s.io/a/b:1',
+        tarball: hostPath('/srv/images/p.tar'),
+      }),
+    ).toMatch(/import registry.k8s.io\/a\/b$/);
+    for (const url of [
+      'https://archives.example.evil/images/x.tar',
+      'http://archives.example/images/x.tar',
+      'https://archives.example/imagesX/x.tar',
+      'https://user:pw@archives.example/images/x.tar',
+    ]) {
+      expect(importRefusal(loaded, 'platform', { image: 'ghcr.io/acme/x:1', tarball: { url } }), url).toMatch(
+        /from url/,
+      );
+    }
+    expect(
+      importRefusal(loaded, 'team-b', {
+        image: 'registry.k8s.io/pause:3.10',
+        tarball: hostPath('/srv/images/p.tar'),
+      }),
+    ).toMatch(/namespace team-b/);
+    expect(
+      importRefusal(loaded, 'team-b', {
+        image: 'prepull.local/team-b/app:1',
+        tarball: hostPath('/srv/team-b/a.tar'),
+      }),
+    ).toBeUndefined();
+  });
+
+  it('that cannot be read refuses every import and says why', () => {
+    const unusable: Record<string, string>[] = [
+      {},
+      { 'policy.yaml': 'rules: [' },
+      { 'policy.yaml': 'rules: [{hostPaths: [relative]}]' },
+    ];
+    for (const data of unusable) {
+      const bad = loadImportPolicy(data);
+      expect(bad.ok).toBe(false);
+      expect(
+        importRefusal(bad, 'platform', {
+          image: 'registry.k8s.io/pause:3.10',
+          tarball: hostPath('/srv/images/p.tar'),
+        }),
+      ).toMatch(/import policy is unusable/);
+    }
+  });
+});
+
+describe('redactUrl', () => {
+  it('drops userinfo and the query', () => {
+    expect(redactUrl('https://user:secret@host.example:8443/a/b.tar?X-Amz-Signature=abc#f')).toBe(
+      'https://redacted@host.example:8443/a/b.tar?redacted',
+    );
+    expect(redactUrl('http://10.0.0.1/x.tar')).toBe('http://10.0.0.1/x.tar');
+  });
+});
