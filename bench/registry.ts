@@ -17,6 +17,7 @@ import { Resources } from '../src/kube/resources.ts';
 import { buildOciImage, OCI_MANIFEST } from '../test/harness/images.ts';
 import { pushBlob, pushManifest } from '../test/harness/registry.ts';
 import {
+  createRegistrySecret,
   kubectl,
   say,
   startOperatorProcess,
@@ -73,17 +74,7 @@ await withCluster('bench-registry', basePort, { kwok: false, registry: true }, a
   };
 
   kubectl(cluster, ['create', 'namespace', NS]);
-  kubectl(cluster, [
-    'create',
-    'secret',
-    'docker-registry',
-    'registry',
-    '-n',
-    NS,
-    `--docker-server=${registry.host}`,
-    `--docker-username=${registry.username}`,
-    `--docker-password=${registry.password}`,
-  ]);
+  createRegistrySecret(cluster, NS);
   const image = buildOciImage({
     workDir: join(cluster.dir, 'bench-registry-images'),
     files: [{ path: 'content', content: 'shared\n', mode: 0o644 }],

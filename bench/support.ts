@@ -22,7 +22,7 @@ export function say(line: string): void {
 export async function withCluster<T>(
   name: string,
   basePort: number,
-  options: { kwok: boolean; registry?: boolean },
+  options: { kwok: boolean; registry?: boolean; controllerManagerFlags?: string[] },
   run: (cluster: ClusterInfo, client: KubeClient) => Promise<T>,
 ): Promise<T> {
   const { startCluster } = await import('../test/harness/cluster.ts');
@@ -31,6 +31,7 @@ export async function withCluster<T>(
     basePort,
     kwok: options.kwok,
     ...(options.registry ? { registry: true } : {}),
+    ...(options.controllerManagerFlags ? { controllerManagerFlags: options.controllerManagerFlags } : {}),
     progress: (l) => say(l),
   });
   try {
@@ -56,6 +57,22 @@ export function kubectl(
   return run.stdout;
 }
 
+/** A dockerconfigjson secret `name` in `namespace` for the harness's registry. */
+export function createRegistrySecret(cluster: ClusterInfo, namespace: string, name = 'registry'): void {
+  const registry = cluster.registry!;
+  kubectl(cluster, [
+    'create',
+    'secret',
+    'docker-registry',
+    name,
+    '-n',
+    namespace,
+    `--docker-server=${registry.host}`,
+    `--docker-username=${registry.username}`,
+    `--docker-password=${registry.password}`,
+  ]);
+}
+
 export async function until(
   check: () => Promise<boolean> | boolean,
   timeoutMs: number,
@@ -71,19 +88,21 @@ export async function until(
 /**
  * The operator as the image runs it, in its own process: `prepull run` from
  * the bundle, dist/prepull.mjs (`await buildBundle()` first), with the
- * image's Node flags.
+ * image's Node flags (and `nodeFlags` after them).
  */
 export function startOperatorProcess(
   bundle: string,
   cluster: ClusterInfo,
   logFile: string,
   extra: string[] = [],
+  nodeFlags: string[] = [],
 ): ChildProcess {
   const out = openSync(logFile, 'w');
   return spawn(
     process.execPath,
     [
       ...imageNodeFlags(),
+      ...nodeFlags,
       bundle,
       'run',
       '--kubeconfig',
@@ -143,4 +162,81 @@ export async function sampleRssMiB(pid: number, seconds: number): Promise<{ medi
 
 export function fmt(n: number, digits = 1): string {
   return n.toFixed(digits);
+}
+
+/**
+ * The V8 CPU profiler of a process started with `--inspect=127.0.0.1:0`,
+ * through the inspector protocol: start it before a phase and stop it after,
+ * so the profile holds that phase only. The inspector's address is read from
+ * the process's log ("Debugger listening on ws://…").
+ */
+export async function connectProfiler(logFile: string): Promise<{
+  start(): Promise<void>;
+  stop(): Promise<unknown>;
+}> {
+  let url = '';
+  await until(
+    () => {
+      url = /Debugger listening on (ws:\/\/\S+)/.exec(readFileSync(logFile, 'utf8'))?.[1] ?? '';
+      return url !== '';
+    },
+    60_000,
+    'the operator inspector',
+  );
+  const socket = new WebSocket(url);
+  await new Promise((resolve, reject) => {
+    socket.addEventListener('open', resolve, { once: true });
+    socket.addEventListener('error', reject, { once: true });
+  });
+  let nextId = 0;
+  const pending = new Map<number, (result: unknown) => void>();
+  socket.addEventListener('message', (event) => {
+    const message = JSON.parse(String(event.data)) as { id?: number; result?: unknown };
+    if (message.id !== undefined) pending.get(message.id)?.(message.result);
+  });
+  const send = (method: string, params: object = {}) =>
+    new Promise<unknown>((resolve) => {
+      const id = ++nextId;
+      pending.set(id, resolve);
+      socket.send(JSON.stringify({ id, method, params }));
+    });
+  await send('Profiler.enable');
+  // A sample every 10 ms, not 1: the profiler's own cost stays out of the ratio.
+  await send('Profiler.setSamplingInterval', { interval: 10_000 });
+  return {
+    start: async () => {
+      await send('Profiler.start');
+    },
+    stop: async () => {
+      const { profile } = (await send('Profiler.stop')) as { profile: unknown };
+      socket.close();
+      return profile;
+    },
+  };
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+
+/**
+ * The functions a CPU profile spent most time in, by self time, with the
+ * share of all samples: `percent% function (file:line)`.
+ */
+export function topSelfTime(profile: unknown, count: number): string[] {
+  const { nodes, samples } = profile as { nodes: ProfileNode[]; samples: number[] };
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  for (const id of samples) {
+    const frame = byId.get(id)?.callFrame;
+    const where = frame?.url ? ` (${frame.url.replace(/^.*\//, '')}:${frame.lineNumber + 1})` : '';
+    const key = `${frame?.functionName || '(anonymous)'}${where}`;
+    self.set(key, (self.get(key) ?? 0) + 1);
+  }
+  return [...self]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, count)
+    .map(([key, n]) => `${fmt((100 * n) / samples.length).padStart(5)}% ${key}`);
 }

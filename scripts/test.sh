@@ -4,7 +4,8 @@
 # then the import tier once more on Debian's containerd 1.6.
 # Builds and installs what it needs on the first run; later runs use the cache.
 # Arguments go to vitest. Arguments that pick tests (anything but reporter and
-# output options) narrow the run to them and skip the containerd 1.6 pass.
+# output options) narrow the run to them, in one lane, and skip the containerd
+# 1.6 pass.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 echo "[test] lint and format (biome)" >&2
 biome ci --reporter=summary .
@@ -24,13 +25,52 @@ for arg in "$@"; do
   esac
 done
 
-echo "[test] vitest (containerd 2.x on the real node)" >&2
 status=0
-# The whole suite: test/rbac/least-privilege.test.ts (run last) checks its audit log.
-whole=0; [[ "$narrowed" == false ]] && whole=1
-PREPULL_TEST_WHOLE_SUITE=$whole node node_modules/vitest/vitest.mjs run "$@" || status=$?
-if [[ "$narrowed" == false ]]; then
-  echo "[test] vitest: the import tier again, on containerd 1.6" >&2
-  PREPULL_TEST_RUNTIME=containerd16 node node_modules/vitest/vitest.mjs run --project cluster test/import "${second[@]}" || status=$?
+if [[ "$narrowed" == true ]]; then
+  echo "[test] vitest" >&2
+  PREPULL_TEST_WHOLE_SUITE=0 node node_modules/vitest/vitest.mjs run "$@" || status=$?
+  exit "$status"
 fi
+
+# The whole suite, in two lanes at once (vitest.config.ts says which file runs
+# where), each on a cluster of its own: the kwok lane (no real node) in the
+# background, its output kept for the end, and the node lane (the unit project
+# too), then the import tier again on containerd 1.6. The kwok lane's last file,
+# test/rbac/least-privilege.test.ts, checks both lanes' audit logs: it waits
+# for the node lane's first pass.
+kwok_lane=(--project cluster)
+for arg in "${second[@]}"; do
+  case "$arg" in
+    --outputFile.json=*) kwok_lane+=("${arg%.containerd16.json}.kwok.json") ;;
+    *) kwok_lane+=("$arg") ;;
+  esac
+done
+node_cluster="${PREPULL_TEST_CLUSTER_NAME:-test}"
+node_port="${PREPULL_TEST_BASE_PORT:-23790}"
+lane_dir="$(mktemp -d)"
+trap 'rm -rf "$lane_dir"' EXIT
+echo "[test] vitest, kwok lane (no real node), in the background" >&2
+# The next block of ten ports, beside the node lane's cluster.
+PREPULL_TEST_LANE=kwok PREPULL_TEST_REAL_NODE=0 PREPULL_TEST_CLUSTER_NAME="$node_cluster-kwok" \
+  PREPULL_TEST_BASE_PORT=$((node_port + 10)) PREPULL_TEST_WHOLE_SUITE=1 \
+  PREPULL_TEST_OTHER_AUDIT_LOG="/tmp/prepull-$node_cluster/audit.log" \
+  PREPULL_TEST_OTHER_LANE_DONE="$lane_dir/node-done" \
+  node node_modules/vitest/vitest.mjs run "${kwok_lane[@]}" >"$lane_dir/kwok.log" 2>&1 &
+kwok_pid=$!
+# Interrupted, this script takes the lane with it.
+trap 'kill "$kwok_pid" 2>/dev/null || true; rm -rf "$lane_dir"' EXIT
+
+echo "[test] vitest, node lane (containerd 2.x on the real node)" >&2
+PREPULL_TEST_LANE=node PREPULL_TEST_WHOLE_SUITE=1 node node_modules/vitest/vitest.mjs run "$@" || status=$?
+touch "$lane_dir/node-done"
+echo "[test] vitest: the import tier again, on containerd 1.6" >&2
+# A cluster of another name: the first one's audit log stays for the kwok lane's check.
+PREPULL_TEST_RUNTIME=containerd16 PREPULL_TEST_CLUSTER_NAME="$node_cluster-containerd16" \
+  node node_modules/vitest/vitest.mjs run --project cluster test/import "${second[@]}" || status=$?
+
+kwok_status=0
+wait "$kwok_pid" || kwok_status=$?
+echo "[test] vitest, kwok lane (no real node): its output" >&2
+cat "$lane_dir/kwok.log"
+if [[ "$kwok_status" -ne 0 ]]; then status=$kwok_status; fi
 exit "$status"

@@ -30,6 +30,8 @@ export const Reason = {
   PodsRefused: 'PodsRefused',
   /** spec.priorityClassName names a class the operator does not allow for puller pods (value above 0). */
   PriorityClassNotAllowed: 'PriorityClassNotAllowed',
+  /** spec.images is empty and spec.imagesFrom selects no workload with an image: nothing to pull. */
+  NoImages: 'NoImages',
   // Per node and image.
   Pulling: 'Pulling',
   Pending: 'Pending',

@@ -62,10 +62,22 @@ describe('PrePulledImage spec schema', () => {
       'no .. segment',
     ],
     [{ images: [{ image: 'nginx' }], resources: { requests: { 'nvidia.com/gpu': 1 } } }, 'unrecognized_key'],
+    [{}, 'take them from workloads with imagesFrom'],
+    [{ imagesFrom: { kinds: ['ReplicaSet'] } }, 'kinds'],
+    [{ imagesFrom: { selector: { matchExpressions: [{ key: 'a', operator: 'Matches' }] } } }, 'operator'],
   ])('rejects %j', (spec, message) => {
     const result = prePulledImageSpecSchema.safeParse(spec);
     expect(result.success).toBe(false);
     expect(result.error?.message).toContain(message);
+  });
+});
+
+describe('spec.imagesFrom', () => {
+  it('takes the image list from workloads alone; images defaults to none', () => {
+    const spec = {
+      imagesFrom: { namespaceSelector: { matchLabels: { team: 'ml' } }, kinds: ['Deployment'] },
+    };
+    expect(prePulledImageSpecSchema.parse(spec)).toEqual({ ...spec, images: [] });
   });
 });
 

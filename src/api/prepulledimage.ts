@@ -9,6 +9,7 @@ import {
   dnsLabel,
   dnsSubdomain,
   durationMs,
+  labelSelectorSchema,
   localObjectReferenceSchema,
   noDotDotSegments,
   nodeAffinitySchema,
@@ -134,6 +135,44 @@ export const DEFAULT_NODE_READINESS_TIMEOUT = '15m';
 const MAX_NODE_READINESS_TIMEOUT = '24h';
 const DURATION = /^([0-9]+(\.[0-9]+)?(s|m|h))+$/;
 
+/** The workload kinds spec.imagesFrom reads images from. */
+export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob', 'Pod'] as const;
+export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
+
+/**
+ * On a namespace: the namespaces (comma-separated names, or `*` for every
+ * namespace) whose PrePulledImages may read its workloads' images through
+ * spec.imagesFrom.namespaceSelector. Whoever may annotate the namespace (the
+ * cluster admin, as a rule) grants it; without it only the namespace's own
+ * PrePulledImages read its workloads.
+ */
+export const IMAGES_READABLE_BY_ANNOTATION = 'prepull.dev/images-readable-by';
+
+export const imagesFromSchema = z.strictObject({
+  namespaceSelector: labelSelectorSchema
+    .optional()
+    .describe(
+      `Namespaces whose workloads are read. Default: this object's namespace only. Any other namespace is read only if its ${IMAGES_READABLE_BY_ANNOTATION} annotation names this namespace (or is *).`,
+    ),
+  selector: labelSelectorSchema
+    .optional()
+    .describe('Only workloads with these labels (of the workload object, not its pods). Default: all.'),
+  kinds: z
+    .array(z.enum(WORKLOAD_KINDS))
+    .min(1)
+    .max(WORKLOAD_KINDS.length)
+    .optional()
+    .meta({
+      'x-kubernetes-validations': [
+        { rule: 'self.all(k, self.exists_one(j, j == k))', message: 'each kind may be listed only once' },
+      ],
+    })
+    .describe(
+      'Workload kinds read: Deployment, StatefulSet, DaemonSet, Job, CronJob, Pod (a Pod only if no controller owns it). Default: all.',
+    ),
+});
+export type ImagesFrom = z.infer<typeof imagesFromSchema>;
+
 export const maxConcurrentPullsSchema = z.union([z.number().int(), z.string().max(8)]).meta({
   'x-kubernetes-int-or-string': true,
   'x-kubernetes-validations': [
@@ -144,129 +183,159 @@ export const maxConcurrentPullsSchema = z.union([z.number().int(), z.string().ma
   ],
 });
 
-export const prePulledImageSpecSchema = z.strictObject({
-  images: z
-    .array(imageEntrySchema)
-    .min(1, 'list at least one image')
-    .max(MAX_IMAGES)
-    .meta({
-      'x-kubernetes-validations': [
-        {
-          rule: 'self.all(a, self.exists_one(b, b.image == a.image))',
-          message: 'each image may be listed only once',
-        },
-        {
-          rule: 'self.all(a, !has(a.name) || self.exists_one(b, has(b.name) && b.name == a.name))',
-          message: 'image names must be unique',
-        },
-      ],
-    })
-    .superRefine(refuseSameImageTwice)
-    .describe('The images every selected node must hold.'),
-  pullPolicy: z
-    .enum(['IfNotPresent', 'Always'])
-    .optional()
-    .describe(
-      "The kubelet's pull policy for every image; default as the kubelet: Always for :latest or no tag.",
-    ),
-  nodeSelector: z
-    .record(z.string().max(317), z.string().max(63))
-    .optional()
-    .meta({ maxProperties: 64 })
-    .describe('Only nodes with these labels. Default: every Linux node a normal pod could land on.'),
-  affinity: z
-    .strictObject({ nodeAffinity: nodeAffinitySchema.optional() })
-    .optional()
-    .describe('Node affinity of the puller pods.'),
-  tolerations: z
-    .array(tolerationSchema)
-    .max(32)
-    .optional()
-    .describe('Tolerations of the puller pods, for tainted nodes.'),
-  imagePullSecrets: z
-    .array(localObjectReferenceSchema)
-    .max(16)
-    .optional()
-    .describe('Pull secrets (kubernetes.io/dockerconfigjson) in this namespace.'),
-  registryCredentials: z
-    .array(localObjectReferenceSchema)
-    .max(16)
-    .optional()
-    .describe('RegistryCredentials whose secret is used; each copies its secret into this namespace for it.'),
-  maxConcurrentPulls: maxConcurrentPullsSchema
-    .optional()
-    .describe('How many nodes pull at once: a number, or a percentage of the selected nodes. Default: all.'),
-  refresh: z
-    .strictObject({
-      interval: patternedString(/^([0-9]+(\.[0-9]+)?(s|m|h))+$/, 'must be a duration like 30m or 1h', {
-        max: 32,
-      })
-        .meta({
-          'x-kubernetes-validations': [
-            {
-              // Guarded so a malformed duration reports the pattern's message, not a CEL error.
-              rule: "!self.matches(r'^([0-9]+(\\.[0-9]+)?(s|m|h))+$') || duration(self) >= duration('1m')",
-              message: 'refresh.interval must be at least 1m',
-            },
-            {
-              rule: `!self.matches(r'^([0-9]+(\\.[0-9]+)?(s|m|h))+$') || duration(self) <= duration('${MAX_REFRESH_INTERVAL}')`,
-              message: `refresh.interval must be at most ${MAX_REFRESH_INTERVAL}`,
-            },
-          ],
-        })
-        .refine((interval) => (durationMs(interval) ?? 0) <= (durationMs(MAX_REFRESH_INTERVAL) ?? 0), {
-          message: `refresh.interval must be at most ${MAX_REFRESH_INTERVAL}`,
-        }),
-    })
-    .optional()
-    .describe(
-      'Every interval (at least 1m, at most 720h, counted from creation) the puller pods are replaced and pull their tags again with Always; a tag that moved is downloaded.',
-    ),
-  nodeReadiness: z
-    .strictObject({
-      taint: z
-        .boolean()
-        .describe(
-          `Hold nodes that register with the ${IMAGES_NOT_READY_TAINT}:NoSchedule taint back from work until they hold these images: the controller removes the taint then.`,
-        ),
-      timeout: patternedString(DURATION, 'must be a duration like 15m', { max: 32 })
-        .meta({
-          'x-kubernetes-validations': [
-            {
-              rule: `!self.matches(r'^([0-9]+(\\.[0-9]+)?(s|m|h))+$') || (duration(self) >= duration('10s') && duration(self) <= duration('${MAX_NODE_READINESS_TIMEOUT}'))`,
-              message: `nodeReadiness.timeout must be between 10s and ${MAX_NODE_READINESS_TIMEOUT}`,
-            },
-          ],
-        })
-        .refine(
-          (t) => {
-            const ms = durationMs(t) ?? 0;
-            return ms >= 10_000 && ms <= (durationMs(MAX_NODE_READINESS_TIMEOUT) ?? 0);
+const NEEDS_IMAGES = 'list at least one image, or take them from workloads with imagesFrom';
+
+export const prePulledImageSpecSchema = z
+  .strictObject({
+    images: z
+      .array(imageEntrySchema)
+      .max(MAX_IMAGES)
+      .meta({
+        'x-kubernetes-validations': [
+          {
+            rule: 'self.all(a, self.exists_one(b, b.image == a.image))',
+            message: 'each image may be listed only once',
           },
-          { message: `nodeReadiness.timeout must be between 10s and ${MAX_NODE_READINESS_TIMEOUT}` },
-        )
-        .optional()
-        .describe(
-          `Fail open: a node still without its images this long after it registered (default ${DEFAULT_NODE_READINESS_TIMEOUT}), or whose images fail, is released anyway, with a Warning Event.`,
-        ),
-    })
-    .optional()
-    .describe('Keep new nodes from taking workloads until their images are there (a startup taint).'),
-  priorityClassName: dnsSubdomain
-    .optional()
-    .describe("Priority class of the puller pods. Default: the operator's --default-priority-class."),
-  resources: resourcesSchema
-    .optional()
-    .describe(
-      'Resources of each hold container: cpu, memory and ephemeral-storage only, each at most 100m CPU, 128Mi memory and 1Gi ephemeral-storage. Default: 1m CPU and 4Mi memory requested.',
-    ),
-});
+          {
+            rule: 'self.all(a, !has(a.name) || self.exists_one(b, has(b.name) && b.name == a.name))',
+            message: 'image names must be unique',
+          },
+        ],
+      })
+      .superRefine(refuseSameImageTwice)
+      .default([])
+      .describe('The images every selected node must hold (at least one, unless imagesFrom is set).'),
+    imagesFrom: imagesFromSchema
+      .optional()
+      .describe(
+        'Also hold the images of workloads (containers and init containers), pulled with their pull secrets when they are in this namespace; with images, up to 64 in all.',
+      ),
+    pullPolicy: z
+      .enum(['IfNotPresent', 'Always'])
+      .optional()
+      .describe(
+        "The kubelet's pull policy for every image; default as the kubelet: Always for :latest or no tag.",
+      ),
+    nodeSelector: z
+      .record(z.string().max(317), z.string().max(63))
+      .optional()
+      .meta({ maxProperties: 64 })
+      .describe('Only nodes with these labels. Default: every Linux node a normal pod could land on.'),
+    affinity: z
+      .strictObject({ nodeAffinity: nodeAffinitySchema.optional() })
+      .optional()
+      .describe('Node affinity of the puller pods.'),
+    tolerations: z
+      .array(tolerationSchema)
+      .max(32)
+      .optional()
+      .describe('Tolerations of the puller pods, for tainted nodes.'),
+    imagePullSecrets: z
+      .array(localObjectReferenceSchema)
+      .max(16)
+      .optional()
+      .describe('Pull secrets (kubernetes.io/dockerconfigjson) in this namespace.'),
+    registryCredentials: z
+      .array(localObjectReferenceSchema)
+      .max(16)
+      .optional()
+      .describe(
+        'RegistryCredentials whose secret is used; each copies its secret into this namespace for it.',
+      ),
+    maxConcurrentPulls: maxConcurrentPullsSchema
+      .optional()
+      .describe(
+        'How many nodes pull at once: a number, or a percentage of the selected nodes. Default: all.',
+      ),
+    refresh: z
+      .strictObject({
+        interval: patternedString(/^([0-9]+(\.[0-9]+)?(s|m|h))+$/, 'must be a duration like 30m or 1h', {
+          max: 32,
+        })
+          .meta({
+            'x-kubernetes-validations': [
+              {
+                // Guarded so a malformed duration reports the pattern's message, not a CEL error.
+                rule: "!self.matches(r'^([0-9]+(\\.[0-9]+)?(s|m|h))+$') || duration(self) >= duration('1m')",
+                message: 'refresh.interval must be at least 1m',
+              },
+              {
+                rule: `!self.matches(r'^([0-9]+(\\.[0-9]+)?(s|m|h))+$') || duration(self) <= duration('${MAX_REFRESH_INTERVAL}')`,
+                message: `refresh.interval must be at most ${MAX_REFRESH_INTERVAL}`,
+              },
+            ],
+          })
+          .refine((interval) => (durationMs(interval) ?? 0) <= (durationMs(MAX_REFRESH_INTERVAL) ?? 0), {
+            message: `refresh.interval must be at most ${MAX_REFRESH_INTERVAL}`,
+          }),
+      })
+      .optional()
+      .describe(
+        'Every interval (at least 1m, at most 720h, counted from creation) the puller pods are replaced and pull their tags again with Always; a tag that moved is downloaded.',
+      ),
+    nodeReadiness: z
+      .strictObject({
+        taint: z
+          .boolean()
+          .describe(
+            `Hold nodes that register with the ${IMAGES_NOT_READY_TAINT}:NoSchedule taint back from work until they hold these images: the controller removes the taint then.`,
+          ),
+        timeout: patternedString(DURATION, 'must be a duration like 15m', { max: 32 })
+          .meta({
+            'x-kubernetes-validations': [
+              {
+                rule: `!self.matches(r'^([0-9]+(\\.[0-9]+)?(s|m|h))+$') || (duration(self) >= duration('10s') && duration(self) <= duration('${MAX_NODE_READINESS_TIMEOUT}'))`,
+                message: `nodeReadiness.timeout must be between 10s and ${MAX_NODE_READINESS_TIMEOUT}`,
+              },
+            ],
+          })
+          .refine(
+            (t) => {
+              const ms = durationMs(t) ?? 0;
+              return ms >= 10_000 && ms <= (durationMs(MAX_NODE_READINESS_TIMEOUT) ?? 0);
+            },
+            { message: `nodeReadiness.timeout must be between 10s and ${MAX_NODE_READINESS_TIMEOUT}` },
+          )
+          .optional()
+          .describe(
+            `Fail open: a node still without its images this long after it registered (default ${DEFAULT_NODE_READINESS_TIMEOUT}), or whose images fail, is released anyway, with a Warning Event.`,
+          ),
+      })
+      .optional()
+      .describe('Keep new nodes from taking workloads until their images are there (a startup taint).'),
+    priorityClassName: dnsSubdomain
+      .optional()
+      .describe("Priority class of the puller pods. Default: the operator's --default-priority-class."),
+    resources: resourcesSchema
+      .optional()
+      .describe(
+        'Resources of each hold container: cpu, memory and ephemeral-storage only, each at most 100m CPU, 128Mi memory and 1Gi ephemeral-storage. Default: 1m CPU and 4Mi memory requested.',
+      ),
+  })
+  .refine((spec) => spec.images.length > 0 || spec.imagesFrom !== undefined, {
+    message: NEEDS_IMAGES,
+    path: ['images'],
+  })
+  .meta({
+    'x-kubernetes-validations': [
+      { rule: '(has(self.images) && size(self.images) > 0) || has(self.imagesFrom)', message: NEEDS_IMAGES },
+    ],
+  });
 export type PrePulledImageSpec = z.infer<typeof prePulledImageSpecSchema>;
 
 /** Most nodes listed one by one in status; the rest are counted. */
 export const MAX_STATUS_NODES = 50;
 /** Most platforms listed per image; indexes rarely offer more than a dozen. */
 export const MAX_STATUS_PLATFORMS = 16;
+
+/** Workloads named per image in status (the rest are counted). */
+export const MAX_STATUS_SOURCES = 4;
+/** Namespaces named in status.imagesFrom. */
+export const MAX_STATUS_NAMESPACES = 16;
+/** Left-out images named in status.imagesFrom. */
+export const MAX_STATUS_OMITTED = 8;
+/** Most pull secrets taken from workloads: the puller pod lists them all. */
+export const MAX_WORKLOAD_PULL_SECRETS = 16;
 
 export const nodeImageStateSchema = z.strictObject({
   image: z.string().max(512),
@@ -314,6 +383,19 @@ export const prePulledImageStatusSchema = z.strictObject({
           .optional()
           .describe('The platforms (os/architecture/variant) the resolved image offers.'),
         resolvedAt: z.string().max(32).optional().describe('When the registry was last asked.'),
+        sources: z
+          .array(z.string().max(340))
+          .max(MAX_STATUS_SOURCES)
+          .optional()
+          .describe(
+            'With imagesFrom: workloads that use this image, as Kind namespace/name (spec.images when listed there), the first few.',
+          ),
+        sourceCount: z
+          .number()
+          .int()
+          .min(0)
+          .optional()
+          .describe('With imagesFrom: how many workloads use this image in all.'),
         registryCheck: z
           .strictObject({ reason: z.string().max(64), message: z.string().max(512).optional() })
           .optional()
@@ -355,6 +437,44 @@ export const prePulledImageStatusSchema = z.strictObject({
     })
     .optional()
     .describe('With spec.nodeReadiness: the nodes held back now, and those released before they were ready.'),
+  imagesFrom: z
+    .strictObject({
+      namespaces: z
+        .array(z.string().max(63))
+        .max(MAX_STATUS_NAMESPACES)
+        .optional()
+        .describe('Namespaces whose workloads were read, the first few.'),
+      namespaceCount: z.number().int().min(0).describe('How many namespaces were read.'),
+      notGranted: z
+        .number()
+        .int()
+        .min(0)
+        .optional()
+        .describe(
+          `Namespaces namespaceSelector selects that were not read: their ${IMAGES_READABLE_BY_ANNOTATION} annotation does not name this namespace.`,
+        ),
+      workloads: z.number().int().min(0).describe('Workloads read.'),
+      images: z.number().int().min(0).describe('Distinct images they use, once normalised.'),
+      pullSecrets: z
+        .array(z.string().max(253))
+        .max(MAX_WORKLOAD_PULL_SECRETS)
+        .optional()
+        .describe("The workloads' pull secrets (their own and their ServiceAccounts') the pullers use."),
+      omitted: z
+        .array(z.string().max(512))
+        .max(MAX_STATUS_OMITTED)
+        .optional()
+        .describe(`Images left out: over the cap of ${MAX_IMAGES} images in all, the first few.`),
+      omittedCount: z.number().int().min(0).optional().describe('How many images were left out.'),
+      unparsable: z
+        .number()
+        .int()
+        .min(0)
+        .optional()
+        .describe('Workload images that are no valid image reference, left out.'),
+    })
+    .optional()
+    .describe('With spec.imagesFrom: what was read, and what was left out.'),
   importRetries: z
     .array(
       z.strictObject({

@@ -27,6 +27,16 @@ export const Resources = {
   /** core/v1 Events: what the built-in controllers record, selectable by reason and involved object. */
   coreEvents: { group: '', version: 'v1', plural: 'events', kind: 'Event', namespaced: true },
   daemonSets: { group: 'apps', version: 'v1', plural: 'daemonsets', kind: 'DaemonSet', namespaced: true },
+  deployments: { group: 'apps', version: 'v1', plural: 'deployments', kind: 'Deployment', namespaced: true },
+  statefulSets: {
+    group: 'apps',
+    version: 'v1',
+    plural: 'statefulsets',
+    kind: 'StatefulSet',
+    namespaced: true,
+  },
+  jobs: { group: 'batch', version: 'v1', plural: 'jobs', kind: 'Job', namespaced: true },
+  cronJobs: { group: 'batch', version: 'v1', plural: 'cronjobs', kind: 'CronJob', namespaced: true },
   priorityClasses: {
     group: 'scheduling.k8s.io',
     version: 'v1',

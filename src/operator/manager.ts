@@ -7,6 +7,7 @@
 
 import type { Logger } from 'pino';
 import type { PrePulledImage } from '../api/prepulledimage.ts';
+import { WORKLOAD_KINDS } from '../api/prepulledimage.ts';
 import type { RegistryCredential } from '../api/registrycredential.ts';
 import {
   type AgentPod,
@@ -18,6 +19,7 @@ import { addCredentialReferenceIndex } from '../controllers/indexes.ts';
 import { MANAGED_BY_LABEL, MANAGER_NAME, NAME_LABEL } from '../controllers/labels.ts';
 import { prePulledImageKind } from '../controllers/prepulledimage/controller.ts';
 import { GATED_NODE_INDEX, isGated, nodeGateKind } from '../controllers/prepulledimage/gate.ts';
+import { WORKLOAD_RESOURCES } from '../controllers/prepulledimage/images-from-watches.ts';
 import { PULLER_NAME } from '../controllers/prepulledimage/labels.ts';
 import {
   addPullerPodIndexes,
@@ -29,6 +31,11 @@ import {
 import { POD_REFUSAL_FIELD_SELECTOR, slimRefusal } from '../controllers/prepulledimage/refusals.ts';
 import { createRegistryChecks } from '../controllers/prepulledimage/registry-checks.ts';
 import type { RenderOptions } from '../controllers/prepulledimage/render.ts';
+import {
+  addWorkloadIndexes,
+  ImagesFromPlans,
+  type WorkloadInformers,
+} from '../controllers/prepulledimage/workload-caches.ts';
 import {
   ADMISSION_OBJECTS_SELECTOR,
   type AdmissionMode,
@@ -58,6 +65,7 @@ import type {
 import { Resources, type ResourceType } from '../kube/resources.ts';
 import { SecretWatches } from '../kube/secret-watches.ts';
 import { slimNode } from '../kube/slim.ts';
+import { type SlimWorkload, slimWorkload } from '../kube/workloads.ts';
 import { RegistryClient, type RegistryTlsOptions } from '../registry/index.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { ConsistencyStore } from '../runtime/consistency.ts';
@@ -157,6 +165,17 @@ export function startOperator(options: OperatorOptions): RunningOperator {
     }),
     namespaces: informer<Namespace>('namespaces', { type: Resources.namespaces }),
     serviceAccounts: informer<ServiceAccount>('serviceaccounts', { type: Resources.serviceAccounts }),
+    // spec.imagesFrom: every workload, kept as names, labels, images and pull secrets (src/kube/workloads.ts).
+    workloads: Object.fromEntries(
+      WORKLOAD_KINDS.map((kind) => [
+        kind,
+        informer<SlimWorkload>(
+          `workload-${kind.toLowerCase()}s`,
+          { type: WORKLOAD_RESOURCES[kind] },
+          slimWorkload(kind) as (obj: SlimWorkload) => SlimWorkload,
+        ),
+      ]),
+    ) as WorkloadInformers,
     // The node agent's pods, which carry its modules' reports (src/controllers/agent-reports.ts).
     agentPods: informer<AgentPod>(
       'agent-pods',
@@ -177,9 +196,12 @@ export function startOperator(options: OperatorOptions): RunningOperator {
   addRefusalIndexes(informers.podRefusals);
   addCredentialReferenceIndex(informers.prePulledImages);
   addRegistryCredentialIndexes(informers);
+  addWorkloadIndexes(informers.workloads);
+  const imagesFrom = new ImagesFromPlans(informers);
   // Every replica serves them from its warm cache, so a standby's scrape says the same.
   registerStatusMetrics(metrics.registry, informers);
-  const all = Object.values(informers) as Informer<KubeObject>[];
+  const { workloads, ...single } = informers;
+  const all = [...Object.values(single), ...Object.values(workloads)] as Informer<KubeObject>[];
   for (const i of all) i.start();
   const synced = () => all.every((i) => i.hasSynced);
 
@@ -264,6 +286,7 @@ export function startOperator(options: OperatorOptions): RunningOperator {
             onEvent: (type) => metrics.watchEvent(PULL_SECRET_WATCHES, type),
           }),
       }),
+      imagesFrom,
       ...(options.allowedPriorityClasses ? { allowedPriorityClasses: options.allowedPriorityClasses } : {}),
       ...(registry ? { registryChecks: createRegistryChecks({ client, registry, clock }) } : {}),
       render: {
@@ -273,7 +296,7 @@ export function startOperator(options: OperatorOptions): RunningOperator {
           : {}),
       },
     });
-    const gate = nodeGateKind({ client, events, informers });
+    const gate = nodeGateKind({ client, events, informers, imagesFrom });
     return [
       createObjectController(prePulledImages, deps(prePulledImages.name)),
       createObjectController(gate, deps(gate.name)),

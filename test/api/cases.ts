@@ -40,6 +40,15 @@ const source = { secretRef: { name: 'pull', namespace: 'prepull-system' } };
 
 export const goodCases: Case[] = [
   ppi('minimal', { images: [{ image: 'nginx' }] }),
+  ppi('images-from-alone', { imagesFrom: {} }),
+  ppi('images-from-everything', {
+    images: one,
+    imagesFrom: {
+      namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'In', values: ['ml'] }] },
+      selector: { matchLabels: { pool: 'gpu' } },
+      kinds: ['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob', 'Pod'],
+    },
+  }),
   ppi('digest-and-tag', {
     images: [{ image: `ghcr.io/org/app:v1@${digest}`, name: 'app' }, { image: `busybox@${digest}` }],
   }),
@@ -266,8 +275,28 @@ export const badCases: Case[] = [
     'preferredDuringSchedulingIgnoredDuringExecution[0].weight',
   ),
 
-  ppi('no-images', { images: [] }, 'should have at least 1 items'),
-  ppi('missing-images', {}, 'spec.images: Required value'),
+  ppi('no-images', { images: [] }, 'list at least one image, or take them from workloads with imagesFrom'),
+  ppi('missing-images', {}, 'list at least one image, or take them from workloads with imagesFrom'),
+  ppi('images-from-unknown-kind', { imagesFrom: { kinds: ['ReplicaSet'] } }, 'spec.imagesFrom.kinds[0]'),
+  ppi(
+    'images-from-kind-twice',
+    { imagesFrom: { kinds: ['Pod', 'Pod'] } },
+    'each kind may be listed only once',
+  ),
+  ppi(
+    'images-from-in-without-values',
+    { imagesFrom: { selector: { matchExpressions: [{ key: 'pool', operator: 'In' }] } } },
+    'In and NotIn need values',
+  ),
+  ppi(
+    'images-from-unknown-operator',
+    {
+      imagesFrom: {
+        namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'Matches', values: ['ml'] }] },
+      },
+    },
+    'spec.imagesFrom.namespaceSelector.matchExpressions[0].operator',
+  ),
   ppi('upper-case', { images: [{ image: 'Nginx:1.27' }] }, 'spec.images[0].image'),
   ppi('upper-case-path', { images: [{ image: 'docker.io/Library/nginx' }] }, 'spec.images[0].image'),
   ppi('short-digest', { images: [{ image: 'nginx@sha256:abc123' }] }, 'spec.images[0].image'),

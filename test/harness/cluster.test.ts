@@ -2,10 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { describe, expect, inject, it } from 'vitest';
 import { eventually } from '../support/eventually.ts';
 import { kubectl } from '../support/kubectl.ts';
-import { createFakeNodes } from '../support/nodes.ts';
+import { SHARED_POOL_LABEL, SHARED_POOL_SIZE, sharedKwokPool } from '../support/nodes.ts';
 
 const cluster = inject('cluster');
-const FAKE_NODES = 100;
 
 describe('the harness cluster', () => {
   it(`runs Kubernetes ${cluster.kubernetesVersion}`, () => {
@@ -13,19 +12,18 @@ describe('the harness cluster', () => {
     expect(version.serverVersion.gitVersion).toBe(cluster.kubernetesVersion);
   });
 
-  it(`gets ${FAKE_NODES} kwok nodes Ready`, async () => {
-    // Its own pool: other test files add kwok nodes of their own.
-    createFakeNodes(cluster, 'kwok-harness', 0, FAKE_NODES, { 'prepull-test/pool': 'harness' });
+  it(`gets the shared pool of ${SHARED_POOL_SIZE} kwok nodes Ready`, async () => {
+    sharedKwokPool(cluster);
     await eventually(() => {
       const out = kubectl(cluster, [
         'get',
         'nodes',
         '-l',
-        'prepull-test/pool=harness',
+        `${SHARED_POOL_LABEL}=shared`,
         '-o',
         'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}',
       ]).stdout;
-      expect(out.split('\n').filter((s) => s === 'True')).toHaveLength(FAKE_NODES);
+      expect(out.split('\n').filter((s) => s === 'True')).toHaveLength(SHARED_POOL_SIZE);
     }, 180_000);
   });
 
@@ -35,7 +33,7 @@ describe('the harness cluster', () => {
       kind: 'Pod',
       metadata: { name: 'on-kwok', namespace: 'default' },
       spec: {
-        nodeSelector: { 'prepull-test/pool': 'harness' },
+        nodeSelector: { [SHARED_POOL_LABEL]: 'shared' },
         tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }],
         containers: [{ name: 'c', image: 'fake.invalid/app:v1' }],
       },
@@ -47,7 +45,7 @@ describe('the harness cluster', () => {
       );
     }, 120_000);
     expect(kubectl(cluster, ['get', 'pod', 'on-kwok', '-o', 'jsonpath={.spec.nodeName}']).stdout).toMatch(
-      /^kwok-harness-/,
+      /^pool-/,
     );
   });
 

@@ -37,6 +37,8 @@ export interface ClusterOptions {
   basePort?: number;
   /** Log progress lines here (the run command shows them). */
   progress?: (line: string) => void;
+  /** More kube-controller-manager flags (the benchmarks lift its limits for thousands of nodes). */
+  controllerManagerFlags?: string[];
 }
 
 export interface Cluster {
@@ -44,6 +46,13 @@ export interface Cluster {
   stop(options?: { keepDir?: boolean }): Promise<void>;
   /** Stops kube-apiserver and starts it again on the same etcd, port and flags. */
   restartApiServer(): Promise<void>;
+  /**
+   * Registers the real node anew: stops its kubelet, deletes its Node object
+   * and starts the kubelet with `--register-with-taints` (none: as at start),
+   * as a node joining the cluster does; resolves once the node is back (not
+   * necessarily Ready). Its pods are gone with the old Node object.
+   */
+  reregisterRealNode(taints: string[]): Promise<void>;
 }
 
 function readVersions(): Record<string, string> {
@@ -189,6 +198,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     throw new Error('kube-apiserver is not running');
   };
   let realNode: RealNode | undefined;
+  let reregisterRealNode = async (_taints: string[]): Promise<void> => {
+    throw new Error('this cluster has no real node');
+  };
   let registry: Registry | undefined;
   let registryInfo: RegistryInfo | undefined;
   const stop = async (stopOptions?: { keepDir?: boolean }) => {
@@ -296,6 +308,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         `--cluster-signing-cert-file=${ca.cert}`,
         `--cluster-signing-key-file=${ca.key}`,
         '--leader-elect=false',
+        ...(options.controllerManagerFlags ?? []),
       ],
       logDir,
     );
@@ -391,6 +404,20 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         60_000,
         join(logDir, 'kube-controller-manager.log'),
       );
+      const node = realNode;
+      reregisterRealNode = async (taints) => {
+        await node.restartKubelet(taints, async () => {
+          kubectl(['delete', 'node', 'localhost', '--ignore-not-found', '--wait=true']);
+        });
+        await waitUntilReady(
+          undefined,
+          'node localhost registered',
+          () =>
+            kubectl(['get', 'node', 'localhost', '-o', 'name', '--ignore-not-found']).includes('localhost'),
+          60_000,
+          join(logDir, 'kubelet.log'),
+        );
+      };
     }
   } catch (err) {
     await stop();
@@ -411,7 +438,12 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     ...(registryInfo ? { registry: registryInfo } : {}),
   };
   say('cluster ready');
-  return { info, stop, restartApiServer: () => restartApiServer() };
+  return {
+    info,
+    stop,
+    restartApiServer: () => restartApiServer(),
+    reregisterRealNode: (taints) => reregisterRealNode(taints),
+  };
 }
 
 /** Builds and pushes the test images; each comes back with the digest the registry serves. */

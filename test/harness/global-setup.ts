@@ -6,7 +6,8 @@
  * (no real node) for work beside a running suite.
  *
  * Test files run in other processes, so what they may do to the cluster itself
- * (restart the API server) goes through a small HTTP control endpoint on
+ * (restart the API server, register the real node anew with startup taints)
+ * goes through a small HTTP control endpoint on
  * loopback, announced as `controlUrl`.
  */
 import { createServer } from 'node:http';
@@ -45,6 +46,21 @@ export default async function setup(project: TestProject): Promise<() => Promise
         () => res.writeHead(204).end(),
         (err: unknown) => res.writeHead(500).end(String(err)),
       );
+      return;
+    }
+    // Body: the taints to register with, one `key[=value]:Effect` per line (none: as at start).
+    if (req.method === 'POST' && req.url === '/reregister/node') {
+      let body = '';
+      req.on('data', (chunk: Buffer) => {
+        body += chunk.toString('utf8');
+      });
+      req.on('end', () => {
+        const taints = body.split('\n').filter((line) => line.trim() !== '');
+        cluster.reregisterRealNode(taints).then(
+          () => res.writeHead(204).end(),
+          (err: unknown) => res.writeHead(500).end(String(err)),
+        );
+      });
       return;
     }
     res.writeHead(404).end();

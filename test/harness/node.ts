@@ -33,6 +33,13 @@ export interface RealNode {
   info: RealNodeInfo;
   /** Imports a docker or OCI archive into the node's `k8s.io` namespace. */
   importArchive(archive: string): void;
+  /**
+   * Stops the kubelet, runs `between` (which may delete the Node object, so
+   * that the kubelet registers it anew), and starts it again with these
+   * `--register-with-taints` taints (`key[=value]:Effect`); none, as at start.
+   * The kubelet applies them only when it creates its Node object.
+   */
+  restartKubelet(registerWithTaints: string[], between?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -301,27 +308,32 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
   execFileSync('ip', ['addr', 'add', `${POD_GATEWAY}/16`, 'dev', BRIDGE], { stdio: 'pipe' });
   execFileSync('ip', ['link', 'set', BRIDGE, 'up'], { stdio: 'pipe' });
 
-  const kubelet = startProcess(
-    'kubelet',
-    join(options.kubernetesBinDir, 'kubelet'),
-    [
-      `--config=${join(base, 'kubelet.json')}`,
-      `--kubeconfig=${join(base, 'kubelet.kubeconfig')}`,
-      `--root-dir=${kubeletRoot}`,
-      `--cert-dir=${pki}`,
-      `--hostname-override=${NODE_NAME}`,
-      '--node-labels=prepull.dev/test-node=real',
-      '--v=2',
-    ],
-    logDir,
-    env,
-  );
-  await waitUntilReady(
-    kubelet,
-    'kubelet',
-    async () => (await fetch(`http://127.0.0.1:${KUBELET_HEALTHZ_PORT}/healthz`)).ok,
-    90_000,
-  );
+  const startKubelet = async (registerWithTaints: string[]) => {
+    const started = startProcess(
+      'kubelet',
+      join(options.kubernetesBinDir, 'kubelet'),
+      [
+        `--config=${join(base, 'kubelet.json')}`,
+        `--kubeconfig=${join(base, 'kubelet.kubeconfig')}`,
+        `--root-dir=${kubeletRoot}`,
+        `--cert-dir=${pki}`,
+        `--hostname-override=${NODE_NAME}`,
+        '--node-labels=prepull.dev/test-node=real',
+        ...(registerWithTaints.length > 0 ? [`--register-with-taints=${registerWithTaints.join(',')}`] : []),
+        '--v=2',
+      ],
+      logDir,
+      env,
+    );
+    await waitUntilReady(
+      started,
+      'kubelet',
+      async () => (await fetch(`http://127.0.0.1:${KUBELET_HEALTHZ_PORT}/healthz`)).ok,
+      90_000,
+    );
+    return started;
+  };
+  let kubelet = await startKubelet([]);
 
   // kube-proxy makes the node's Services work, the `kubernetes` one first: a
   // pod's in-cluster configuration reaches the API server through it, as on
@@ -376,6 +388,11 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
       podGateway: POD_GATEWAY,
     },
     importArchive,
+    async restartKubelet(registerWithTaints, between) {
+      await stopProcess(kubelet);
+      await between?.();
+      kubelet = await startKubelet(registerWithTaints);
+    },
     async stop() {
       await stopProcess(kubeProxy);
       await stopProcess(kubelet);

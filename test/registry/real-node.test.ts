@@ -4,6 +4,9 @@
  * the check finds the new digest, the node's stale puller pod is replaced and
  * pulls the tag again, containerd keeps the tag's name on the new content,
  * and a workload naming the tag with imagePullPolicy Never starts on it.
+ * The pods name the resolved digest, and a container beside it pulls the tag.
+ * An arm64-only manifest and an index without amd64 are PlatformMismatch on
+ * the amd64 node, and the kubelet is never asked to pull them there.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -12,7 +15,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { KubeClient } from '../../src/kube/client.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
-import type { Pod } from '../../src/kube/objects.ts';
+import type { CoreEvent, DaemonSet, Pod } from '../../src/kube/objects.ts';
 import { Resources } from '../../src/kube/resources.ts';
 import { buildOciImage, holdBinary, OCI_MANIFEST } from '../harness/images.ts';
 import { pushBlob, pushManifest } from '../harness/registry.ts';
@@ -93,6 +96,10 @@ describe('PrePulledImage registry checks on the real node', () => {
       for (const blob of [...image.layers, image.config]) await pushBlob(registry, repo, blob);
       return pushManifest(registry, repo, tag, OCI_MANIFEST, image.manifest);
     };
+    const podImages = async () => {
+      const ds = await client.get<DaemonSet>(Resources.daemonSets, 'ppi-moving', NS);
+      return ds?.spec.template.spec.containers.map((c) => c.image);
+    };
     const first = await push('one');
     serverSideApply(cluster, {
       apiVersion: 'prepull.dev/v1alpha1',
@@ -111,6 +118,7 @@ describe('PrePulledImage registry checks on the real node', () => {
       expect(nodeImageState(ppi, node.name, ref)).toMatchObject({ state: 'Ready', digest: first });
     }, 120_000);
     expect(ctrDigestOf(ref)).toBe(first);
+    expect(await podImages()).toEqual([`${ref}@${first}`, ref]);
     const uid = (await getPrePulledImage(client, NS, 'moving')).metadata.uid ?? '';
     const podsBefore = await livePullerPodUids(uid);
     expect(podsBefore).toHaveLength(1);
@@ -124,15 +132,17 @@ describe('PrePulledImage registry checks on the real node', () => {
         expect(nodeImageState(ppi, node.name, ref)).toMatchObject({ state: 'Ready', digest: moved });
         expect(ppi.status?.images?.[0]?.digests).toEqual([moved]);
         expect(ppi.status?.staleNodes).toBe(0);
+        // The node's one pod was replaced once its successor ran (surge).
+        const podsAfter = await livePullerPodUids(uid);
+        expect(podsAfter).toHaveLength(1);
+        expect(podsAfter).not.toEqual(podsBefore);
       },
       180_000,
       1_000,
     );
-    // The node's one pod was replaced (it was stale); the tag's name now points at the new content.
-    const podsAfter = await livePullerPodUids(uid);
-    expect(podsAfter).toHaveLength(1);
-    expect(podsAfter).not.toEqual(podsBefore);
+    // The tag's name now points at the new content: the tag container pulled it.
     expect(ctrDigestOf(ref)).toBe(moved);
+    expect(await podImages()).toEqual([`${ref}@${moved}`, ref]);
 
     // A workload naming the tag, pull policy Never, with the credentials that pulled it (1.35+ tracking).
     const workload = {
@@ -157,5 +167,46 @@ describe('PrePulledImage registry checks on the real node', () => {
     expect(events.stdout).toContain('TagMoved');
     expect(events.stdout).toContain(`${first} to ${moved}`);
     kubectl(cluster, ['delete', 'pod', `workload-${run}`, '-n', NS, '--wait=false']);
+  });
+
+  it('an arm64-only manifest and an index without amd64 are PlatformMismatch on the amd64 node, never pulled there; the other image is', async () => {
+    const images = [registry.images.hold, registry.images.arm64only, registry.images.noamd64index];
+    serverSideApply(cluster, {
+      apiVersion: 'prepull.dev/v1alpha1',
+      kind: 'PrePulledImage',
+      metadata: { name: 'platforms', namespace: NS },
+      spec: {
+        ...onRealNode,
+        images: images.map((i) => ({ image: i.ref })),
+        imagePullSecrets: [{ name: 'registry' }],
+      },
+    });
+    await eventually(async () => {
+      const ppi = await getPrePulledImage(client, NS, 'platforms');
+      expect(nodeImageState(ppi, node.name, registry.images.hold.ref)).toMatchObject({ state: 'Ready' });
+      expect(nodeImageState(ppi, node.name, registry.images.arm64only.ref)).toMatchObject({
+        state: 'Failed',
+        reason: 'PlatformMismatch',
+        message: 'the image offers linux/arm64; the node is linux/amd64',
+      });
+      expect(nodeImageState(ppi, node.name, registry.images.noamd64index.ref)).toMatchObject({
+        state: 'Failed',
+        reason: 'PlatformMismatch',
+        message: 'the image offers linux/arm64, linux/s390x; the node is linux/amd64',
+      });
+    }, 120_000);
+    // The node's one puller pod holds only the image its platform has.
+    const uid = (await getPrePulledImage(client, NS, 'platforms')).metadata.uid ?? '';
+    const pods = (
+      await client.list<Pod>(Resources.pods, { namespace: NS, labelSelector: `prepull.dev/owner-uid=${uid}` })
+    ).items.filter((p) => !p.metadata.deletionTimestamp);
+    expect(pods.map((p) => p.spec.containers.map((c) => c.image))).toEqual([[registry.images.hold.ref]]);
+    // The kubelet never tried the other two: none of its events about pods (pulling, pulled, failed) names them.
+    const events = await client.list<CoreEvent>(Resources.coreEvents, { namespace: NS });
+    const notes = events.items.filter((e) => e.involvedObject.kind === 'Pod').map((e) => e.message ?? '');
+    for (const image of [registry.images.arm64only, registry.images.noamd64index]) {
+      expect(notes.filter((n) => n.includes(image.ref))).toEqual([]);
+    }
+    expect(notes.some((n) => n.includes(registry.images.hold.ref))).toBe(true);
   });
 });

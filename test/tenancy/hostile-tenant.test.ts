@@ -6,7 +6,9 @@
  * refused at apply time or reported in its own object's status, and nothing of
  * the other team's, nor on the node, changes.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { PrePulledImage } from '../../src/api/prepulledimage.ts';
@@ -14,6 +16,7 @@ import { KubeClient } from '../../src/kube/client.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
 import type { Pod } from '../../src/kube/objects.ts';
 import { Resources } from '../../src/kube/resources.ts';
+import { applyImportPolicy, type NodeAgent, startNodeAgent } from '../support/agent.ts';
 import { eventually } from '../support/eventually.ts';
 import { kubectl, serverSideApply } from '../support/kubectl.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
@@ -29,6 +32,20 @@ const SOURCE_NS = `creds-${run}`;
 const COPY = 'team-b-pull';
 const userRoles = join(import.meta.dirname, '..', '..', 'deploy', 'user-roles.yaml');
 const client = new KubeClient(loadKubeConfig(cluster.kubeconfig));
+/** The node directory the admin lets each team import its own archives from: `<archives>/<namespace>/`. */
+const archives = join(cluster.dir, `tenant-archives-${run}`);
+const PAUSE = 'registry.k8s.io/pause:prepull';
+
+/** The image IDs of every name in the node's containerd: what an import could replace. */
+function nodeImages(): string {
+  return execFileSync(node.ctr, ['--address', node.containerdSocket, '-n', 'k8s.io', 'images', 'ls'], {
+    encoding: 'utf8',
+  })
+    .split('\n')
+    .map((line) => line.split(/\s+/).slice(0, 3).join(' '))
+    .sort()
+    .join('\n');
+}
 
 /** kubectl as the tenant. */
 const asTenant = (args: string[], input?: string) => kubectl(cluster, ['--as', TENANT, ...args], input);
@@ -58,7 +75,10 @@ async function victimState() {
 
 describe('a hostile tenant, with `admin` in its own namespace only', () => {
   let operator: TestOperator;
+  let agent: NodeAgent | undefined;
+  let removePolicy: (() => void) | undefined;
   let before: Awaited<ReturnType<typeof victimState>>;
+  let imagesBefore: string;
 
   beforeAll(async () => {
     expect(kubectl(cluster, ['apply', '--server-side', '-f', 'crds/']).status).toBe(0);
@@ -103,6 +123,17 @@ describe('a hostile tenant, with `admin` in its own namespace only', () => {
       cluster,
       ppi('victim', VICTIM_NS, { images: [{ image: node.agentImage }], ...onTheRealNode }),
     );
+    // The admin's import policy: each team imports its own names, from its own directory.
+    mkdirSync(join(archives, ATTACKER_NS), { recursive: true });
+    agent = await startNodeAgent(cluster, { archiveDirectories: [archives] });
+    removePolicy = applyImportPolicy(cluster, [
+      {
+        namespaces: [ATTACKER_NS, VICTIM_NS],
+        images: ['prepull.local/{namespace}/**'],
+        hostPaths: [`${archives}/{namespace}/`],
+      },
+    ]);
+    imagesBefore = nodeImages();
     operator = startTestOperator(cluster, `hostile-tenant-${run}`);
     await eventually(async () => {
       expect(kubectl(cluster, ['get', 'secret', COPY, '-n', VICTIM_NS]).status).toBe(0);
@@ -114,6 +145,8 @@ describe('a hostile tenant, with `admin` in its own namespace only', () => {
 
   afterAll(async () => {
     await operator?.stop();
+    removePolicy?.();
+    await agent?.stop();
     kubectl(cluster, ['delete', 'registrycredential', `team-b-${run}`, '--wait=false']);
     for (const ns of [ATTACKER_NS, VICTIM_NS, SOURCE_NS])
       kubectl(cluster, ['delete', 'namespace', ns, '--wait=false']);
@@ -265,6 +298,62 @@ describe('a hostile tenant, with `admin` in its own namespace only', () => {
       expect(invalid?.message).toContain('are the same image (docker.io/library/nginx:latest)');
     });
     expect(await client.get(Resources.daemonSets, 'ppi-twice', ATTACKER_NS)).toBeUndefined();
+  });
+
+  it("cannot import over the agent image, the sandbox image or another team's image", async () => {
+    const archive = { hostPath: `${archives}/${ATTACKER_NS}/evil.tar` };
+    const targets = {
+      agent: node.agentImage,
+      pause: PAUSE,
+      neighbour: `prepull.local/${VICTIM_NS}/app@sha256:${'0'.repeat(64)}`,
+    };
+    for (const [name, image] of Object.entries(targets)) {
+      const applied = tenantApplies(
+        ppi(`over-${name}`, ATTACKER_NS, { images: [{ image, tarball: archive }], ...onTheRealNode }),
+      );
+      expect(applied.status, applied.stderr).toBe(0);
+    }
+    for (const name of Object.keys(targets)) {
+      await eventually(async () => {
+        const p = await getPrePulledImage(client, ATTACKER_NS, `over-${name}`);
+        expect(condition(p, 'Ready')).toMatchObject({ status: 'False', reason: 'ImportNotAllowed' });
+      });
+      // Refused before any pod work: nothing ran on the node for it.
+      expect(await client.get(Resources.daemonSets, `ppi-over-${name}`, ATTACKER_NS)).toBeUndefined();
+    }
+  });
+
+  it('cannot leave its archive directory, and a FIFO there blocks nothing', async () => {
+    const traversal = tenantApplies(
+      ppi('escape', ATTACKER_NS, {
+        images: [
+          {
+            image: `prepull.local/${ATTACKER_NS}/escape:v1`,
+            tarball: { hostPath: `${archives}/${ATTACKER_NS}/../${VICTIM_NS}/app.tar` },
+          },
+        ],
+        ...onTheRealNode,
+      }),
+    );
+    expect(traversal.status).not.toBe(0);
+    expect(traversal.stderr).toMatch(/\.\./);
+    // A FIFO where the tenant's archive should be (the tenant cannot make one on a node; say a
+    // workload of theirs did): the import reports it instead of blocking on it.
+    const fifo = join(archives, ATTACKER_NS, 'fifo.tar');
+    execFileSync('mkfifo', [fifo]);
+    const image = `prepull.local/${ATTACKER_NS}/fifo:v1`;
+    const applied = tenantApplies(
+      ppi('fifo', ATTACKER_NS, { images: [{ image, tarball: { hostPath: fifo } }], ...onTheRealNode }),
+    );
+    expect(applied.status, applied.stderr).toBe(0);
+    await eventually(async () => {
+      const p = await getPrePulledImage(client, ATTACKER_NS, 'fifo');
+      expect(JSON.stringify(p.status)).toContain('NotRegularFile');
+    }, 120_000);
+  });
+
+  it('changed no image on the node', () => {
+    expect(nodeImages()).toBe(imagesBefore);
   });
 
   it("left the other team's secrets and object as they were", async () => {

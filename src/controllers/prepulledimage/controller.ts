@@ -36,6 +36,7 @@ import {
   type Namespace,
   type Node,
   type PriorityClass,
+  type ServiceAccount,
 } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
 import { type SecretWatches, secretSelection } from '../../kube/secret-watches.ts';
@@ -58,7 +59,17 @@ import {
   withCredentialsCondition,
 } from './credentials.ts';
 import { isGated } from './gate.ts';
-import { PULL_SLOT_GATE, REFRESH_ROUND_ANNOTATION } from './labels.ts';
+import { requireImages, withImageSources, withWorkloadImages } from './images-from.ts';
+import { imagesFromWatches } from './images-from-watches.ts';
+import { OWNER_UID_LABEL, PULL_SLOT_GATE, REFRESH_ROUND_ANNOTATION } from './labels.ts';
+import { pinnedDigests, withPinnedImages } from './pinning.ts';
+import {
+  combinedDaemonSet,
+  PLATFORM_GROUP_LABEL,
+  type PlatformPlan,
+  planForNodes,
+  splitByPlatform,
+} from './platforms.ts';
 import { OWNER_INDEX, ownerKeyOf, type PullerPod, podsOf } from './pods.ts';
 import { DEFAULT_ALLOWED_PRIORITY_CLASSES, priorityClassRefusal } from './priority.ts';
 import { refreshSchedule } from './refresh.ts';
@@ -66,9 +77,10 @@ import { currentRefusal, REFUSAL_DAEMONSET_INDEX, refusedDaemonSetKey } from './
 import type { RegistryCheckResult, RegistryChecks } from './registry-checks.ts';
 import { daemonSetName, type RenderOptions, renderPullDaemonSet } from './render.ts';
 import { checkDueInMs, checkedImages, movedTags, resolutionsInStatus } from './resolution.ts';
-import { planStaleNodes } from './stale-nodes.ts';
+import { staleNodes } from './stale-nodes.ts';
 import { computePrePulledImageStatus, isWaitingForPullSlot, stalledStatus } from './status.ts';
 import { podsToAdmit, resolvePullLimit } from './throttle.ts';
+import type { ImagesFromPlans, WorkloadInformers } from './workload-caches.ts';
 
 export const CONTROLLER_NAME = 'prepulledimage';
 /** Status writes per object are at least this far apart (the first one is immediate). */
@@ -87,6 +99,9 @@ export interface PrePulledImageInformers {
   priorityClasses: Informer<PriorityClass>;
   /** For the labels a RegistryCredential's allowRequestsFrom selects on. */
   namespaces: Informer<Namespace>;
+  /** spec.imagesFrom: slim workloads of every kind, and ServiceAccounts for their pull secrets. */
+  workloads: WorkloadInformers;
+  serviceAccounts: Informer<ServiceAccount>;
   /** The node agent's pods, whose import reports status folds in (agent-imports.ts). */
   agentPods: Informer<AgentPod>;
   /** The import policy ConfigMap in Prepull's namespace (src/image/import-policy.ts), alone. */
@@ -105,6 +120,8 @@ export interface PrePulledImageKindDeps {
   allowedPriorityClasses?: readonly string[];
   /** One watch per spec.imagePullSecrets entry, so status can say which does not exist. */
   pullSecrets: SecretWatches;
+  /** spec.imagesFrom's plans, shared with the node gate. */
+  imagesFrom: ImagesFromPlans;
 }
 
 /** The PrePulledImage kind, for {@link createObjectController}. */
@@ -187,6 +204,7 @@ export function prePulledImageKind(
               .map(keyOf)
           : [],
       ),
+      ...imagesFromWatches(informers),
     ],
     statusWriteIntervalMs: STATUS_WRITE_INTERVAL_MS,
     transitions: [
@@ -195,24 +213,40 @@ export function prePulledImageKind(
     ],
     stalledStatus,
     reconcile,
-    forget: (key) => deps.pullSecrets.forget(key),
+    forget: (key) => {
+      deps.pullSecrets.forget(key);
+      deps.imagesFrom.forget(key);
+    },
     connect: (enqueue) => deps.pullSecrets.notifyWith(enqueue),
     stop: () => deps.pullSecrets.stop(),
   };
 
   async function reconcile(
-    request: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
+    asWritten: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
   ): Promise<ReconcileOutcome<PrePulledImageStatus>> {
+    // With spec.imagesFrom, everything below sees the workloads' images as if listed.
+    // The parsed spec: images defaults to [] (the API server defaults it too).
+    const parsed = { ...asWritten.object, spec: asWritten.spec };
+    const plan = deps.imagesFrom.planFor(parsed);
+    const request = { ...asWritten, object: requireImages(withWorkloadImages(parsed, plan)) };
     const { key, object: ppi, now, log } = request;
-    // Checked first: with registry checks, a refresh replaces the pods of the
-    // nodes a moved tag left behind, not every pod on a timer.
+    // Checked first: with registry checks, the pods are pinned to the digests
+    // resolved (a moved tag rolls them once), not replaced on a timer.
     const checks = await checkRegistry(request);
     const refresh = checks && ppi.spec.refresh ? undefined : refreshSchedule(ppi, clock.now());
-    const daemonSet = await applyDaemonSet(request, refresh);
-    const pods = podsOf(ppi, daemonSet, informers.pods.byIndex(OWNER_INDEX, key));
+    // With checks, the images an architecture lacks are known before any pull (platforms.ts).
+    const platforms = checks ? planForNodes(ppi, checks.resolutions, informers.nodes.list()) : undefined;
+    const [own, ...archSets] = renderDaemonSets(request, refresh, checks, platforms);
+    const ownSet = await applyDaemonSet(request, own!, refresh);
+    const applied = [ownSet, ...(await applyArchDaemonSets(request, archSets))];
+    const candidates = informers.pods.byIndex(OWNER_INDEX, key);
+    const pods = applied.flatMap((ds) => podsOf(ppi, ds, candidates));
+    const daemonSet = combinedDaemonSet(applied);
     await admitPods(request, pods, daemonSet);
-    const staleNodes =
-      checks && ppi.spec.refresh ? await replaceStaleNodes(request, pods, daemonSet, checks) : undefined;
+    const stale =
+      checks && ppi.spec.refresh
+        ? staleNodes({ pods, refs: checkedImages(ppi), resolutions: checks.resolutions }).length
+        : undefined;
     // Back for the next refresh round.
     const comeBack = [refresh?.nextInMs].filter((ms) => ms !== undefined);
     // While a rollout moves, pods change many times a second and the status
@@ -228,12 +262,13 @@ export function prePulledImageKind(
       daemonSet,
       imports: importsOf(informers.agentPods, ppi.metadata.uid ?? ''),
       podRefusal: currentRefusal(
-        daemonSet ? informers.podRefusals.byIndex(REFUSAL_DAEMONSET_INDEX, keyOf(daemonSet)) : [],
+        informers.podRefusals.byIndex(REFUSAL_DAEMONSET_INDEX, keyOf(ownSet)),
         daemonSet,
         pods,
       ),
       ...(checks && { resolutions: checks.resolutions }),
-      ...(staleNodes !== undefined && { staleNodes }),
+      ...(stale !== undefined && { staleNodes: stale }),
+      ...(platforms && { platforms }),
       now,
     });
     // A pull secret or RegistryCredential that is missing or refuses this namespace is a warning, never a failed Ready.
@@ -243,20 +278,26 @@ export function prePulledImageKind(
         informers.registryCredentials.get(name),
       ),
     ];
-    const status = withCredentialsCondition(computed, credentialsCondition(ppi, problems), now);
+    const status = withImageSources(
+      withCredentialsCondition(computed, credentialsCondition(ppi, problems), now),
+      plan,
+    );
     if (checks?.nextInMs !== undefined) comeBack.push(checks.nextInMs);
     log.debug({ ready: status.ready }, 'computed status');
     return { status, ...(comeBack.length > 0 ? { requeueAfterMs: Math.min(...comeBack) } : {}) };
   }
 
-  /** The puller DaemonSet as rendered now, applied when its hash differs from the cached one. */
-  async function applyDaemonSet(
-    { object: ppi, log, fieldManager }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
+  /**
+   * The puller DaemonSets as rendered now: the object's own, its tags pinned
+   * to the digests the checks resolved (pinning.ts), then one per set of
+   * architectures that lacks an image (platforms.ts), usually none.
+   */
+  function renderDaemonSets(
+    { object: ppi }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
     refresh: ReturnType<typeof refreshSchedule>,
-  ): Promise<DaemonSet | undefined> {
-    const dsKey = `${ppi.metadata.namespace}/${daemonSetName(ppi.metadata.name ?? '')}`;
-    const cached = informers.daemonSets.get(dsKey);
-    const round = cached?.spec.template.metadata?.annotations?.[REFRESH_ROUND_ANNOTATION];
+    checks: RegistryCheckResult | undefined,
+    platforms: PlatformPlan | undefined,
+  ): DaemonSet[] {
     const priorityClass = ppi.spec.priorityClassName;
     if (priorityClass !== undefined) {
       const refusal = priorityClassRefusal(
@@ -292,9 +333,21 @@ export function prePulledImageKind(
       const message = err instanceof Error ? err.message : String(err);
       throw new ClassifiedError({ reason: Reason.InvalidSpec, message, retry: false });
     }
-    const hash = createHash('sha256').update(JSON.stringify(desired)).digest('hex').slice(0, 16);
-    desired.metadata.annotations = { ...desired.metadata.annotations, [SPEC_HASH_ANNOTATION]: hash };
-    if (cached?.metadata.annotations?.[SPEC_HASH_ANNOTATION] === hash) return cached;
+    desired = withPinnedImages(desired, pinnedDigests(ppi, checks?.resolutions));
+    return platforms ? splitByPlatform(ppi, desired, platforms) : [desired];
+  }
+
+  /** The object's own puller DaemonSet, applied when its hash differs from the cached one. */
+  async function applyDaemonSet(
+    { object: ppi, log, fieldManager }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
+    desired: DaemonSet,
+    refresh: ReturnType<typeof refreshSchedule>,
+  ): Promise<DaemonSet> {
+    const dsKey = `${ppi.metadata.namespace}/${daemonSetName(ppi.metadata.name ?? '')}`;
+    const cached = informers.daemonSets.get(dsKey);
+    const round = cached?.spec.template.metadata?.annotations?.[REFRESH_ROUND_ANNOTATION];
+    const hashed = withSpecHash(desired);
+    if (cached && sameSpecHash(cached, hashed)) return cached;
     if (refresh && round !== undefined && round !== String(refresh.round)) {
       await events.record(
         ppi,
@@ -305,9 +358,66 @@ export function prePulledImageKind(
       );
     }
     const applied = await step('applying the puller DaemonSet', () =>
-      client.apply(Resources.daemonSets, desired, { fieldManager, force: true }),
+      client.apply(Resources.daemonSets, hashed, { fieldManager, force: true }),
     );
     log.info({ daemonSet: dsKey, generation: applied.metadata.generation }, 'applied the puller DaemonSet');
+    return applied;
+  }
+
+  /**
+   * The architecture DaemonSets (platforms.ts), each applied when its hash
+   * differs; those of this object that are no longer rendered are deleted.
+   * A DaemonSet of that name that this object does not own is never taken
+   * over: the object is Degraded with Conflict.
+   */
+  async function applyArchDaemonSets(
+    { object: ppi, log, fieldManager }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
+    desired: DaemonSet[],
+  ): Promise<DaemonSet[]> {
+    const namespace = ppi.metadata.namespace ?? '';
+    const uid = ppi.metadata.uid ?? '';
+    const applied: DaemonSet[] = [];
+    for (const ds of desired) {
+      const hashed = withSpecHash(ds);
+      const cached = informers.daemonSets.get(`${namespace}/${ds.metadata.name}`);
+      if (cached && !cached.metadata.ownerReferences?.some((o) => o.controller && o.uid === uid)) {
+        const message = `DaemonSet ${ds.metadata.name} exists and is not this PrePulledImage's`;
+        throw new ClassifiedError({ reason: Reason.Conflict, message, retry: true });
+      }
+      if (cached && sameSpecHash(cached, hashed)) {
+        applied.push(cached);
+        continue;
+      }
+      const result = await step('applying an architecture DaemonSet', () =>
+        client.apply(Resources.daemonSets, hashed, { fieldManager, force: true }),
+      );
+      log.info(
+        { daemonSet: ds.metadata.name, generation: result.metadata.generation },
+        'applied an architecture DaemonSet',
+      );
+      applied.push(result);
+    }
+    const wanted = new Set(desired.map((ds) => ds.metadata.name));
+    const obsolete = informers.daemonSets
+      .list()
+      .filter(
+        (ds) =>
+          ds.metadata.namespace === namespace &&
+          ds.metadata.labels?.[OWNER_UID_LABEL] === uid &&
+          ds.metadata.labels?.[PLATFORM_GROUP_LABEL] !== undefined &&
+          !wanted.has(ds.metadata.name),
+      );
+    for (const ds of obsolete) {
+      try {
+        await client.delete(Resources.daemonSets, ds.metadata.name ?? '', namespace, {
+          uid: ds.metadata.uid ?? '',
+        });
+      } catch (err) {
+        if (isConflict(err) || isNotFound(err)) continue;
+        throw new StepError('deleting an architecture DaemonSet no node needs', err);
+      }
+      log.info({ daemonSet: ds.metadata.name }, 'deleted an architecture DaemonSet no node needs');
+    }
     return applied;
   }
 
@@ -352,58 +462,6 @@ export function prePulledImageKind(
       });
       log.debug({ pod: name, limit }, 'admitted a puller pod');
     }
-  }
-
-  /**
-   * Deletes the puller pods of nodes that hold a tag at another digest than
-   * the registry serves (stale-nodes.ts), at most as many at once as
-   * maxConcurrentPulls lets pull, pinned by UID like an import retry. The
-   * DaemonSet makes new ones, which pull the tag again (Always); pod events
-   * bring the next wave.
-   */
-  async function replaceStaleNodes(
-    { object: ppi, log, store }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
-    pods: PullerPod[],
-    daemonSet: DaemonSet | undefined,
-    checks: RegistryCheckResult,
-  ): Promise<number> {
-    const desiredNodes = daemonSet?.status?.desiredNumberScheduled ?? 0;
-    const plan = planStaleNodes({
-      pods,
-      refs: checkedImages(ppi),
-      resolutions: checks.resolutions,
-      desiredNodes,
-      limit: resolvePullLimit(ppi.spec.maxConcurrentPulls, Math.max(desiredNodes, pods.length, 1)),
-      deleting: (pod) => store.isPending(Resources.pods, keyOf(pod), pod),
-    });
-    const replaced: typeof plan.replace = [];
-    for (const stale of plan.replace) {
-      const { pod, node, image, held, resolved } = stale;
-      const { name, namespace, uid, resourceVersion } = pod.metadata;
-      try {
-        await client.delete(Resources.pods, name ?? '', namespace, { uid: uid ?? '' });
-      } catch (err) {
-        // Gone or replaced meanwhile: the next pass sees what stands there now.
-        if (isConflict(err) || isNotFound(err)) continue;
-        throw new StepError('deleting a puller pod to pull a moved tag', err);
-      }
-      store.wrote<PullerPod>(Resources.pods, keyOf(pod), resourceVersion, {
-        until: (cached) => cached.metadata.uid !== uid || Boolean(cached.metadata.deletionTimestamp),
-      });
-      replaced.push(stale);
-      log.info({ node, pod: name, image, held, resolved }, "replacing a stale node's puller pod");
-    }
-    const first = replaced[0];
-    if (!first) return plan.stale.length;
-    const more = replaced.length > 1 ? ` and ${replaced.length - 1} more` : '';
-    await events.record(
-      ppi,
-      'Normal',
-      Reason.Refreshing,
-      'Refresh',
-      `${plan.stale.length} nodes hold another digest than the registry serves; replacing the puller pods of ${first.node}${more} (${first.image} at ${first.held}, the registry serves ${first.resolved})`,
-    );
-    return plan.stale.length;
   }
 
   /**
@@ -468,6 +526,22 @@ export function prePulledImageKind(
       (ref) => informers.registryCredentials.get(ref.name)?.spec.target.secretName ?? ref.name,
     );
   }
+}
+
+/** `desired` with the hash of its content, so an unchanged spec costs no request. */
+function withSpecHash(desired: DaemonSet): DaemonSet {
+  const hash = createHash('sha256').update(JSON.stringify(desired)).digest('hex').slice(0, 16);
+  return {
+    ...desired,
+    metadata: {
+      ...desired.metadata,
+      annotations: { ...desired.metadata.annotations, [SPEC_HASH_ANNOTATION]: hash },
+    },
+  };
+}
+
+function sameSpecHash(a: DaemonSet, b: DaemonSet): boolean {
+  return a.metadata.annotations?.[SPEC_HASH_ANNOTATION] === b.metadata.annotations?.[SPEC_HASH_ANNOTATION];
 }
 
 function releasedUnready(node: Node): string | undefined {

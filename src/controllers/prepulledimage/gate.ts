@@ -30,10 +30,14 @@ import { StepError } from '../../runtime/failure.ts';
 import { type ObjectKind, type ReconcileRequest, watch } from '../../runtime/object-controller.ts';
 import type { AgentPod } from '../agent-reports.ts';
 import { importsOf } from './agent-imports.ts';
+import { withWorkloadImages } from './images-from.ts';
+import { PLATFORM_GROUP_LABEL, planPlatforms } from './platforms.ts';
 import { NODE_INDEX, ownerKeyOf, type PullerPod, podsOf } from './pods.ts';
 import { daemonSetName } from './render.ts';
+import { checkedImages, resolutionsInStatus } from './resolution.ts';
 import { selectsNode } from './selection.ts';
 import { type NodeProgress, nodeProgress } from './status.ts';
+import type { ImagesFromPlans } from './workload-caches.ts';
 
 export const GATE_CONTROLLER_NAME = 'nodegate';
 
@@ -95,6 +99,8 @@ export interface GateKindDeps {
     /** The node agents' pods: a tarball image is there when the agent's report says so. */
     agentPods: Informer<AgentPod>;
   };
+  /** spec.imagesFrom: a node waits for the workloads' images too. */
+  imagesFrom?: ImagesFromPlans;
 }
 
 /** The node gate, for {@link createObjectController}. */
@@ -121,6 +127,26 @@ export function nodeGateKind(deps: GateKindDeps): ObjectKind<Node, unknown, NonN
     reconcile,
   };
 
+  /**
+   * The object's own DaemonSet and the architecture DaemonSets (platforms.ts)
+   * that control `pods` and that the object controls.
+   */
+  function ownDaemonSets(ppi: PrePulledImage, pods: PullerPod[]): DaemonSet[] {
+    const namespace = ppi.metadata.namespace ?? '';
+    const own = informers.daemonSets.get(`${namespace}/${daemonSetName(ppi.metadata.name ?? '')}`);
+    const controllers = new Set(
+      pods.flatMap((p) => p.metadata.ownerReferences?.filter((o) => o.controller).map((o) => o.name) ?? []),
+    );
+    const archSets = [...controllers].flatMap((name) => {
+      const ds = informers.daemonSets.get(`${namespace}/${name}`);
+      const ownedByObject = ds?.metadata.ownerReferences?.some(
+        (o) => o.controller && o.uid === ppi.metadata.uid,
+      );
+      return ds && ds !== own && ownedByObject && ds.metadata.labels?.[PLATFORM_GROUP_LABEL] ? [ds] : [];
+    });
+    return own ? [own, ...archSets] : archSets;
+  }
+
   async function reconcile({ object: node, now, log }: ReconcileRequest<Node, unknown>) {
     if (!isGated(node)) return {};
     const name = node.metadata.name ?? '';
@@ -130,17 +156,22 @@ export function nodeGateKind(deps: GateKindDeps): ObjectKind<Node, unknown, NonN
     for (const ppi of informers.prePulledImages.list()) {
       if (!gating(ppi) || !selectsNode(ppi, node)) continue;
       const key = keyOf(ppi);
-      const pods = podsOf(
-        ppi,
-        // Its own DaemonSet's pods only, as status counts them: a forged pod releases nothing.
-        informers.daemonSets.get(`${ppi.metadata.namespace}/${daemonSetName(ppi.metadata.name ?? '')}`),
-        onNode.filter((p) => ownerKeyOf(p) === key),
-      );
+      // Its own DaemonSets' pods only, as status counts them: a forged pod releases nothing.
+      const candidates = onNode.filter((p) => ownerKeyOf(p) === key);
+      const own = ownDaemonSets(ppi, candidates);
+      const pods =
+        own.length > 0
+          ? own.flatMap((ds) => podsOf(ppi, ds, candidates))
+          : podsOf(ppi, undefined, candidates);
+      // The architectures the images lack, from the registry checks status holds (platforms.ts).
+      const arch = node.metadata.labels?.['kubernetes.io/arch'];
+      const platforms = planPlatforms(ppi, resolutionsInStatus(ppi, checkedImages(ppi)), arch ? [arch] : []);
       const timeout = ppi.spec.nodeReadiness?.timeout ?? DEFAULT_NODE_READINESS_TIMEOUT;
+      const held = withWorkloadImages(ppi, deps.imagesFrom?.planFor(ppi));
       const imports = importsOf(informers.agentPods, ppi.metadata.uid ?? '');
       gates.push({
         key,
-        progress: nodeProgress(ppi, pods, node, imports),
+        progress: nodeProgress(held, pods, node, imports, platforms),
         timeoutMs: durationMs(timeout) ?? 900_000,
       });
       gatingObjects.push(ppi);

@@ -5,10 +5,13 @@
  *
  * Containers: `image-<i>` holds image `i` of spec.images (a tiny `hold`
  * binary, so the kubelet keeps the image in use). A tarball image is imported
- * by the node agent, not by the pod (src/agent/node/imports).
+ * by the node agent, not by the pod (src/agent/node/imports). With a pinned
+ * digest (pinning.ts), `image-<i>` names the digest and `tag-<i>` pulls the
+ * tag itself, so containerd's tag name follows the content.
  */
 
 const HOLD_PREFIX = 'image-';
+const TAG_PREFIX = 'tag-';
 
 /** The container that holds image `index`. */
 export function holdContainerName(index: number): string {
@@ -18,6 +21,16 @@ export function holdContainerName(index: number): string {
 /** The image index of a hold container, or undefined for another container. */
 export function holdIndexOf(containerName: string): number | undefined {
   return indexAfter(HOLD_PREFIX, containerName);
+}
+
+/** The container that pulls image `index` by its tag, beside a hold container pinned to a digest. */
+export function tagContainerName(index: number): string {
+  return `${TAG_PREFIX}${index}`;
+}
+
+/** The image index of a tag container, or undefined for another container. */
+export function tagIndexOf(containerName: string): number | undefined {
+  return indexAfter(TAG_PREFIX, containerName);
 }
 
 function indexAfter(prefix: string, name: string): number | undefined {

@@ -28,6 +28,8 @@ import {
   checkIntervalMs,
   failedCheck,
   type ImageResolution,
+  keepingLastDigest,
+  resolutionsInStatus,
   resolvedImage,
 } from './resolution.ts';
 
@@ -89,9 +91,12 @@ export function createRegistryChecks(deps: RegistryChecksDeps): RegistryChecks {
       const refs = checkedImages(ppi);
       const interval = checkIntervalMs(ppi);
       const now = () => new Date(deps.clock.now());
+      // A failed check keeps the last digest resolved: the pods stay pinned to it.
+      const previous = resolutionsInStatus(ppi, refs);
       const failAll = (reason: string, message: string, nextInMs: number) => {
         const failed = failedCheck(reason, message, now());
-        return { resolutions: refs.map((ref) => (ref ? failed : undefined)), nextInMs };
+        const resolutions = refs.map((ref, i) => (ref ? keepingLastDigest(failed, previous[i]) : undefined));
+        return { resolutions, nextInMs };
       };
       let keyring: Keyring;
       try {
@@ -106,7 +111,7 @@ export function createRegistryChecks(deps: RegistryChecksDeps): RegistryChecks {
       }
       let nextInMs = interval;
       const resolutions = await Promise.all(
-        refs.map(async (ref) => {
+        refs.map(async (ref, index) => {
           if (!ref) return undefined;
           const target = { ref, credentials: keyring.lookup(repositoryOf(ref)) };
           try {
@@ -114,7 +119,7 @@ export function createRegistryChecks(deps: RegistryChecksDeps): RegistryChecks {
             return resolvedImage(description.digest, description.platforms, now());
           } catch (err) {
             if (!(err instanceof RegistryError)) throw err;
-            return failedCheck(err.reason, err.message, now());
+            return keepingLastDigest(failedCheck(err.reason, err.message, now()), previous[index]);
           } finally {
             nextInMs = Math.min(nextInMs, Math.max(MIN_COME_BACK_MS, resolver.dueIn(target, interval)));
           }

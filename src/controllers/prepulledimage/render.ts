@@ -34,9 +34,9 @@ export interface RenderOptions {
   extraPullSecrets: string[];
   defaultPriorityClassName?: string;
   /**
-   * With spec.refresh: the current refresh round (refresh.ts), or with
-   * registry checks the key of the resolved digests (resolution.ts). A new
-   * value rolls the pods.
+   * With spec.refresh and no registry checks: the current refresh round
+   * (refresh.ts). A new value rolls the pods. (With registry checks, the
+   * controller pins the digests instead: pinning.ts.)
    */
   refreshRound?: number | string;
 }

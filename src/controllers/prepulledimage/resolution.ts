@@ -106,6 +106,23 @@ export function failedCheck(reason: string, message: string, now: Date): ImageRe
   return { resolvedAt: isoSeconds(now), registryCheck: { reason, ...(cut && { message: cut }) } };
 }
 
+/**
+ * A failed check that keeps the digest (and platforms) the last good one
+ * resolved: the pods stay pinned to it, so a registry that cannot be reached
+ * rolls no node and tears nothing down.
+ */
+export function keepingLastDigest(
+  failed: ImageResolution,
+  previous: ImageResolution | undefined,
+): ImageResolution {
+  if (!previous?.resolvedDigest) return failed;
+  return {
+    ...failed,
+    resolvedDigest: previous.resolvedDigest,
+    ...(previous.platforms !== undefined && { platforms: previous.platforms }),
+  };
+}
+
 /** A status.images entry with its check merged in. */
 export function withResolution(entry: StatusImage, resolution: ImageResolution | undefined): StatusImage {
   return resolution ? { ...entry, ...resolution } : entry;

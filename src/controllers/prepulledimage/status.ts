@@ -28,8 +28,10 @@ import type { Failure } from '../../runtime/failure.ts';
 import { compareStrings } from '../../runtime/order.ts';
 import type { ImportsOnNode } from './agent-imports.ts';
 import { PULL_SLOT_GATE } from './labels.ts';
+import { namesImage } from './pinning.ts';
+import type { PlatformPlan } from './platforms.ts';
 import type { PullerPod } from './pods.ts';
-import { holdIndexOf, podCreatedAt } from './protocol.ts';
+import { holdIndexOf, podCreatedAt, tagContainerName } from './protocol.ts';
 import { firstFailedCheck, type ImageResolution, withResolution } from './resolution.ts';
 import { selectsNode } from './selection.ts';
 
@@ -54,6 +56,8 @@ export interface StatusInput {
   resolutions?: readonly (ImageResolution | undefined)[];
   /** With registry checks and spec.refresh: nodes that hold a tag at another digest than it resolved to (stale-nodes.ts). */
   staleNodes?: number;
+  /** With registry checks: which images each architecture lacks (platforms.ts). */
+  platforms?: PlatformPlan;
   now: Date;
 }
 
@@ -220,13 +224,19 @@ export function nodeProgress(
   pods: PullerPod[],
   node: Node,
   imports?: ImportsOnNode,
+  platforms?: PlatformPlan,
 ): NodeProgress {
   const name = node.metadata.name ?? '';
   const onNode = podsByNode(pods, new Map([[name, node]])).get(name);
-  if (!onNode) return { state: 'waiting' };
+  const mismatches = ppi.spec.images.map((entry, index) =>
+    platformMismatch(platforms, node, index, normalizeOrKeep(entry.image)),
+  );
+  // A node no image fits gets no pod: it is known to fail before any would run.
+  if (!onNode && !mismatches.every((m) => m !== undefined)) return { state: 'waiting' };
   const context: ImageContext = { ppi, ...(imports && { imports }) };
-  const images = ppi.spec.images.map((entry) =>
-    imageStateOnNode(context, onNode, node, normalizeOrKeep(entry.image)),
+  const images = ppi.spec.images.map(
+    (entry, index) =>
+      mismatches[index] ?? imageStateOnNode(context, onNode ?? [], node, normalizeOrKeep(entry.image)),
   );
   const group = groupOf(images);
   if (group === 'ready') return { state: 'ready' };
@@ -245,10 +255,22 @@ export function computePrePulledImageStatus(input: StatusInput): PrePulledImageS
   const refs = ppi.spec.images.map((entry) => normalizeOrKeep(entry.image));
   const reports: NodeReport[] = [];
   const context: ImageContext = { ppi, ...(input.imports && { imports: input.imports }) };
-  for (const [name, pods] of podsByNode(input.pods, nodes)) {
+  const byNode = podsByNode(input.pods, nodes);
+  for (const [name, pods] of byNode) {
     const node = nodes.get(name)!;
-    const images = refs.map((ref) => imageStateOnNode(context, pods, node, ref));
+    const images = refs.map(
+      (ref, index) =>
+        platformMismatch(input.platforms, node, index, ref) ?? imageStateOnNode(context, pods, node, ref),
+    );
     reports.push({ name, group: groupOf(images), images });
+  }
+  // Nodes whose architecture no image offers get no pod at all: each image is PlatformMismatch there.
+  if (input.platforms && input.platforms.excluded.length > 0) {
+    for (const [name, node] of nodes) {
+      if (byNode.has(name) || !selectsNode(ppi, node)) continue;
+      const images = refs.map((ref, index) => platformMismatch(input.platforms, node, index, ref));
+      if (images.every((s) => s !== undefined)) reports.push({ name, group: 'failed', images });
+    }
   }
   reports.sort((a, b) => GROUP_ORDER[a.group] - GROUP_ORDER[b.group] || compareStrings(a.name, b.name));
 
@@ -263,7 +285,7 @@ export function computePrePulledImageStatus(input: StatusInput): PrePulledImageS
     }),
   );
   const dsDesired = daemonSet?.status?.desiredNumberScheduled ?? 0;
-  const unscheduled = Math.max(0, dsDesired - reports.length - goneNodes.size);
+  const unscheduled = Math.max(0, dsDesired - byNode.size - goneNodes.size);
   const counts: Counts = {
     desired: reports.length + unscheduled,
     ready: count('ready'),
@@ -402,9 +424,13 @@ function imageStateOnNode(
 }
 
 function imageStateInPod(context: ImageContext, pod: PullerPod, image: string): NodeImageState {
-  const container = pod.spec.containers.find((c) => c.image === image);
+  const container = pod.spec.containers.find(
+    (c) => holdIndexOf(c.name) !== undefined && namesImage(c.image, image),
+  );
   if (!container) return pending(image, 'waiting for the DaemonSet to roll out the new spec');
   const status = pod.status?.containerStatuses?.find((s) => s.name === container.name);
+  const pinned = tagPullState(pod, container.name, image);
+  if (pinned && status && hasImage(status)) return pinned;
   const imported = importOutcome(context, pod, container.name, image, status);
   // A refused import over someone else's image of that name: the hold container
   // runs, but on their content, not this object's.
@@ -422,6 +448,34 @@ function imageStateInPod(context: ImageContext, pod: PullerPod, image: string): 
   // images, so an agent that cannot be pulled blocks every one of them.
   const agent = pod.status?.initContainerStatuses?.find(isPullFailure)?.state?.waiting;
   if (agent) return failedPull(image, agent, 'agent image: ');
+  return { image, state: 'Pulling', reason: Reason.Pulling };
+}
+
+/** Image `index` on `node` as PlatformMismatch when the node's architecture lacks it (platforms.ts). */
+function platformMismatch(
+  platforms: PlatformPlan | undefined,
+  node: Node,
+  index: number,
+  image: string,
+): NodeImageState | undefined {
+  const why = platforms?.mismatch(index, node.metadata.labels?.['kubernetes.io/arch']);
+  return why === undefined ? undefined : failed(image, Reason.PlatformMismatch, why);
+}
+
+/**
+ * For a hold container pinned to a digest (pinning.ts): the state of the
+ * container that pulls the tag, until it holds the image too, since a
+ * workload naming the tag finds it only then. Undefined when there is none,
+ * or once it holds the image.
+ */
+function tagPullState(pod: PullerPod, holdName: string, image: string): NodeImageState | undefined {
+  const index = holdIndexOf(holdName);
+  const name = index === undefined ? undefined : tagContainerName(index);
+  if (!name || !pod.spec.containers.some((c) => c.name === name)) return undefined;
+  const status = pod.status?.containerStatuses?.find((s) => s.name === name);
+  if (status && hasImage(status)) return undefined;
+  if (status?.state?.waiting && isPullFailure(status))
+    return failedPull(image, status.state.waiting, 'tag: ');
   return { image, state: 'Pulling', reason: Reason.Pulling };
 }
 

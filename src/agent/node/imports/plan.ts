@@ -8,6 +8,7 @@
  */
 import type { ImageEntry, PrePulledImage } from '../../../api/prepulledimage.ts';
 import { OWNER_UID_LABEL } from '../../../controllers/prepulledimage/labels.ts';
+import { archDaemonSetNameOf } from '../../../controllers/prepulledimage/platforms.ts';
 import { ownerKeyOf } from '../../../controllers/prepulledimage/pods.ts';
 import { daemonSetName } from '../../../controllers/prepulledimage/render.ts';
 import { importRefusal, type LoadedImportPolicy } from '../../../image/import-policy.ts';
@@ -37,9 +38,11 @@ export function isPullerPodOf(ppi: PrePulledImage, pod: KubeObject): boolean {
   const { namespace, name, uid } = ppi.metadata;
   if (!namespace || !name || !uid) return false;
   if (pod.metadata.namespace !== namespace || pod.metadata.labels?.[OWNER_UID_LABEL] !== uid) return false;
+  // Its own DaemonSet, or one of its architecture DaemonSets (platforms.ts).
+  const names = [daemonSetName(name), archDaemonSetNameOf(ppi, pod)];
   return (
     pod.metadata.ownerReferences?.some(
-      (o) => o.controller === true && o.kind === 'DaemonSet' && o.name === daemonSetName(name),
+      (o) => o.controller === true && o.kind === 'DaemonSet' && names.includes(o.name),
     ) ?? false
   );
 }
