@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Condition } from '../api/common.ts';
 import {
   conditionsEqualIgnoringTime,
+  failureConditions,
   findCondition,
   isoSeconds,
   setCondition,
@@ -117,5 +118,51 @@ describe('shortenMessage', () => {
   it('leaves short text alone and cuts long text to the limit', () => {
     expect(shortenMessage('abc', 3)).toBe('abc');
     expect(shortenMessage('abcdef', 4)).toBe('abc…');
+  });
+});
+
+describe('failureConditions', () => {
+  const object = { metadata: { generation: 3 } };
+  const options = { now: new Date('2026-01-01T00:00:00Z'), maxMessage: 100, failingWhileRetrying: true };
+  const rows = (conditions: { type: string; status: string }[]) => conditions.map((c) => [c.type, c.status]);
+
+  it('adds a Stalled condition for a set that names one: True only when the failure is not retried', () => {
+    const set = { ready: 'Ready', progressing: 'Progressing', failing: 'Degraded', stalled: 'Stalled' };
+    const terminal = failureConditions(
+      object,
+      set,
+      { reason: 'InvalidSpec', message: 'bad', retry: false },
+      options,
+    );
+    expect(rows(terminal)).toEqual([
+      ['Ready', 'False'],
+      ['Progressing', 'False'],
+      ['Degraded', 'True'],
+      ['Stalled', 'True'],
+    ]);
+    const retried = failureConditions(
+      object,
+      set,
+      { reason: 'Forbidden', message: 'quota', retry: true },
+      options,
+    );
+    expect(rows(retried)).toEqual([
+      ['Ready', 'False'],
+      ['Progressing', 'True'],
+      ['Degraded', 'True'],
+      ['Stalled', 'False'],
+    ]);
+  });
+
+  it('gives a set without one its three conditions', () => {
+    const set = { ready: 'Ready', progressing: 'Reconciling', failing: 'Stalled' };
+    const failure = { reason: 'Conflict', message: 'not ours', retry: false };
+    expect(
+      rows(failureConditions(object, set, failure, { ...options, failingWhileRetrying: false })),
+    ).toEqual([
+      ['Ready', 'False'],
+      ['Reconciling', 'False'],
+      ['Stalled', 'True'],
+    ]);
   });
 });

@@ -85,6 +85,12 @@ export interface ConditionSet {
   ready: string;
   progressing: string;
   failing: string;
+  /**
+   * kstatus's `Stalled`, for a kind whose failing condition is another
+   * (`Degraded`): True only when the failure waits for a human, so Flux and
+   * kstatus call the object Failed instead of waiting for it.
+   */
+  stalled?: string;
 }
 
 /** What one pass concluded, before it is spelled out as three conditions. */
@@ -96,6 +102,8 @@ export interface Verdict {
   failing: boolean;
   /** Reason and message of the progressing condition while it is True (default: those of the verdict). */
   progress?: { reason: string; message: string };
+  /** With a set's `stalled` condition: whether the failure waits for a human (default: no). */
+  stalled?: boolean;
 }
 
 /**
@@ -118,18 +126,22 @@ export function failureConditions(
     progressing: failure.retry,
     failing: !failure.retry || options.failingWhileRetrying,
     progress: { reason: failure.reason, message },
+    stalled: !failure.retry,
   });
   return applyConditions(object, decided, options.now);
 }
 
-/** The three conditions of one verdict, in the set's order. */
+/** The conditions of one verdict (three, or four with `stalled`), in the set's order. */
 export function verdict(set: ConditionSet, v: Verdict): NewCondition[] {
-  const status = (value: boolean) => (value ? 'True' : 'False');
+  const status = (value: boolean): Condition['status'] => (value ? 'True' : 'False');
   const progress = v.progressing && v.progress ? v.progress : { reason: v.reason, message: v.message };
   return [
     { type: set.ready, status: status(v.ready), reason: v.reason, message: v.message },
     { type: set.progressing, status: status(v.progressing), ...progress },
     { type: set.failing, status: status(v.failing), reason: v.reason, message: v.message },
+    ...(set.stalled
+      ? [{ type: set.stalled, status: status(v.stalled ?? false), reason: v.reason, message: v.message }]
+      : []),
   ];
 }
 

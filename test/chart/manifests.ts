@@ -7,10 +7,17 @@ import { parseAllDocuments } from 'yaml';
 
 /** Labels Helm adds that a kustomize install does not carry. */
 const HELM_LABELS = ['helm.sh/chart', 'app.kubernetes.io/managed-by'];
+/** Annotations for Helm alone (what `helm uninstall` keeps), which kubectl ignores. */
+const HELM_ANNOTATIONS = ['helm.sh/resource-policy'];
 
 export interface Manifest {
   kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
   [field: string]: unknown;
 }
 
@@ -32,7 +39,13 @@ export function normalizeManifests(objects: Manifest[]): Record<string, unknown>
   for (const object of objects) {
     const labels = { ...object.metadata.labels };
     for (const label of HELM_LABELS) delete labels[label];
-    out[identity(object)] = sortKeys({ ...object, metadata: { ...object.metadata, labels } });
+    const { annotations: allAnnotations, ...metadata } = object.metadata;
+    const annotations = { ...allAnnotations };
+    for (const annotation of HELM_ANNOTATIONS) delete annotations[annotation];
+    out[identity(object)] = sortKeys({
+      ...object,
+      metadata: { ...metadata, labels, ...(Object.keys(annotations).length > 0 && { annotations }) },
+    });
   }
   return out;
 }

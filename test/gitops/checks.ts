@@ -37,9 +37,9 @@ export const EXPECTED: Record<Kind, Record<string, { argocd: string; kstatus: st
   PrePulledImage: {
     healthy: { argocd: 'Healthy', kstatus: 'Current' },
     progressing: { argocd: 'Progressing', kstatus: 'InProgress' },
-    // A failing node is retried by the kubelet: kstatus has no Stalled condition to
-    // call it Failed, so Flux waits for it until its timeout and then shows Ready's message.
-    degraded: { argocd: 'Degraded', kstatus: 'InProgress' },
+    // A missing tag needs a human (NotFound): Stalled, so kstatus and Flux call it Failed
+    // at once instead of waiting out their timeout.
+    degraded: { argocd: 'Degraded', kstatus: 'Failed' },
     'stale-generation': { argocd: 'Progressing', kstatus: 'InProgress' },
   },
   RegistryCredential: {

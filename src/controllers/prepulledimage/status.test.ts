@@ -401,6 +401,7 @@ describe('computePrePulledImageStatus: conditions', () => {
       ['Ready', 'True', 'NoMatchingNodes', 4],
       ['Progressing', 'False', 'NoMatchingNodes', 4],
       ['Degraded', 'False', 'NoMatchingNodes', 4],
+      ['Stalled', 'False', 'NoMatchingNodes', 4],
     ]);
     expect(status.observedGeneration).toBe(4);
     expect(status.ready).toBe('0/0');
@@ -432,6 +433,7 @@ describe('computePrePulledImageStatus: conditions', () => {
       ['Ready', 'True', 'AllNodesReady', 4],
       ['Progressing', 'False', 'AllNodesReady', 4],
       ['Degraded', 'False', 'AllNodesReady', 4],
+      ['Stalled', 'False', 'AllNodesReady', 4],
     ]);
     expect(findCondition(status.conditions, 'Ready')?.message).toBe('3/3 nodes hold every image');
 
@@ -494,6 +496,7 @@ describe('computePrePulledImageStatus: conditions', () => {
       ['Ready', 'False', 'Progressing', 4],
       ['Progressing', 'True', 'Progressing', 4],
       ['Degraded', 'False', 'Progressing', 4],
+      ['Stalled', 'False', 'Progressing', 4],
     ]);
     expect(findCondition(status.conditions, 'Progressing')?.message).toBe('1/2 nodes ready, 1 pulling');
   });
@@ -513,6 +516,8 @@ describe('computePrePulledImageStatus: conditions', () => {
       ['Ready', 'False', 'NodesFailing', 4],
       ['Progressing', 'False', 'NodesFailing', 4],
       ['Degraded', 'True', 'NodesFailing', 4],
+      // Unauthorized needs a human (a password): kstatus reads the object as Failed.
+      ['Stalled', 'True', 'NodesFailing', 4],
     ]);
     const message = findCondition(status.conditions, 'Degraded')?.message ?? '';
     expect(message).toMatch(
@@ -528,6 +533,19 @@ describe('computePrePulledImageStatus: conditions', () => {
       status: 'True',
       reason: 'Progressing',
     });
+  });
+
+  it('is Degraded but not Stalled while every failing node fails in a way that may pass by itself', () => {
+    const nodes = nodeMap(node('n1'), node('n2'));
+    const reset = { reason: 'ErrImagePull', message: 'read tcp 10.0.0.1:443: connection reset by peer' };
+    const status = compute({ pods: [pod('n1', [reset, 'ready']), pod('n2', ['ready', 'ready'])], nodes });
+    expect(status.nodes?.[0]?.images?.[0]).toMatchObject({ state: 'Failed', reason: 'ErrImagePull' });
+    expect(conditionsOf(status)).toEqual([
+      ['Ready', 'False', 'NodesFailing', 4],
+      ['Progressing', 'False', 'NodesFailing', 4],
+      ['Degraded', 'True', 'NodesFailing', 4],
+      ['Stalled', 'False', 'NodesFailing', 4],
+    ]);
   });
 
   it('keeps transition times and other conditions from the previous status', () => {
@@ -559,6 +577,7 @@ describe('computePrePulledImageStatus: conditions', () => {
       ['Ready', '2025-06-01T00:00:00Z'],
       ['Progressing', '2026-01-01T00:00:00Z'],
       ['Degraded', '2026-01-01T00:00:00Z'],
+      ['Stalled', '2026-01-01T00:00:00Z'],
     ]);
   });
 });
@@ -645,6 +664,8 @@ describe('pods the cluster refuses', () => {
       ['Ready', 'False', 'PodsRefused'],
       ['Progressing', 'True', 'PodsRefused'],
       ['Degraded', 'True', 'PodsRefused'],
+      // The DaemonSet controller retries: not stalled.
+      ['Stalled', 'False', 'PodsRefused'],
     ]);
     expect(status.conditions?.[2]?.message).toBe(
       '2 of 3 nodes have no puller pod; the DaemonSet controller\'s last try: pods "ppi-web-abcde" is forbidden: exceeded quota: compute, requested: pods=1',
@@ -700,6 +721,7 @@ describe('stalledStatus', () => {
       ['Ready', 'False', 'InvalidSpec', 5, 'images[0].image: bad'],
       ['Progressing', 'False', 'InvalidSpec', 5, 'images[0].image: bad'],
       ['Degraded', 'True', 'InvalidSpec', 5, 'images[0].image: bad'],
+      ['Stalled', 'True', 'InvalidSpec', 5, 'images[0].image: bad'],
     ]);
     expect(findCondition(status.conditions, 'Ready')?.lastTransitionTime).toBe('2026-01-02T00:00:00Z');
     expect(findCondition(status.conditions, 'Progressing')?.lastTransitionTime).toBe('2026-01-01T00:00:00Z');
@@ -716,6 +738,7 @@ describe('stalledStatus', () => {
       ['Ready', 'False', 'Forbidden'],
       ['Progressing', 'True', 'Forbidden'],
       ['Degraded', 'True', 'Forbidden'],
+      ['Stalled', 'False', 'Forbidden'],
     ]);
     expect(findCondition(status.conditions, 'Degraded')?.message).toContain('exceeded quota');
   });

@@ -61,12 +61,46 @@ export interface StatusInput {
   now: Date;
 }
 
-/** Ready / Progressing / Degraded: the PrePulledImage's three conditions. */
+/**
+ * Ready / Progressing / Degraded, and kstatus's Stalled: Degraded is True for
+ * every failure (Argo CD's health reads it), Stalled only for one that waits
+ * for a human (Flux and kstatus read it as Failed; a failure that may pass by
+ * itself leaves the object InProgress, from Ready False).
+ */
 export const PREPULLED_IMAGE_CONDITIONS: ConditionSet = {
   ready: ConditionType.Ready,
   progressing: ConditionType.Progressing,
   failing: ConditionType.Degraded,
+  stalled: ConditionType.Stalled,
 };
+
+/**
+ * Node failures that no retry fixes by itself: the registry or the archive
+ * says no (credentials, a missing tag or platform, a bad name, an archive that
+ * is corrupt, lacks the image or is refused by the import rules). A node
+ * failing with one of them makes the object Stalled. The others (the registry
+ * or file server unreachable, disk pressure, a kubelet error without a known
+ * cause) may pass by themselves as the kubelet and the importer retry.
+ */
+const STALLING_NODE_REASONS: ReadonlySet<string> = new Set([
+  Reason.Unauthorized,
+  Reason.NotFound,
+  Reason.PlatformMismatch,
+  Reason.InvalidImageName,
+  Reason.ErrImageNeverPull,
+  Reason.ImportFailed,
+  Reason.ChecksumMismatch,
+  Reason.ImageNotInArchive,
+  Reason.RuntimeNotFound,
+  Reason.ImportConflict,
+  Reason.DigestMismatch,
+  Reason.ChecksumRequired,
+  Reason.RedirectRefused,
+  Reason.DownloadTooLarge,
+  Reason.ArchiveTooLarge,
+  Reason.PathRefused,
+  Reason.NotRegularFile,
+]);
 
 const IMAGE_MESSAGE_MAX = 512;
 const CONDITION_MESSAGE_MAX = 1024;
@@ -571,6 +605,13 @@ function decideConditions(
       progressing: counts.pulling + counts.pending > 0,
       failing: true,
       progress,
+      stalled: reports.some(
+        (r) =>
+          r.group === 'failed' &&
+          r.images.some(
+            (s) => s.state === 'Failed' && s.reason !== undefined && STALLING_NODE_REASONS.has(s.reason),
+          ),
+      ),
     });
   }
   // The counts mean nothing until the DaemonSet controller has seen the latest
