@@ -37,10 +37,24 @@ export const MAX_IMPORT_ENTRIES = 96;
 /** Messages are cut to this length in the report. */
 export const MAX_IMPORT_MESSAGE = 320;
 
-/** Which version of an entry (its image and source) a result is for. */
+/**
+ * Which version of an entry (its image and source) a result is for. Keys are
+ * sorted first: the agent reads the object as the API server stores it, the
+ * controller as its schema parsed it, and the two order a source's fields
+ * differently.
+ */
 export function importFingerprint(entry: Pick<ImageEntry, 'image' | 'tarball'>): string {
   return createHash('sha256')
-    .update(JSON.stringify([entry.image, entry.tarball ?? null]))
+    .update(canonicalJson([entry.image, entry.tarball ?? null]))
     .digest('hex')
     .slice(0, 16);
+}
+
+/** JSON with every object's keys in sorted order: equal values, equal text. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
 }
