@@ -53,7 +53,7 @@ const nodeImage = (ppi: PrePulledImage, image: string) => nodeImageState(ppi, no
 let agent: NodeAgent | undefined;
 let removePolicy: (() => void) | undefined;
 /** This run's docker-archive image, which the retry describe checks is unpinned once its object is gone. */
-const dockerImage = '';
+let dockerImage = '';
 
 beforeAll(async () => {
   expect(kubectl(cluster, ['apply', '--server-side', '-f', 'crds/']).status).toBe(0);
@@ -212,6 +212,7 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
         tarball: { url: `http://${NODE_FROM_POD}:${serverPort}/tampered.tar`, sha256: 'f'.repeat(64) },
       },
     });
+    dockerImage = name('docker');
 
     pvcCase = {
       image: name('pvc'),
