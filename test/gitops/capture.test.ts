@@ -70,6 +70,8 @@ function capture(kind: Kind, name: string, state: string): Captured {
   return { kind, state, file };
 }
 
+// Needs the real kubelet node: skipped only on a cluster started with PREPULL_TEST_REAL_NODE=0
+// (a helper's second cluster); the whole suite runs it in the node lane, which always has one.
 describe.runIf(cluster.node)('GitOps health of objects the operator wrote', () => {
   let operator: TestOperator | undefined;
   let binary: string;

@@ -109,6 +109,8 @@ async function expectOperatorRunning(): Promise<{ leader: string; standby: strin
   return roles;
 }
 
+// Needs the real kubelet node: skipped only on a cluster started with PREPULL_TEST_REAL_NODE=0
+// (a helper's second cluster); the whole suite runs it in the node lane, which always has one.
 describe.runIf(cluster.node && cluster.registry)('the operator in the cluster, from its image', () => {
   const node = cluster.node!;
   const registry = cluster.registry!;

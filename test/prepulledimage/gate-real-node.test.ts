@@ -67,6 +67,8 @@ async function pushFreshImage(): Promise<string> {
   return `${registry.host}/${repo}:${run}`;
 }
 
+// Needs the real kubelet node: skipped only on a cluster started with PREPULL_TEST_REAL_NODE=0
+// (a helper's second cluster); the whole suite runs it in the node lane, which always has one.
 describe.runIf(cluster.node !== undefined)('the node readiness gate on the real node', () => {
   let operator: TestOperator | undefined;
 

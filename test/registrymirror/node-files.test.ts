@@ -44,6 +44,8 @@ const mirror: SelectedMirror = {
   },
 };
 
+// Needs the real kubelet node: skipped only on a cluster started with PREPULL_TEST_REAL_NODE=0
+// (a helper's second cluster); the whole suite runs it in the node lane, which always has one.
 describe.skipIf(!cluster.node)(`the mirrors module on the real node (${cluster.node?.runtime})`, () => {
   let runtime: NodeRuntime;
   let before: Record<string, string>;

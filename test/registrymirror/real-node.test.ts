@@ -51,6 +51,8 @@ function eventsAbout(name: string): Array<{ type: string; reason: string }> {
     .map((e) => ({ type: e.type, reason: e.reason }));
 }
 
+// Needs the real kubelet node: skipped only on a cluster started with PREPULL_TEST_REAL_NODE=0
+// (a helper's second cluster); the whole suite runs it in the node lane, which always has one.
 describe.skipIf(!cluster.node)(`RegistryMirror on the real node (${cluster.node?.runtime})`, () => {
   let operator: TestOperator;
   let agent: NodeAgent;
