@@ -63,6 +63,12 @@ export const Reason = {
   DigestMismatch: 'DigestMismatch',
   /** A plain `http://` tarball URL without `sha256`. */
   ChecksumRequired: 'ChecksumRequired',
+  /**
+   * A url source's tarball.credentialsSecretRef gives no credential: the Secret
+   * does not exist, has neither username/password nor token, or its copy for the
+   * node agents is not there yet.
+   */
+  CredentialsUnavailable: 'CredentialsUnavailable',
   /** A download redirected from https to http, or too many times. */
   RedirectRefused: 'RedirectRefused',
   /** A download larger than the importer's size cap. */

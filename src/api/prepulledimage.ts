@@ -27,12 +27,20 @@ const sha256Hex = patternedString(/^[a-f0-9]{64}$/, 'must be 64 lower-case hex d
 const HTTP_NEEDS_SHA256 =
   'tarball.sha256 is required for a plain http:// url: nothing else proves what the node downloaded';
 
+const CREDENTIALS_NEED_HTTPS =
+  'tarball.credentialsSecretRef is only for an https:// url: a credential sent over plain http is readable on the way';
+
 export const tarballSourceSchema = z
   .strictObject({
     url: patternedString(/^https?:\/\/\S+$/, 'must be an http:// or https:// URL', { max: 2048 })
       .optional()
       .describe('Downloaded by each node (from inside the pod network), checked against sha256 when given.'),
     sha256: sha256Hex.optional().describe('SHA-256 of the file at url, as 64 lower-case hex digits.'),
+    credentialsSecretRef: localObjectReferenceSchema
+      .optional()
+      .describe(
+        "A Secret in this namespace with the download's credentials, for an https:// url: type kubernetes.io/basic-auth (keys username and password) for HTTP Basic, or a key token for a Bearer token. Prepull copies only the credential into its own namespace for the node agents; it never appears in status, Events, logs or pod specs.",
+      ),
     hostPath: noDotDotSegments(
       patternedString(/^\//, 'must be an absolute path on the node', { max: 4096 }),
       'tarball.hostPath must not contain a .. segment',
@@ -56,6 +64,10 @@ export const tarballSourceSchema = z
     message: HTTP_NEEDS_SHA256,
     path: ['sha256'],
   })
+  .refine((t) => t.credentialsSecretRef === undefined || t.url?.startsWith('https://') === true, {
+    message: CREDENTIALS_NEED_HTTPS,
+    path: ['credentialsSecretRef'],
+  })
   .meta({
     'x-kubernetes-validations': [
       {
@@ -63,6 +75,10 @@ export const tarballSourceSchema = z
         message: 'tarball needs exactly one of url, hostPath or persistentVolumeClaim',
       },
       { rule: '!has(self.sha256) || has(self.url)', message: 'tarball.sha256 is only for a url source' },
+      {
+        rule: "!has(self.credentialsSecretRef) || (has(self.url) && self.url.startsWith('https://'))",
+        message: CREDENTIALS_NEED_HTTPS,
+      },
       {
         rule: "!has(self.url) || !self.url.startsWith('http://') || has(self.sha256)",
         message: HTTP_NEEDS_SHA256,

@@ -24,6 +24,7 @@ NODE_NAME, POD_NAMESPACE and POD_NAME from the downward API.
   --state-dir PATH         the agent's state on the node, a host path (default /var/lib/prepull/agent)
   --importer-path PATH     prepull-import (default /prepull-import)
   --work-dir PATH          where tarball downloads go (default /work)
+  --download-ca-file PATH  PEM bundle trusted for https tarball downloads besides the system's
   --import-retry BASE,MAX  seconds between tries of a failed import: first wait, doubling up to
                            MAX (default 30,600)
 `;
@@ -41,6 +42,7 @@ export async function runAgentCommand(argv: string[], env: NodeJS.ProcessEnv): P
       'state-dir': { type: 'string', default: '/var/lib/prepull/agent' },
       'importer-path': { type: 'string', default: '/prepull-import' },
       'work-dir': { type: 'string', default: '/work' },
+      'download-ca-file': { type: 'string' },
       'import-retry': { type: 'string', default: '30,600' },
       help: { type: 'boolean', default: false },
     },
@@ -67,6 +69,7 @@ export async function runAgentCommand(argv: string[], env: NodeJS.ProcessEnv): P
       stateDir: values['state-dir'],
       importerPath: values['importer-path'],
       workDir: values['work-dir'],
+      downloadCaFile: values['download-ca-file'],
       importRetry: parseRetry(values['import-retry']),
     }),
   });

@@ -19,6 +19,10 @@ import {
 import { addCredentialReferenceIndex } from '../controllers/indexes.ts';
 import { MANAGED_BY_LABEL, MANAGER_NAME, NAME_LABEL } from '../controllers/labels.ts';
 import { prePulledImageKind } from '../controllers/prepulledimage/controller.ts';
+import {
+  addDownloadCredentialsIndex,
+  createDownloadCredentialsController,
+} from '../controllers/prepulledimage/download-credentials-controller.ts';
 import { GATED_NODE_INDEX, isGated, nodeGateKind } from '../controllers/prepulledimage/gate.ts';
 import { WORKLOAD_RESOURCES } from '../controllers/prepulledimage/images-from-watches.ts';
 import { PULLER_NAME } from '../controllers/prepulledimage/labels.ts';
@@ -47,6 +51,7 @@ import {
 } from '../controllers/registrycredential/index.ts';
 import { registryMirrorKind } from '../controllers/registrymirror/controller.ts';
 import { agentMirrorReports } from '../controllers/registrymirror/reports.ts';
+import { DOWNLOAD_CREDENTIALS_SELECTOR } from '../image/download-credentials.ts';
 import { IMPORT_POLICY_CONFIGMAP } from '../image/import-policy.ts';
 import { KubeClient } from '../kube/client.ts';
 import type { KubeConfig } from '../kube/config.ts';
@@ -123,6 +128,8 @@ export const USER_AGENT = 'prepull-operator';
 export const DEFAULT_NAMESPACE = 'prepull-system';
 /** Metrics name of the PrePulledImage controller's pull-secret informers (one label value for all). */
 const PULL_SECRET_WATCHES = 'prepulledimage-pull-secrets';
+/** Metrics name of the download-credentials controller's source informers. */
+const DOWNLOAD_CREDENTIALS_WATCHES = 'download-credentials-sources';
 
 export function startOperator(options: OperatorOptions): RunningOperator {
   const { log, clock, metrics } = options;
@@ -186,6 +193,12 @@ export function startOperator(options: OperatorOptions): RunningOperator {
       agentPodSelection(options.namespace ?? DEFAULT_NAMESPACE),
       slimAgentPod,
     ),
+    // Copies of tarball download credentials (src/image/download-credentials.ts), in Prepull's namespace.
+    downloadCredentialCopies: informer<Secret>('download-credentials-copies', {
+      type: Resources.secrets,
+      namespace: options.namespace ?? DEFAULT_NAMESPACE,
+      labelSelector: DOWNLOAD_CREDENTIALS_SELECTOR,
+    }),
     // The admin's import policy: one ConfigMap, watched by name.
     importPolicies: informer<ConfigMap>('import-policy', {
       type: Resources.configMaps,
@@ -199,6 +212,7 @@ export function startOperator(options: OperatorOptions): RunningOperator {
   informers.nodes.addIndex(GATED_NODE_INDEX, (node) => (isGated(node) ? ['true'] : []));
   addRefusalIndexes(informers.podRefusals);
   addCredentialReferenceIndex(informers.prePulledImages);
+  addDownloadCredentialsIndex(informers.prePulledImages);
   addRegistryCredentialIndexes(informers);
   addWorkloadIndexes(informers.workloads);
   const imagesFrom = new ImagesFromPlans(informers);
@@ -306,8 +320,27 @@ export function startOperator(options: OperatorOptions): RunningOperator {
       nodes: informers.nodes,
       reports: agentMirrorReports(informers.agentPods),
     });
+    const downloadCredentials = createDownloadCredentialsController({
+      ...deps('download-credentials'),
+      namespace: options.namespace ?? DEFAULT_NAMESPACE,
+      prePulledImages: informers.prePulledImages,
+      copies: informers.downloadCredentialCopies,
+      sources: new SecretWatches({
+        client,
+        newInformer: (name, source) =>
+          new Informer<Secret>({
+            name,
+            source,
+            clock,
+            log,
+            onRestart: (reason) => metrics.watchRestart(DOWNLOAD_CREDENTIALS_WATCHES, reason),
+            onEvent: (type) => metrics.watchEvent(DOWNLOAD_CREDENTIALS_WATCHES, type),
+          }),
+      }),
+    });
     return [
       createObjectController(prePulledImages, deps(prePulledImages.name)),
+      downloadCredentials,
       createObjectController(gate, deps(gate.name)),
       createObjectController(mirrors, deps(mirrors.name)),
       createRegistryCredentialController({

@@ -85,7 +85,11 @@ export const goodCases: Case[] = [
       { image: 'localhost/app:dev', tarball: { hostPath: '/var/lib/images/app.tar' } },
       {
         image: 'registry.k8s.io/pause:3.10',
-        tarball: { url: 'https://files.internal/pause.tar', sha256: 'b'.repeat(64) },
+        tarball: {
+          url: 'https://files.internal/pause.tar',
+          sha256: 'b'.repeat(64),
+          credentialsSecretRef: { name: 'downloads' },
+        },
       },
       {
         image: 'ml/model:3',
@@ -179,6 +183,28 @@ export const badCases: Case[] = [
   ),
   ppi('hostpath-empty', tarball({ hostPath: '' }), 'must be an absolute path on the node'),
   ppi('file-url', tarball({ url: 'file:///etc/shadow' }), 'must be an http:// or https:// URL'),
+  ppi(
+    'credentials-over-http',
+    tarball({
+      url: 'http://files.internal/app.tar',
+      sha256: 'b'.repeat(64),
+      credentialsSecretRef: { name: 'dl' },
+    }),
+    'credentialsSecretRef is only for an https:// url',
+  ),
+  ppi(
+    'credentials-for-hostpath',
+    tarball({ hostPath: '/var/lib/images/app.tar', credentialsSecretRef: { name: 'dl' } }),
+    'credentialsSecretRef is only for an https:// url',
+  ),
+  ppi(
+    'credentials-other-namespace',
+    tarball({
+      url: 'https://files.internal/app.tar',
+      credentialsSecretRef: { name: 'dl', namespace: 'kube-system' },
+    }),
+    'unknown field "spec.images[0].tarball.credentialsSecretRef.namespace"',
+  ),
   ppi(
     'url-with-space',
     tarball({ url: 'https://h/a b.tar', sha256: 'b'.repeat(64) }),

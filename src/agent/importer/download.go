@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,7 +35,17 @@ func download(ctx context.Context, o options) (string, error) {
 	if err != nil {
 		return "", fail(ReasonDownloadFailed, "%s: %v", shown, err)
 	}
-	resp, err := httpClient(o).Do(req)
+	if o.authorization != "" {
+		if u.Scheme != "https" {
+			return "", fail(ReasonDownloadFailed, "%s is plain http: a credential is sent over https only", shown)
+		}
+		req.Header.Set("Authorization", o.authorization)
+	}
+	client, err := httpClient(o)
+	if err != nil {
+		return "", err
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		var f *failure
 		if errors.As(err, &f) {
@@ -41,6 +54,13 @@ func download(ctx context.Context, o options) (string, error) {
 		return "", fail(ReasonDownloadFailed, "downloading %s: %v", shown, unwrapURLError(err))
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		hint := "give the credential in tarball.credentialsSecretRef"
+		if o.authorization != "" {
+			hint = "the credential in tarball.credentialsSecretRef was refused"
+		}
+		return "", fail(ReasonUnauthorized, "downloading %s: HTTP %s: %s", shown, resp.Status, hint)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return "", fail(ReasonDownloadFailed, "downloading %s: HTTP %s", shown, resp.Status)
 	}
@@ -72,7 +92,7 @@ func download(ctx context.Context, o options) (string, error) {
 	return f.Name(), nil
 }
 
-func httpClient(o options) *http.Client {
+func httpClient(o options) (*http.Client, error) {
 	transport := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -80,6 +100,21 @@ func httpClient(o options) *http.Client {
 		ResponseHeaderTimeout: 2 * time.Minute,
 		ForceAttemptHTTP2:     true,
 	}
+	if o.caFile != "" {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		pem, err := os.ReadFile(o.caFile)
+		if err != nil {
+			return nil, fail(ReasonDownloadFailed, "reading --ca-file: %v", err)
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fail(ReasonDownloadFailed, "--ca-file %s holds no PEM certificate", o.caFile)
+		}
+		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	origin, _ := url.Parse(o.url)
 	return &http.Client{
 		Transport: transport,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -90,9 +125,40 @@ func httpClient(o options) *http.Client {
 			if from.Scheme == "https" && req.URL.Scheme != "https" {
 				return fail(ReasonRedirectRefused, "%s redirected from https to %s (%s): refused", redactURL(o.url), req.URL.Scheme, redactURL(req.URL.String()))
 			}
+			// The credential is for the URL's own origin: net/http would still
+			// send it to another port of the same host, or to a subdomain.
+			if !sameOrigin(origin, req.URL) {
+				req.Header.Del("Authorization")
+			}
 			return nil
 		},
+	}, nil
+}
+
+// sameOrigin: same scheme, host and port.
+func sameOrigin(a, b *url.URL) bool {
+	return a != nil && b != nil && a.Scheme == b.Scheme && strings.EqualFold(a.Host, b.Host)
+}
+
+// maxCredentialBytes bounds what --credentials-stdin reads.
+const maxCredentialBytes = 64 << 10
+
+// readCredential reads --credentials-stdin's JSON from r. Its errors never quote the input.
+func readCredential(r io.Reader) (string, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxCredentialBytes+1))
+	if err != nil {
+		return "", fail(ReasonDownloadFailed, "reading the credential from standard input: %v", err)
 	}
+	if len(data) > maxCredentialBytes {
+		return "", fail(ReasonDownloadFailed, "the credential on standard input is larger than %d bytes", maxCredentialBytes)
+	}
+	var in struct {
+		Authorization string `json:"authorization"`
+	}
+	if json.Unmarshal(data, &in) != nil || in.Authorization == "" || strings.ContainsAny(in.Authorization, "\r\n") {
+		return "", fail(ReasonDownloadFailed, `the credential on standard input is not {"authorization": "<one line>"}`)
+	}
+	return in.Authorization, nil
 }
 
 // unwrapURLError drops net/http's own quoting of the URL (which keeps the

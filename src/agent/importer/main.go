@@ -15,7 +15,9 @@
 // alone and the result is ImportConflict, unless its content is identical. A
 // name with @sha256: must match the archive's digest. Downloads and archive
 // paths are hardened (download.go, source.go), and no message it writes
-// carries a URL's userinfo or query (redact.go).
+// carries a URL's userinfo or query (redact.go). A download's credential comes
+// on standard input (--credentials-stdin), never in its arguments, and is sent
+// to the URL's own origin only.
 //
 // It uses containerd's own client library rather than running ctr: one
 // static binary that works against containerd 1.6, 1.7 and 2.x (none of which
@@ -82,6 +84,10 @@ type options struct {
 	maxRedirects     int
 	unpin            bool
 	unpinExcept      string
+	caFile           string
+	credentialsStdin bool
+	// authorization: the Authorization value read with --credentials-stdin; never printed.
+	authorization string
 }
 
 func main() {
@@ -104,6 +110,8 @@ func main() {
 	flag.Int64Var(&o.maxDownloadBytes, "max-download-bytes", 16*gib, "largest download accepted, in bytes")
 	flag.Int64Var(&o.maxArchiveBytes, "max-archive-bytes", 16*gib, "most bytes one archive may write into containerd's content store")
 	flag.IntVar(&o.maxRedirects, "max-redirects", 5, "most HTTP redirects a download follows (never https to http)")
+	flag.StringVar(&o.caFile, "ca-file", "", "PEM bundle trusted for https downloads besides the system's")
+	flag.BoolVar(&o.credentialsStdin, "credentials-stdin", false, `read the download's credential from standard input, as JSON {"authorization": "<HTTP Authorization value>"}; sent to the URL's own origin only`)
 	flag.BoolVar(&o.unpin, "unpin", false, "import nothing: unpin every image Prepull imported whose name is not in --unpin-except")
 	flag.StringVar(&o.unpinExcept, "unpin-except", "", "with --unpin: the image names still held on this node, separated by commas")
 	flag.Parse()
@@ -124,10 +132,18 @@ func run(o options) result {
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
 	var err error
-	if o.unpin {
+	switch {
+	case o.unpin:
 		r.Unpinned, err = unpinUnheld(ctx, o, keepSet(o.unpinExcept))
-	} else {
-		err = importImage(ctx, o, &r)
+	case o.credentialsStdin && o.url == "":
+		err = fail(ReasonImportFailed, "--credentials-stdin is for a --url download")
+	default:
+		if o.credentialsStdin {
+			o.authorization, err = readCredential(os.Stdin)
+		}
+		if err == nil {
+			err = importImage(ctx, o, &r)
+		}
 	}
 	if err != nil {
 		r.OK = false

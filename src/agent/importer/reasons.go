@@ -8,6 +8,7 @@ const (
 	ReasonChecksumMismatch  = "ChecksumMismatch"  // the download's sha256 is not --sha256
 	ReasonChecksumRequired  = "ChecksumRequired"  // an http:// URL without --sha256
 	ReasonRedirectRefused   = "RedirectRefused"   // https to http, or more than --max-redirects hops
+	ReasonUnauthorized      = "Unauthorized"      // the download answered 401 or 403
 	ReasonDownloadTooLarge  = "DownloadTooLarge"  // the body is larger than --max-download-bytes
 	ReasonArchiveTooLarge   = "ArchiveTooLarge"   // the archive is larger than --max-archive-bytes
 	ReasonPathRefused       = "PathRefused"       // a .. segment, or a path leaving --archive-root

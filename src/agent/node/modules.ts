@@ -24,6 +24,8 @@ export interface AgentSettings {
   workDir: string;
   /** Back-off between tries of a failed import: first wait and cap, in ms. */
   importRetry: { baseMs: number; maxMs: number };
+  /** A PEM bundle trusted for https tarball downloads besides the system's. */
+  downloadCaFile?: string | undefined;
 }
 
 /** The importer gives up on one archive after this long. */
@@ -37,6 +39,7 @@ export function buildAgentModules(settings: AgentSettings): AgentModule[] {
     runtimeSocket: settings.runtimeSocket,
     workDir: settings.workDir,
     timeoutMs: IMPORT_TIMEOUT_MS,
+    ...(settings.downloadCaFile ? { downloadCaFile: settings.downloadCaFile } : {}),
   };
   return [
     importModule({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { importerArgs, parseImporterOutput, unpinArgs } from './importer.ts';
+import { credentialInput, importerArgs, parseImporterOutput, unpinArgs } from './importer.ts';
 import type { ImportTask } from './plan.ts';
 
 const settings = {
@@ -52,6 +52,18 @@ describe('importerArgs', () => {
     );
     expect(args).toEqual(expect.arrayContaining(['--address', '/host/run/containerd/containerd.sock']));
     expect(args).not.toContain('--archive-root');
+  });
+
+  it('asks for the credential on standard input, never in an argument, and passes the CA bundle', () => {
+    const task: ImportTask = {
+      ...base,
+      tarball: { url: 'https://a.example/app.tar', credentialsSecretRef: { name: 'download' } },
+    };
+    const args = importerArgs(task, { ...settings, downloadCaFile: '/etc/prepull/ca.pem' }, true);
+    expect(args).toEqual(expect.arrayContaining(['--credentials-stdin', '--ca-file', '/etc/prepull/ca.pem']));
+    expect(args.join(' ')).not.toContain('download');
+    expect(importerArgs(task, settings)).not.toContain('--credentials-stdin');
+    expect(JSON.parse(credentialInput('Basic dTpw'))).toEqual({ authorization: 'Basic dTpw' });
   });
 });
 

@@ -2,7 +2,9 @@
  * Runs the Go importer (`prepull-import`, in the Prepull image) for one task:
  * its flags from the task and the agent's mounts, its one JSON result line
  * read back. The importer redacts URLs in every message it writes; its
- * arguments stay inside the agent's container, never in a pod spec. I/O.
+ * arguments stay inside the agent's container, never in a pod spec. A
+ * download credential goes to it on standard input (argv is readable by
+ * every process of the node, /proc/<pid>/cmdline). I/O.
  */
 import { execFile } from 'node:child_process';
 import { Reason } from '../../../api/conditions.ts';
@@ -20,10 +22,19 @@ export interface ImporterSettings {
   workDir: string;
   /** The importer gives up after this long. */
   timeoutMs: number;
+  /** A PEM bundle trusted for https downloads besides the system's, as the agent sees it. */
+  downloadCaFile?: string;
 }
 
-/** Runs one import; `signal` ends it early (the agent is stopping). */
-export type RunImport = (task: ImportTask, signal: AbortSignal) => Promise<ImportOutcome>;
+/**
+ * Runs one import; `signal` ends it early (the agent is stopping).
+ * `authorization`: the HTTP Authorization value for a url source's download.
+ */
+export type RunImport = (
+  task: ImportTask,
+  signal: AbortSignal,
+  authorization?: string,
+) => Promise<ImportOutcome>;
 
 /** What unpinning gave: the images unpinned, or why it failed. */
 export type UnpinOutcome = { ok: true; unpinned: string[] } | { ok: false; message: string };
@@ -34,11 +45,17 @@ export type UnpinOutcome = { ok: true; unpinned: string[] } | { ok: false; messa
  */
 export type RunUnpin = (held: readonly string[], signal: AbortSignal) => Promise<UnpinOutcome>;
 
-/** The importer's flags for `task`. */
-export function importerArgs(task: ImportTask, settings: ImporterSettings): string[] {
+/** The importer's flags for `task`; `withCredential`: it reads one from standard input. */
+export function importerArgs(task: ImportTask, settings: ImporterSettings, withCredential = false): string[] {
   const { tarball } = task;
   const source = tarball.url
-    ? ['--url', tarball.url, ...(tarball.sha256 ? ['--sha256', tarball.sha256] : [])]
+    ? [
+        '--url',
+        tarball.url,
+        ...(tarball.sha256 ? ['--sha256', tarball.sha256] : []),
+        ...(settings.downloadCaFile ? ['--ca-file', settings.downloadCaFile] : []),
+        ...(withCredential ? ['--credentials-stdin'] : []),
+      ]
     : // Resolved inside hostRoot, symlinks included: only the mounted directories exist there.
       ['--archive-root', settings.hostRoot, '--archive', tarball.hostPath ?? ''];
   return [
@@ -91,14 +108,23 @@ export function parseImporterOutput(stdout: string, fallback: string): ImportOut
   };
 }
 
-/** Runs the importer with `args`; resolves with its output and a message for when it wrote no result. */
+/** What the importer reads on standard input with --credentials-stdin: one JSON object. */
+export function credentialInput(authorization: string): string {
+  return JSON.stringify({ authorization });
+}
+
+/**
+ * Runs the importer with `args`, `input` on its standard input; resolves with
+ * its output and a message for when it wrote no result.
+ */
 function runImporter(
   settings: ImporterSettings,
   args: string[],
   signal: AbortSignal,
+  input = '',
 ): Promise<{ stdout: string; fallback: string }> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       settings.path,
       args,
       // A little longer than the importer's own timeout, so it reports first.
@@ -112,13 +138,22 @@ function runImporter(
         resolve({ stdout: stdout ?? '', fallback });
       },
     );
+    // It may exit before reading (a refused URL): a closed pipe is no failure of ours.
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(input);
   });
 }
 
 /** A {@link RunImport} over the real importer binary. */
 export function importerRunner(settings: ImporterSettings): RunImport {
-  return async (task, signal) => {
-    const { stdout, fallback } = await runImporter(settings, importerArgs(task, settings), signal);
+  return async (task, signal, authorization) => {
+    const withCredential = authorization !== undefined;
+    const { stdout, fallback } = await runImporter(
+      settings,
+      importerArgs(task, settings, withCredential),
+      signal,
+      withCredential ? credentialInput(authorization) : '',
+    );
     return parseImporterOutput(stdout, fallback);
   };
 }

@@ -4,8 +4,9 @@
  * outcome on the agent's pod. The tenant's puller pod itself is unprivileged:
  * its hold container uses the image with imagePullPolicy Never and starts once
  * the image is here (the kubelet retries ErrImageNeverPull). It reads only the
- * puller pods of its own node, the PrePulledImages, and the import policy
- * ConfigMap of Prepull's namespace. I/O.
+ * puller pods of its own node, the PrePulledImages, the import policy
+ * ConfigMap of Prepull's namespace, and there the copies of download
+ * credentials, one GET each when an import needs one (credentials.ts). I/O.
  */
 import type { PrePulledImage } from '../../../api/prepulledimage.ts';
 import { NAME_LABEL, PULLER_NAME } from '../../../controllers/prepulledimage/labels.ts';
@@ -20,6 +21,7 @@ import { Resources } from '../../../kube/resources.ts';
 import { slimMeta } from '../../../kube/slim.ts';
 import { Sleeper } from '../../../runtime/clock.ts';
 import type { AgentContext, AgentModule } from '../module.ts';
+import { downloadCredentialFor } from './credentials.ts';
 import type { RunImport, RunUnpin } from './importer.ts';
 import { planImports } from './plan.ts';
 import { IMPORT_MODULE } from './report.ts';
@@ -107,7 +109,11 @@ async function runImports(context: AgentContext, options: ImportModuleOptions): 
       state.started(task);
       context.report(state.report(tasks));
       log.info({ ppi: task.owner, image: task.image, index: task.index }, 'importing');
-      const outcome = await options.runImport(task, signal);
+      // A url source's credential, read from Prepull's namespace now; never logged.
+      const credential = await downloadCredentialFor(client, namespace, task);
+      const outcome = credential.ok
+        ? await options.runImport(task, signal, credential.authorization)
+        : credential.outcome;
       if (signal.aborted) break;
       state.finished(task, outcome, clock.now());
       if (outcome.ok) log.info({ ppi: task.owner, image: task.image, digest: outcome.digest }, 'imported');
