@@ -25,6 +25,8 @@ NODE_NAME, POD_NAMESPACE and POD_NAME from the downward API.
   --importer-path PATH     prepull-import (default /prepull-import)
   --work-dir PATH          where tarball downloads go (default /work)
   --download-ca-file PATH  PEM bundle trusted for https tarball downloads besides the system's
+  --max-download-bytes N   largest tarball download accepted, in bytes (default 17179869184, 16 GiB;
+                           keep the work emptyDir's sizeLimit above it)
   --import-retry BASE,MAX  seconds between tries of a failed import: first wait, doubling up to
                            MAX (default 30,600)
 `;
@@ -43,6 +45,7 @@ export async function runAgentCommand(argv: string[], env: NodeJS.ProcessEnv): P
       'importer-path': { type: 'string', default: '/prepull-import' },
       'work-dir': { type: 'string', default: '/work' },
       'download-ca-file': { type: 'string' },
+      'max-download-bytes': { type: 'string' },
       'import-retry': { type: 'string', default: '30,600' },
       help: { type: 'boolean', default: false },
     },
@@ -70,6 +73,7 @@ export async function runAgentCommand(argv: string[], env: NodeJS.ProcessEnv): P
       importerPath: values['importer-path'],
       workDir: values['work-dir'],
       downloadCaFile: values['download-ca-file'],
+      maxDownloadBytes: parseByteCount(values['max-download-bytes']),
       importRetry: parseRetry(values['import-retry']),
     }),
   });
@@ -79,6 +83,15 @@ export async function runAgentCommand(argv: string[], env: NodeJS.ProcessEnv): P
   log.info({ signal }, 'stopping');
   await agent.stop();
   return 0;
+}
+
+function parseByteCount(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const bytes = Number(value);
+  if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(bytes) || bytes <= 0) {
+    throw new Error(`--max-download-bytes must be a positive number of bytes, not ${JSON.stringify(value)}`);
+  }
+  return bytes;
 }
 
 function parseRetry(value: string): { baseMs: number; maxMs: number } {

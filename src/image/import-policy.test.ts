@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_IMPORT_POLICY, importRefusal, loadImportPolicy, redactUrl } from './import-policy.ts';
+import {
+  DEFAULT_IMPORT_POLICY,
+  importRefusal,
+  loadImportPolicy,
+  redactUrl,
+  redirectPrefixes,
+} from './import-policy.ts';
 
 const byDefault = { ok: true as const, policy: DEFAULT_IMPORT_POLICY };
 const hostPath = (path: string) => ({ hostPath: path });
@@ -135,5 +141,41 @@ describe('redactUrl', () => {
       'https://redacted@host.example:8443/a/b.tar?redacted',
     );
     expect(redactUrl('http://10.0.0.1/x.tar')).toBe('http://10.0.0.1/x.tar');
+  });
+});
+
+describe('redirectPrefixes', () => {
+  const policy = loadImportPolicy({
+    'policy.yaml': [
+      'rules:',
+      '  - namespaces: [team-a]',
+      '    images: ["prepull.local/{namespace}/**"]',
+      '    urls: [https://files.example/team-a/, https://cdn.example/]',
+      '  - namespaces: [team-b]',
+      '    images: ["prepull.local/{namespace}/**"]',
+      '    urls: [https://files.example/team-b/]',
+      '  - namespaces: ["*"]',
+      '    images: [other.example/**]',
+      '    urls: [https://other.example/]',
+    ].join('\n'),
+  });
+  const entry = (image: string) => ({ image, tarball: { url: 'https://files.example/team-a/app.tar' } });
+
+  it("are the URL prefixes of the rules that allow the entry's image for its namespace", () => {
+    expect(redirectPrefixes(policy, 'team-a', entry('prepull.local/team-a/app:v1'))).toEqual([
+      'https://cdn.example/',
+      'https://files.example/team-a/',
+    ]);
+    expect(redirectPrefixes(policy, 'team-b', entry('prepull.local/team-b/app:v1'))).toEqual([
+      'https://files.example/team-b/',
+    ]);
+  });
+
+  it('are none for another source, an unusable policy or an image no rule allows', () => {
+    expect(redirectPrefixes(policy, 'team-a', { image: 'prepull.local/team-a/app:v1' })).toEqual([]);
+    expect(
+      redirectPrefixes({ ok: false, message: 'x' }, 'team-a', entry('prepull.local/team-a/a:1')),
+    ).toEqual([]);
+    expect(redirectPrefixes(policy, 'team-a', entry('nginx'))).toEqual([]);
   });
 });

@@ -7,6 +7,9 @@
  * `prepull-import-policy` of Prepull's namespace, key `policy.yaml`; without
  * it, {@link DEFAULT_IMPORT_POLICY} applies.
  *
+ * A url source's redirects must stay within the URL prefixes of the rules that
+ * allow it ({@link redirectPrefixes}); the importer checks every hop.
+ *
  * persistentVolumeClaim sources are refused whatever the policy: the node
  * agent runs in Prepull's namespace and cannot mount a claim of another
  * namespace, and mounting it in the tenant's pod for the agent to read is not
@@ -124,6 +127,33 @@ export function importRefusal(
   }
   if (imageRules.some((rule) => sourceAllowed(rule, namespace, tarball))) return undefined;
   return `the import policy does not let namespace ${namespace} import ${repository} from ${describeSource(tarball)}`;
+}
+
+/**
+ * The URL prefixes every redirect of `entry`'s download must stay within: those
+ * of the rules that let `namespace` import its image. A URL the admin allows
+ * cannot so lead the node agent anywhere the admin did not allow (an internal
+ * address, another host). Empty for an entry that is not an allowed url source.
+ */
+export function redirectPrefixes(
+  loaded: LoadedImportPolicy,
+  namespace: string,
+  entry: Pick<ImageEntry, 'image' | 'tarball'>,
+): string[] {
+  if (!loaded.ok || entry.tarball?.url === undefined) return [];
+  let repository: string;
+  try {
+    repository = repositoryOf(parseImageReference(entry.image));
+  } catch {
+    return [];
+  }
+  const prefixes = loaded.policy.rules
+    .filter((rule) => rule.namespaces.some((p) => globMatch(p, namespace, false)))
+    .filter((rule) =>
+      rule.images.some((pattern) => globMatch(substitute(pattern, namespace), repository, true)),
+    )
+    .flatMap((rule) => rule.urls);
+  return [...new Set(prefixes)].sort();
 }
 
 function sourceAllowed(

@@ -125,6 +125,9 @@ func httpClient(o options) (*http.Client, error) {
 			if from.Scheme == "https" && req.URL.Scheme != "https" {
 				return fail(ReasonRedirectRefused, "%s redirected from https to %s (%s): refused", redactURL(o.url), req.URL.Scheme, redactURL(req.URL.String()))
 			}
+			if len(o.redirectWithin) > 0 && !o.redirectWithin.allow(req.URL) {
+				return fail(ReasonRedirectRefused, "%s redirected to %s, which the import policy does not allow: refused", redactURL(o.url), redactURL(req.URL.String()))
+			}
 			// The credential is for the URL's own origin: net/http would still
 			// send it to another port of the same host, or to a subdomain.
 			if !sameOrigin(origin, req.URL) {
@@ -169,4 +172,39 @@ func unwrapURLError(err error) error {
 		return fmt.Errorf("%s", ue.Err.Error())
 	}
 	return err
+}
+
+// urlPrefixes is --redirect-within: the import policy's URL prefixes for the
+// entry, the same test as urlWithin in src/image/import-policy.ts.
+type urlPrefixes []*url.URL
+
+func (p *urlPrefixes) String() string { return fmt.Sprint(len(*p), " prefixes") }
+
+func (p *urlPrefixes) Set(value string) error {
+	u, err := url.Parse(value)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return fmt.Errorf("not an http(s) URL prefix without userinfo")
+	}
+	if u.Path == "" {
+		u.Path = "/"
+	}
+	*p = append(*p, u)
+	return nil
+}
+
+// allow: same scheme and host (and port); the path starts with the prefix's; no userinfo.
+func (p urlPrefixes) allow(u *url.URL) bool {
+	if u.User != nil {
+		return false
+	}
+	for _, prefix := range p {
+		if u.Scheme != prefix.Scheme || !strings.EqualFold(u.Host, prefix.Host) {
+			continue
+		}
+		path := prefix.Path
+		if path == "/" || u.Path == path || strings.HasPrefix(u.Path, strings.TrimSuffix(path, "/")+"/") {
+			return true
+		}
+	}
+	return false
 }

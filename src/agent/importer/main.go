@@ -85,6 +85,7 @@ type options struct {
 	unpin            bool
 	unpinExcept      string
 	caFile           string
+	redirectWithin   urlPrefixes
 	credentialsStdin bool
 	// authorization: the Authorization value read with --credentials-stdin; never printed.
 	authorization string
@@ -110,6 +111,7 @@ func main() {
 	flag.Int64Var(&o.maxDownloadBytes, "max-download-bytes", 16*gib, "largest download accepted, in bytes")
 	flag.Int64Var(&o.maxArchiveBytes, "max-archive-bytes", 16*gib, "most bytes one archive may write into containerd's content store")
 	flag.IntVar(&o.maxRedirects, "max-redirects", 5, "most HTTP redirects a download follows (never https to http)")
+	flag.Var(&o.redirectWithin, "redirect-within", "a URL prefix (scheme, host and port, path) every redirect must stay within; repeatable (default: any https URL)")
 	flag.StringVar(&o.caFile, "ca-file", "", "PEM bundle trusted for https downloads besides the system's")
 	flag.BoolVar(&o.credentialsStdin, "credentials-stdin", false, `read the download's credential from standard input, as JSON {"authorization": "<HTTP Authorization value>"}; sent to the URL's own origin only`)
 	flag.BoolVar(&o.unpin, "unpin", false, "import nothing: unpin every image Prepull imported whose name is not in --unpin-except")

@@ -26,6 +26,8 @@ export interface AgentSettings {
   importRetry: { baseMs: number; maxMs: number };
   /** A PEM bundle trusted for https tarball downloads besides the system's. */
   downloadCaFile?: string | undefined;
+  /** The largest tarball download accepted, in bytes; undefined: the importer's default. */
+  maxDownloadBytes?: number | undefined;
 }
 
 /** The importer gives up on one archive after this long. */
@@ -40,6 +42,7 @@ export function buildAgentModules(settings: AgentSettings): AgentModule[] {
     workDir: settings.workDir,
     timeoutMs: IMPORT_TIMEOUT_MS,
     ...(settings.downloadCaFile ? { downloadCaFile: settings.downloadCaFile } : {}),
+    ...(settings.maxDownloadBytes ? { maxDownloadBytes: settings.maxDownloadBytes } : {}),
   };
   return [
     importModule({

@@ -65,6 +65,19 @@ describe('importerArgs', () => {
     expect(importerArgs(task, settings)).not.toContain('--credentials-stdin');
     expect(JSON.parse(credentialInput('Basic dTpw'))).toEqual({ authorization: 'Basic dTpw' });
   });
+
+  it("keeps every redirect within the policy's prefixes, and passes the download cap", () => {
+    const task: ImportTask = {
+      ...base,
+      tarball: { url: 'https://a.example/x/app.tar' },
+      redirectWithin: ['https://a.example/x/', 'https://cdn.example/'],
+    };
+    const args = importerArgs(task, { ...settings, maxDownloadBytes: 1024 });
+    expect(args.join(' ')).toContain(
+      '--redirect-within https://a.example/x/ --redirect-within https://cdn.example/',
+    );
+    expect(args.join(' ')).toContain('--max-download-bytes 1024');
+  });
 });
 
 describe('unpinArgs', () => {

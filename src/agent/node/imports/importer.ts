@@ -24,6 +24,8 @@ export interface ImporterSettings {
   timeoutMs: number;
   /** A PEM bundle trusted for https downloads besides the system's, as the agent sees it. */
   downloadCaFile?: string;
+  /** The largest download accepted, in bytes (default: the importer's, 16 GiB). */
+  maxDownloadBytes?: number;
 }
 
 /**
@@ -53,7 +55,9 @@ export function importerArgs(task: ImportTask, settings: ImporterSettings, withC
         '--url',
         tarball.url,
         ...(tarball.sha256 ? ['--sha256', tarball.sha256] : []),
+        ...(task.redirectWithin ?? []).flatMap((prefix) => ['--redirect-within', prefix]),
         ...(settings.downloadCaFile ? ['--ca-file', settings.downloadCaFile] : []),
+        ...(settings.maxDownloadBytes ? ['--max-download-bytes', String(settings.maxDownloadBytes)] : []),
         ...(withCredential ? ['--credentials-stdin'] : []),
       ]
     : // Resolved inside hostRoot, symlinks included: only the mounted directories exist there.

@@ -11,7 +11,7 @@ import { OWNER_UID_LABEL } from '../../../controllers/prepulledimage/labels.ts';
 import { archDaemonSetNameOf } from '../../../controllers/prepulledimage/platforms.ts';
 import { ownerKeyOf } from '../../../controllers/prepulledimage/pods.ts';
 import { daemonSetName } from '../../../controllers/prepulledimage/render.ts';
-import { importRefusal, type LoadedImportPolicy } from '../../../image/import-policy.ts';
+import { importRefusal, type LoadedImportPolicy, redirectPrefixes } from '../../../image/import-policy.ts';
 import { normalizeImageReference } from '../../../image/reference.ts';
 import type { KubeObject } from '../../../kube/objects.ts';
 import { importFingerprint } from './report.ts';
@@ -31,6 +31,8 @@ export interface ImportTask {
   fingerprint: string;
   /** Why the policy refuses it, if it does. */
   refusal?: string;
+  /** A url source: the policy's URL prefixes its redirects must stay within. */
+  redirectWithin?: string[];
 }
 
 /** Whether `pod` is one of `ppi`'s puller pods. */
@@ -70,6 +72,7 @@ export function planImports(
         return; // The controller reports the spec as invalid.
       }
       const refusal = importRefusal(policy, namespace, entry);
+      const redirectWithin = redirectPrefixes(policy, namespace, entry);
       tasks.set(`${uid}/${index}`, {
         key: `${uid}/${index}`,
         uid,
@@ -80,6 +83,7 @@ export function planImports(
         tarball: entry.tarball,
         fingerprint: importFingerprint(entry),
         ...(refusal !== undefined && { refusal }),
+        ...(redirectWithin.length > 0 && { redirectWithin }),
       });
     });
   }
