@@ -38,7 +38,12 @@ export interface NodeAgentOptions {
   archiveDirectories?: string[];
   /** More flags for `prepull agent`. */
   args?: string[];
+  /** A PEM CA the agent trusts for https downloads (a ConfigMap mounted for --download-ca-file). */
+  downloadCa?: string;
 }
+
+/** The ConfigMap holding {@link NodeAgentOptions.downloadCa}. */
+const DOWNLOAD_CA_CONFIGMAP = 'prepull-test-download-ca';
 
 export interface NodeAgent {
   /** Removes the DaemonSet and waits for its pod to go. */
@@ -95,7 +100,23 @@ export function nodeAgentManifests(cluster: ClusterInfo, options: NodeAgentOptio
     ...mirrorsVolumes,
     ...pod.volumes.filter((v) => !replaced(v.name)),
   ];
-  return [...objects.filter((o) => o !== daemonSet), daemonSet];
+  const extra: unknown[] = [];
+  if (options.downloadCa !== undefined) {
+    extra.push({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: DOWNLOAD_CA_CONFIGMAP, namespace: NAMESPACE },
+      data: { 'ca.pem': options.downloadCa },
+    });
+    container.volumeMounts.push({
+      name: 'download-ca',
+      mountPath: '/etc/prepull/download-ca',
+      readOnly: true,
+    });
+    (pod.volumes as unknown[]).push({ name: 'download-ca', configMap: { name: DOWNLOAD_CA_CONFIGMAP } });
+    container.args.push('--download-ca-file=/etc/prepull/download-ca/ca.pem');
+  }
+  return [...objects.filter((o) => o !== daemonSet), ...extra, daemonSet];
 }
 
 /** Applies deploy/'s namespace and the agent, and waits until its pod runs on the real node. */

@@ -8,7 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { PrePulledImage } from '../../src/api/prepulledimage.ts';
@@ -17,6 +17,12 @@ import { loadKubeConfig } from '../../src/kube/config.ts';
 import type { Pod } from '../../src/kube/objects.ts';
 import { Resources } from '../../src/kube/resources.ts';
 import { applyImportPolicy, type NodeAgent, startNodeAgent } from '../support/agent.ts';
+import {
+  type DownloadServer,
+  downloadCa,
+  endlessBody,
+  startDownloadServer,
+} from '../support/download-servers.ts';
 import { eventually } from '../support/eventually.ts';
 import { kubectl, serverSideApply } from '../support/kubectl.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
@@ -35,6 +41,48 @@ const client = new KubeClient(loadKubeConfig(cluster.kubeconfig));
 /** The node directory the admin lets each team import its own archives from: `<archives>/<namespace>/`. */
 const archives = join(cluster.dir, `tenant-archives-${run}`);
 const PAUSE = 'registry.k8s.io/pause:prepull';
+/** The node agent's download cap in this tier: an endless body stops here. */
+const DOWNLOAD_CAP = 4 << 20;
+/** What the internal service answers: it must never reach the tenant. */
+const INTERNAL_TEXT = `INTERNAL-ANSWER-${run}`;
+
+/** Every blob in the node's content store. */
+function nodeContent(): Set<string> {
+  const out = execFileSync(
+    node.ctr,
+    ['--address', node.containerdSocket, '-n', 'k8s.io', 'content', 'ls', '-q'],
+    { encoding: 'utf8' },
+  );
+  return new Set(out.split('\n').filter(Boolean));
+}
+
+/** Files in the node agent's download directory (its `work` emptyDir), as the node holds them. */
+function agentDownloads(): string[] {
+  const uids = kubectl(cluster, [
+    'get',
+    'pods',
+    '-n',
+    'prepull-system',
+    '-l',
+    'app.kubernetes.io/component=agent',
+    '-o',
+    'jsonpath={.items[*].metadata.uid}',
+  ]).stdout.split(' ');
+  return uids.filter(Boolean).flatMap((uid) => {
+    const work = join(
+      cluster.dir,
+      'node',
+      'kubelet',
+      'pods',
+      uid,
+      'volumes',
+      'kubernetes.io~empty-dir',
+      'work',
+    );
+    expect(existsSync(work), work).toBe(true);
+    return readdirSync(work);
+  });
+}
 
 /** The image IDs of every name in the node's containerd: what an import could replace. */
 function nodeImages(): string {
@@ -79,6 +127,11 @@ describe('a hostile tenant, with `admin` in its own namespace only', () => {
   let removePolicy: (() => void) | undefined;
   let before: Awaited<ReturnType<typeof victimState>>;
   let imagesBefore: string;
+  /** The URL the admin lets the tenant download from, an internal service, and a plain-http one. */
+  let allowed: DownloadServer;
+  let internal: DownloadServer;
+  let plain: DownloadServer;
+  const endless = endlessBody(64 << 20);
 
   beforeAll(async () => {
     expect(kubectl(cluster, ['apply', '--server-side', '-f', 'crds/']).status).toBe(0);
@@ -123,14 +176,46 @@ describe('a hostile tenant, with `admin` in its own namespace only', () => {
       cluster,
       ppi('victim', VICTIM_NS, { images: [{ image: node.agentImage }], ...onTheRealNode }),
     );
-    // The admin's import policy: each team imports its own names, from its own directory.
+    // The tenant's download server, which the admin trusts, turned hostile: each
+    // of its archives leads elsewhere. The internal service is https with the same
+    // CA, so that only the import policy stands between it and the agent.
+    const ca = downloadCa(archives, node.podGateway);
+    internal = await startDownloadServer(
+      node.podGateway,
+      (_req, res) => res.writeHead(200).end(INTERNAL_TEXT),
+      ca.tls,
+    );
+    plain = await startDownloadServer(node.podGateway, (_req, res) => res.writeHead(200).end(INTERNAL_TEXT));
+    allowed = await startDownloadServer(
+      node.podGateway,
+      (req, res) => {
+        if (req.url === '/archives/internal.tar')
+          return res.writeHead(302, { location: `${internal.base}/api/v1/secrets` }).end();
+        if (req.url === '/archives/downgrade.tar')
+          return res.writeHead(302, { location: `${plain.base}/archives/app.tar` }).end();
+        if (req.url === '/archives/endless.tar') return endless.route(req, res);
+        res.writeHead(404).end();
+      },
+      ca.tls,
+    );
+    // The admin's import policy: each team imports its own names, from its own
+    // directory; the tenant also from its download server's /archives/.
     mkdirSync(join(archives, ATTACKER_NS), { recursive: true });
-    agent = await startNodeAgent(cluster, { archiveDirectories: [archives] });
+    agent = await startNodeAgent(cluster, {
+      archiveDirectories: [archives],
+      downloadCa: ca.pem,
+      args: [`--max-download-bytes=${DOWNLOAD_CAP}`],
+    });
     removePolicy = applyImportPolicy(cluster, [
       {
         namespaces: [ATTACKER_NS, VICTIM_NS],
         images: ['prepull.local/{namespace}/**'],
         hostPaths: [`${archives}/{namespace}/`],
+      },
+      {
+        namespaces: [ATTACKER_NS],
+        images: ['prepull.local/{namespace}/**'],
+        urls: [`${allowed.base}/archives/`],
       },
     ]);
     imagesBefore = nodeImages();
@@ -147,6 +232,7 @@ describe('a hostile tenant, with `admin` in its own namespace only', () => {
     await operator?.stop();
     removePolicy?.();
     await agent?.stop();
+    for (const server of [allowed, internal, plain]) await server?.close();
     kubectl(cluster, ['delete', 'registrycredential', `team-b-${run}`, '--wait=false']);
     for (const ns of [ATTACKER_NS, VICTIM_NS, SOURCE_NS])
       kubectl(cluster, ['delete', 'namespace', ns, '--wait=false']);
@@ -350,6 +436,54 @@ describe('a hostile tenant, with `admin` in its own namespace only', () => {
       const p = await getPrePulledImage(client, ATTACKER_NS, 'fifo');
       expect(JSON.stringify(p.status)).toContain('NotRegularFile');
     }, 120_000);
+  });
+
+  it('gets a redirect to an internal address, a downgrade to http and an endless body, from a URL the admin allows, refused', async () => {
+    const contentBefore = nodeContent();
+    const cases = {
+      internal: 'RedirectRefused',
+      downgrade: 'RedirectRefused',
+      endless: 'DownloadTooLarge',
+    } as const;
+    const image = (name: string) => `prepull.local/${ATTACKER_NS}/${name}:v1`;
+    const applied = tenantApplies(
+      ppi('downloads', ATTACKER_NS, {
+        images: Object.keys(cases).map((name) => ({
+          image: image(name),
+          tarball: { url: `${allowed.base}/archives/${name}.tar` },
+        })),
+        ...onTheRealNode,
+      }),
+    );
+    expect(applied.status, applied.stderr).toBe(0);
+    let status = '';
+    await eventually(async () => {
+      const p = await getPrePulledImage(client, ATTACKER_NS, 'downloads');
+      const states = p.status?.nodes?.find((n) => n.name === node.name)?.images ?? [];
+      for (const [name, reason] of Object.entries(cases)) {
+        expect(
+          states.find((s) => s.image === image(name)),
+          name,
+        ).toMatchObject({ state: 'Failed', reason });
+      }
+      status = JSON.stringify(p.status);
+    }, 180_000);
+    const states = JSON.parse(status).nodes[0].images as { image: string; message: string }[];
+    const message = (name: string) => states.find((s) => s.image === image(name))?.message ?? '';
+    expect(message('internal')).toContain('which the import policy does not allow');
+    expect(message('downgrade')).toContain('from https to http');
+    expect(message('endless')).toContain(`limit of ${DOWNLOAD_CAP} bytes`);
+    // The internal service and the plain one were never even asked; the endless body was cut short.
+    expect(internal.requests).toEqual([]);
+    expect(plain.requests).toEqual([]);
+    expect(endless.sent()).toBeLessThan(64 << 20);
+    expect(status).not.toContain(INTERNAL_TEXT);
+    const events = kubectl(cluster, ['get', 'events', '-n', ATTACKER_NS, '-o', 'json']).stdout;
+    expect(events).not.toContain(INTERNAL_TEXT);
+    // Nothing landed on the node: no image, no new blob, no download left in the agent's directory.
+    for (const name of Object.keys(cases)) expect(nodeImages()).not.toContain(image(name));
+    expect([...nodeContent()].filter((blob) => !contentBefore.has(blob))).toEqual([]);
+    expect(agentDownloads()).toEqual([]);
   });
 
   it('changed no image on the node', () => {
