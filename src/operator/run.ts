@@ -7,13 +7,18 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { KubeClient } from '../kube/client.ts';
 import { findKubeconfig, loadKubeConfig, serverVersion } from '../kube/config.ts';
 import { systemClock } from '../runtime/clock.ts';
 import { releasedImage } from '../version.ts';
 import { startHealthServer } from './health.ts';
 import { type LogFormat, prettyLogStream, usePrettyLogs } from './log-format.ts';
-import { startOperator } from './manager.ts';
+import { startOperator, USER_AGENT } from './manager.ts';
 import { createOperatorMetrics } from './metrics.ts';
+import { resolveOwnImage } from './own-image.ts';
+
+/** How long the operator waits, at start, for the kubelet to report its own image's digest. */
+const OWN_IMAGE_TIMEOUT_MS = 30_000;
 
 export interface RunOptions {
   kubeconfig: string | undefined;
@@ -92,6 +97,17 @@ export async function runOperator(options: RunOptions): Promise<number> {
     const caBundle = checks?.caFile ? readFileSync(checks.caFile, 'utf8') : undefined;
     const metrics = createOperatorMetrics();
     const identity = options.identity ?? options.env.POD_NAME ?? `${hostname()}-${process.pid}`;
+    // The puller pods copy hold from this image: by digest, read from the operator's own pod.
+    const { POD_NAMESPACE, POD_NAME } = options.env;
+    const agentImage = await resolveOwnImage({
+      client: new KubeClient(kc, { userAgent: USER_AGENT }),
+      clock: systemClock,
+      log,
+      pod: POD_NAMESPACE && POD_NAME ? { namespace: POD_NAMESPACE, name: POD_NAME } : undefined,
+      configured: options.agentImage ?? embeddedAgentImage ?? releasedImage,
+      explicit: options.agentImage !== undefined,
+      timeoutMs: OWN_IMAGE_TIMEOUT_MS,
+    });
     const operator = startOperator({
       kc,
       log,
@@ -108,7 +124,7 @@ export async function runOperator(options: RunOptions): Promise<number> {
           }
         : {}),
       agent: {
-        image: options.agentImage ?? embeddedAgentImage ?? releasedImage,
+        image: agentImage,
         pullPolicy: options.agentPullPolicy,
         holdPath: options.holdPath,
       },
