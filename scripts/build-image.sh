@@ -33,6 +33,8 @@ debian_suite=bookworm
 debian_packages=(libc6 libgcc-s1 libstdc++6 ca-certificates tzdata)
 
 log() { printf '[image] %s\n' "$*" >&2; }
+# The index digest, and how to pin a deployment to it (README, "Pinning the image by digest").
+say_digest() { log "digest $(cat "$1/index-digest"): pin it with the chart's image.digest or kustomize's images[].digest"; }
 usage() { sed -n '2,12p' "$0" >&2; exit 2; }
 
 mode=image target=
@@ -170,6 +172,7 @@ out="$cache/image-$key"
 [[ "$mode" == out ]] && out="$target"
 if [[ "$mode" == image && -f "$out/.complete" ]]; then
   cat "$out/sizes.txt" >&2
+  say_digest "$out"
   echo "$out/prepull.oci.tar"
   exit 0
 fi
@@ -215,4 +218,5 @@ if [[ "$mode" == image ]]; then
   ls -dt "$cache"/image-* 2>/dev/null | tail -n +6 | xargs -r rm -rf
 fi
 cat "$out/sizes.txt" >&2
+say_digest "$out"
 echo "$out/prepull.oci.tar"

@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
+import { releasedImage } from '../../src/version.ts';
 import { cachedBinDir } from '../harness/cluster.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { identities, type Manifest, normalizeManifests, parseManifests } from './manifests.ts';
@@ -88,6 +89,22 @@ describe('deploy/chart', () => {
         'customresourcedefinition.apiextensions.k8s.io/prepulledimages.prepull.dev serverside-applied',
       );
     }
+  });
+
+  it('pins the controller, the node agent and the puller pods to image.digest', () => {
+    const digest = `sha256:${'e'.repeat(64)}`;
+    const objects = render(`image.digest=${digest}`);
+    const pinned = `${releasedImage}@${digest}`;
+    const container = controllerContainer(objects);
+    expect(container.image).toBe(pinned);
+    expect(container.args).toContain(`--agent-image=${pinned}`);
+    const agent = objects.find((o) => o.kind === 'DaemonSet') as unknown as {
+      spec: { template: { spec: { containers: { image: string }[] } } };
+    };
+    expect(agent.spec.template.spec.containers[0]?.image).toBe(pinned);
+    const refused = helm(['template', 'prepull', chart, '--set', 'image.digest=latest']);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain('image.digest must be sha256:');
   });
 
   it('puts each value where it belongs', () => {

@@ -11,9 +11,16 @@ app.kubernetes.io/name: prepull
 app.kubernetes.io/component: controller
 {{- end -}}
 
-{{/* The controller's image reference. */}}
+{{/* The controller's and the node agent's image reference: name:tag, pinned as name:tag@digest with image.digest. */}}
 {{- define "prepull.image" -}}
-{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default (printf "v%s" .Chart.AppVersion)) -}}
+{{- $ref := printf "%s:%s" .Values.image.repository (.Values.image.tag | default (printf "v%s" .Chart.AppVersion)) -}}
+{{- if .Values.image.digest -}}
+{{- if not (regexMatch "^sha256:[a-f0-9]{64}$" .Values.image.digest) -}}
+{{- fail "image.digest must be sha256:<64 lower-case hex digits>, as scripts/build-image.sh prints it" -}}
+{{- end -}}
+{{- $ref = printf "%s@%s" $ref .Values.image.digest -}}
+{{- end -}}
+{{- $ref -}}
 {{- end -}}
 
 {{/* The image the operator uses when --agent-image is not given (src/version.ts releasedImage). */}}
