@@ -252,6 +252,20 @@ describe.runIf(cluster.node && cluster.registry)('the operator in the cluster, f
         const onRealNode = pullerPods('fleet').find((p) => p.nodeName === node.name);
         // A real pull on the real node: the kubelet reports the registry digest.
         expect(onRealNode?.imageID).toContain(registry.images.hold.digest);
+        // The operator, deployed by tag, gives the puller pods its own image by digest (src/operator/own-image.ts).
+        const holdCopy = must(
+          'the hold copy',
+          kubectl(cluster, [
+            'get',
+            'daemonset',
+            'ppi-fleet',
+            '-n',
+            NS,
+            '-o',
+            'jsonpath={.spec.template.spec.initContainers[0].image}',
+          ]),
+        );
+        expect(holdCopy).toBe(`${releasedImage}@${image.indexDigest}`);
       });
 
       it('goes on when the leader is killed mid-rollout: the other replica finishes it', async () => {
