@@ -62,7 +62,7 @@ describe('copies', () => {
     expect(copy.metadata).toMatchObject({
       name: downloadCredentialsCopyName('team-a', 'dl'),
       namespace: 'prepull-system',
-      labels: { [DOWNLOAD_CREDENTIALS_LABEL]: 'copy' },
+      labels: { [DOWNLOAD_CREDENTIALS_LABEL]: 'copy', 'app.kubernetes.io/managed-by': 'prepull' },
     });
     expect(Object.keys(copy.data ?? {})).toEqual([AUTHORIZATION_KEY]);
     expect(sourceKeyOfCopy(copy)).toBe('team-a/dl');

@@ -12,6 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ImageEntry } from '../api/prepulledimage.ts';
+import { MANAGED_BY_LABEL, MANAGER_NAME } from '../controllers/labels.ts';
 import type { Secret } from '../kube/objects.ts';
 
 /** Label every copy carries: the controller's informer selects on it. */
@@ -109,7 +110,7 @@ export function renderCredentialsCopy(
     metadata: {
       name: downloadCredentialsCopyName(namespace, name),
       namespace: prepullNamespace,
-      labels: { [DOWNLOAD_CREDENTIALS_LABEL]: DOWNLOAD_CREDENTIALS_COPY },
+      labels: { [DOWNLOAD_CREDENTIALS_LABEL]: DOWNLOAD_CREDENTIALS_COPY, [MANAGED_BY_LABEL]: MANAGER_NAME },
       annotations: {
         [SOURCE_NAMESPACE_ANNOTATION]: namespace,
         [SOURCE_NAME_ANNOTATION]: name,

@@ -150,6 +150,16 @@ export async function startNodeAgent(
   });
   return {
     async stop() {
+      if (options.downloadCa !== undefined) {
+        kubectl(cluster, [
+          'delete',
+          'configmap',
+          DOWNLOAD_CA_CONFIGMAP,
+          '-n',
+          NAMESPACE,
+          '--ignore-not-found',
+        ]);
+      }
       kubectl(cluster, [
         'delete',
         'daemonset',
