@@ -1,5 +1,6 @@
 /**
- * deploy/rbac.yaml grants only what the operator uses. Every cluster tier runs
+ * deploy/rbac.yaml grants only what the operator uses, and deploy/agent.yaml's
+ * roles only what the node agent uses. Every cluster tier runs
  * the operator under deploy/'s ServiceAccount (test/support/operator.ts), so
  * the API server's audit log of the whole suite lists every request it made;
  * a verb on a resource that no request used fails here, unless its rule's
@@ -21,7 +22,10 @@ import { auditedUses, readRules, unusedGrants } from './grants.ts';
 
 const cluster = inject('cluster');
 const OPERATOR = 'system:serviceaccount:prepull-system:prepull-controller';
+const AGENT = 'system:serviceaccount:prepull-system:prepull-agent';
 const RBAC = join(import.meta.dirname, '..', '..', 'deploy', 'rbac.yaml');
+/** The node agent's ServiceAccount, Role and ClusterRole. */
+const AGENT_RBAC = join(import.meta.dirname, '..', '..', 'deploy', 'agent.yaml');
 
 describe.runIf(process.env.PREPULL_TEST_WHOLE_SUITE === '1')(
   "deploy/rbac.yaml against the suite's audit log",
@@ -40,5 +44,17 @@ describe.runIf(process.env.PREPULL_TEST_WHOLE_SUITE === '1')(
       expect(uses.some((u) => u.resource === 'prepulledimages/status' && u.verb === 'patch')).toBe(true);
       expect(unusedGrants(readRules(readFileSync(RBAC, 'utf8')), uses)).toEqual([]);
     }, 1_900_000);
+
+    it('grants the node agent no verb it never used, unless a comment names the code path', () => {
+      // The node lane runs the agent (deploy/agent.yaml, under its own ServiceAccount); the kwok lane does not.
+      const otherLog = process.env.PREPULL_TEST_OTHER_AUDIT_LOG;
+      const uses = [
+        ...auditedUses(cluster.auditLog, AGENT),
+        ...(otherLog ? auditedUses(otherLog, AGENT) : []),
+      ];
+      // Its reports: the suite did run the agent.
+      expect(uses.some((u) => u.resource === 'pods' && u.verb === 'patch')).toBe(true);
+      expect(unusedGrants(readRules(readFileSync(AGENT_RBAC, 'utf8')), uses)).toEqual([]);
+    });
   },
 );
