@@ -19,9 +19,11 @@ import (
 )
 
 // download fetches --url into --work-dir and checks it against --sha256
-// before anything is imported. It follows at most --max-redirects redirects
-// and never from https to http, takes at most --max-download-bytes, and
-// names the URL only redacted.
+// before anything is imported. It follows at most --max-redirects redirects,
+// never from https to http and, with --redirect-within, only within those
+// prefixes; takes at most --max-download-bytes; sends a --credentials-stdin
+// credential over https to the URL's own origin only (401 and 403 are
+// Unauthorized); and names the URL only redacted.
 func download(ctx context.Context, o options) (string, error) {
 	shown := redactURL(o.url)
 	u, err := url.Parse(o.url)
