@@ -154,7 +154,11 @@ describe(`download credentials from a Secret (${node.runtime})`, () => {
     removePolicy?.();
     await origin?.close();
     await elsewhere?.close();
-    for (const ns of [NS, OTHER_NS]) kubectl(cluster, ['delete', 'namespace', ns, '--wait=false']);
+    for (const ns of [NS, OTHER_NS]) {
+      // The objects first: a later file's operator must find none in a namespace being terminated.
+      kubectl(cluster, ['delete', 'prepulledimages', '--all', '-n', ns, '--wait']);
+      kubectl(cluster, ['delete', 'namespace', ns, '--wait=false']);
+    }
   });
 
   it('imports from a URL that needs the credential, and sends it to that origin only', async () => {

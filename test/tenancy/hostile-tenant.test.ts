@@ -234,8 +234,11 @@ describe('a hostile tenant, with `admin` in its own namespace only', () => {
     await agent?.stop();
     for (const server of [allowed, internal, plain]) await server?.close();
     kubectl(cluster, ['delete', 'registrycredential', `team-b-${run}`, '--wait=false']);
-    for (const ns of [ATTACKER_NS, VICTIM_NS, SOURCE_NS])
+    for (const ns of [ATTACKER_NS, VICTIM_NS, SOURCE_NS]) {
+      // The objects first: a later file's operator must find none in a namespace being terminated.
+      kubectl(cluster, ['delete', 'prepulledimages', '--all', '-n', ns, '--wait']);
       kubectl(cluster, ['delete', 'namespace', ns, '--wait=false']);
+    }
   });
 
   it('may manage PrePulledImages in its namespace, and nothing of Prepull beyond it', () => {
