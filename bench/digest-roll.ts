@@ -30,8 +30,8 @@ import { buildOciImage, OCI_MANIFEST } from '../test/harness/images.ts';
 import { pushBlob, pushManifest } from '../test/harness/registry.ts';
 import { auditedRequests } from '../test/support/audit.ts';
 import { createFakeNodes, KWOK_TOLERATION } from '../test/support/nodes.ts';
+import { createRegistryPullSecret } from '../test/support/pull-secret.ts';
 import {
-  createRegistrySecret,
   fmt,
   kubectl,
   sampleRssMiB,
@@ -61,7 +61,7 @@ await withCluster('bench-digest', basePort, { kwok: true, registry: true }, asyn
     return pushManifest(registry, REPO, TAG, OCI_MANIFEST, image.manifest);
   };
   kubectl(cluster, ['create', 'namespace', NS]);
-  createRegistrySecret(cluster, NS);
+  createRegistryPullSecret(cluster, NS, 'registry');
   say(`creating ${NODES} kwok nodes`);
   for (let from = 0; from < NODES; from += 250) {
     createFakeNodes(cluster, 'bench', from, Math.min(NODES, from + 250), { 'prepull-bench/pool': 'all' });

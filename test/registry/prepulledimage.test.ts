@@ -34,6 +34,7 @@ import { kubectl, serverSideApply } from '../support/kubectl.ts';
 import { KWOK_TOLERATION, SHARED_POOL_LABEL, SHARED_POOL_SIZE, sharedKwokPool } from '../support/nodes.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
 import { getPrePulledImage } from '../support/prepulledimage.ts';
+import { createRegistryPullSecret } from '../support/pull-secret.ts';
 
 const cluster = inject('cluster');
 const registry = cluster.registry!;
@@ -42,22 +43,6 @@ const OTHER_NS = 'ppi-registry-other';
 const client = new KubeClient(loadKubeConfig(cluster.kubeconfig));
 const wrongPassword = `${registry.password}-wrong`;
 const nowhere = { nodeSelector: { 'prepull.dev/test-node': 'none' } };
-
-function pullSecret(name: string, password: string): void {
-  kubectl(cluster, ['delete', 'secret', name, '-n', NS, '--ignore-not-found']);
-  const created = kubectl(cluster, [
-    'create',
-    'secret',
-    'docker-registry',
-    name,
-    '-n',
-    NS,
-    `--docker-server=${registry.host}`,
-    `--docker-username=${registry.username}`,
-    `--docker-password=${password}`,
-  ]);
-  expect(created.status, created.stderr).toBe(0);
-}
 
 function apply(name: string, spec: Record<string, unknown>): void {
   serverSideApply(cluster, {
@@ -109,8 +94,8 @@ describe('PrePulledImage registry checks', () => {
   beforeAll(async () => {
     expect(kubectl(cluster, ['apply', '--server-side', '-f', 'crds/']).status).toBe(0);
     kubectl(cluster, ['create', 'namespace', NS]);
-    pullSecret('registry', registry.password);
-    pullSecret('wrong-password', wrongPassword);
+    createRegistryPullSecret(cluster, NS, 'registry');
+    createRegistryPullSecret(cluster, NS, 'wrong-password', wrongPassword);
     operator = startTestOperator(cluster, 'ppi-registry', {
       registryChecks: { tls: { caBundle: readFileSync(registry.caFile, 'utf8') } },
     });

@@ -23,6 +23,7 @@ import { eventually } from '../support/eventually.ts';
 import { kubectl, serverSideApply } from '../support/kubectl.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
 import { getPrePulledImage, nodeImageState } from '../support/prepulledimage.ts';
+import { createRegistryPullSecret } from '../support/pull-secret.ts';
 
 const cluster = inject('cluster');
 const registry = cluster.registry!;
@@ -56,18 +57,7 @@ describe('PrePulledImage registry checks on the real node', () => {
   beforeAll(async () => {
     expect(kubectl(cluster, ['apply', '--server-side', '-f', 'crds/']).status).toBe(0);
     kubectl(cluster, ['create', 'namespace', NS]);
-    const created = kubectl(cluster, [
-      'create',
-      'secret',
-      'docker-registry',
-      'registry',
-      '-n',
-      NS,
-      `--docker-server=${registry.host}`,
-      `--docker-username=${registry.username}`,
-      `--docker-password=${registry.password}`,
-    ]);
-    expect(created.status, created.stderr).toBe(0);
+    createRegistryPullSecret(cluster, NS, 'registry');
     operator = startTestOperator(cluster, 'ppi-registry-real', {
       registryChecks: { tls: { caBundle: readFileSync(registry.caFile, 'utf8') } },
     });
