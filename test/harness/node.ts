@@ -175,6 +175,31 @@ function kubeletConfig(o: {
   );
 }
 
+/**
+ * Makes the node's containerd trust `registry` (its CA, over TLS): a
+ * hosts.toml under `registryConfigDir` (its config_path, `<dir>/node/certs.d`),
+ * read at each pull, so a tier may add a registry of its own to a running
+ * node. Returns the directories written, for the tier to remove.
+ */
+export function trustRegistry(
+  registryConfigDir: string,
+  registry: { host: string; caFile: string },
+): string[] {
+  // containerd looks up `host:port` directories; the `_` form is for 1.6's older lookup.
+  const dirs = [
+    join(registryConfigDir, registry.host),
+    join(registryConfigDir, registry.host.replace(':', '_')),
+  ];
+  for (const d of dirs) {
+    mkdirSync(d, { recursive: true });
+    writeFileSync(
+      join(d, 'hosts.toml'),
+      `server = "https://${registry.host}"\n\n[host."https://${registry.host}"]\n  capabilities = ["pull", "resolve", "push"]\n  ca = "${registry.caFile}"\n`,
+    );
+  }
+  return dirs;
+}
+
 /** Starts containerd and the kubelet; resolves once the kubelet answers /healthz. */
 export async function startRealNode(options: RealNodeOptions): Promise<RealNode> {
   const base = join(options.dir, 'node');
@@ -211,17 +236,7 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
     containerdConfig(containerdRoot, socket, registryConfigDir, cniConfDir),
   );
   writeFileSync(join(cniConfDir, '10-prepull.conflist'), cniConfig(cniDataDir));
-  for (const registry of options.registries ?? []) {
-    const hostDir = join(registryConfigDir, registry.host.replace(':', '_'));
-    // containerd looks up `host:port` directories; the `_` form is for 1.6's older lookup.
-    for (const d of [join(registryConfigDir, registry.host), hostDir]) {
-      mkdirSync(d, { recursive: true });
-      writeFileSync(
-        join(d, 'hosts.toml'),
-        `server = "https://${registry.host}"\n\n[host."https://${registry.host}"]\n  capabilities = ["pull", "resolve", "push"]\n  ca = "${registry.caFile}"\n`,
-      );
-    }
-  }
+  for (const registry of options.registries ?? []) trustRegistry(registryConfigDir, registry);
 
   const containerd = startProcess(
     'containerd',
