@@ -209,7 +209,10 @@ await withCluster('bench-digest', basePort, { kwok: true, registry: true }, asyn
       'the PrePulledImage to roll',
     );
     const rolledAt = Date.now();
-    const requests = auditedRequests(cluster.auditLog, USER_AGENT, foundAt).filter((r) => r.at <= rolledAt);
+    // From the move: the pass that finds it also applies the DaemonSet that rolls, before status shows it.
+    const requests = auditedRequests(cluster.auditLog, USER_AGENT, moveAt).filter(
+      (r) => r.at <= rolledAt && r.verb !== 'watch',
+    );
     const writes = (verb: string) => requests.filter((r) => r.verb === verb).length;
     const heads = tagRequests(cluster.dir) - headsBefore;
     const rss = await sampleRssMiB(operator.pid ?? 0, 10);
@@ -219,7 +222,7 @@ await withCluster('bench-digest', basePort, { kwok: true, registry: true }, asyn
       `  floor: bare DaemonSet, image changed to the new digest by hand: ${fmt(bareSeconds)} s until every node runs it`,
       `  PrePulledImage: tag move found by the check after ${fmt((foundAt - moveAt) / 1000)} s (refresh 1m; the check is due at most an interval after the last)`,
       `  PrePulledImage: roll from the check until every pod names the new digest and Ready ${NODES}/${NODES}: ${fmt(rollSeconds)} s, ratio ${fmt(rollSeconds / bareSeconds, 2)}x to the floor`,
-      `  operator API requests during the roll: ${requests.length} (${writes('patch')} patches, ${writes('create')} creates, ${writes('delete')} deletes)`,
+      `  operator API requests from the move until rolled: ${requests.length} (${writes('patch')} patches, ${writes('create')} creates, ${writes('delete')} deletes, ${writes('list')} lists)`,
       `  registry requests for the tag from the move until rolled: ${heads} (kwok pulls nothing; the operator's HEADs and GETs)`,
       `  operator RSS after the roll: ${fmt(rss.median)} MiB median, ${fmt(rss.max)} MiB peak over 10 s`,
     ];
