@@ -4,7 +4,10 @@
  * its RegistryCredentials, read from the API by name when a check is due
  * (not cached: only Prepull's own copies are). Every object's questions go
  * through one shared resolver, so a tag named by many objects costs one
- * request per interval. I/O.
+ * request per interval. Each answer, and each failure, is dated by when the
+ * registry gave it, and pull secrets that could not be used are remembered
+ * until they are due again: a pass between two requests computes the same
+ * status, so it writes none and brings no other pass. I/O.
  */
 import { Reason } from '../../api/conditions.ts';
 import type { PrePulledImage } from '../../api/prepulledimage.ts';
