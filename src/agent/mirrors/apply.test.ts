@@ -135,11 +135,11 @@ describe('applyMirrors', () => {
     expect(read(`${HOSTS_DIR}/docker.io/hosts.toml`)).toContain('https://b.local');
   });
 
-  it("reports a containerd 1.6 host_port file that would shadow Prepull's", async () => {
-    mkdirSync(at(`${HOSTS_DIR}/r.local_5000`), { recursive: true });
-    writeFileSync(at(`${HOSTS_DIR}/r.local_5000/hosts.toml`), 'theirs\n');
+  it("reports a containerd host_port_ file that would shadow Prepull's", async () => {
+    mkdirSync(at(`${HOSTS_DIR}/r.local_5000_`), { recursive: true });
+    writeFileSync(at(`${HOSTS_DIR}/r.local_5000_/hosts.toml`), 'theirs\n');
     const report = await apply([mirror('r', { host: 'r.local:5000' })]);
-    expect(report.mirrors[0]?.message).toContain('r.local_5000/hosts.toml exists');
+    expect(report.mirrors[0]?.message).toContain('r.local_5000_/hosts.toml exists');
   });
 
   it("reports the node's runtime problem for every object and keeps their files while it lasts", async () => {

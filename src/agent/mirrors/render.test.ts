@@ -69,8 +69,8 @@ describe('renderMirrorFiles', () => {
     );
   });
 
-  it('knows the host_port directory containerd 1.6 reads first', () => {
-    expect(shadowingHostDirectory('/d', 'r.local:5000')).toBe('/d/r.local_5000');
+  it('knows the host_port_ directory containerd reads first', () => {
+    expect(shadowingHostDirectory('/d', 'r.local:5000')).toBe('/d/r.local_5000_');
     expect(shadowingHostDirectory('/d', 'docker.io')).toBeUndefined();
   });
 });

@@ -24,12 +24,13 @@ export function hostDirectory(hostsDir: string, host: string): string {
 }
 
 /**
- * containerd 1.6 looks up `host_port` before `host:port`: a file there would
+ * containerd (1.6 to 2.x alike) looks up `host_port_` before `host:port`
+ * (`hostDirectory` in remotes/docker/config/hosts.go): a file there would
  * shadow Prepull's, so it is checked for too.
  */
 export function shadowingHostDirectory(hostsDir: string, host: string): string | undefined {
   const colon = host.lastIndexOf(':');
-  return colon > 0 ? join(hostsDir, `${host.slice(0, colon)}_${host.slice(colon + 1)}`) : undefined;
+  return colon > 0 ? join(hostsDir, `${host.slice(0, colon)}_${host.slice(colon + 1)}_`) : undefined;
 }
 
 /** A TOML basic string: JSON's escaping is valid TOML. */
