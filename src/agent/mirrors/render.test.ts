@@ -63,6 +63,17 @@ describe('renderMirrorFiles', () => {
     expect(Object.keys(parsed.host as object)).toEqual(['https://a.local']);
   });
 
+  it('writes a [host] table even when the only mirror is the server, which containerd 1.6 and 1.7 need', () => {
+    const hosts = render({
+      host: 'r.example',
+      upstream: 'Replaced',
+      mirrors: [{ url: 'https://m.local' }],
+    })[0]!.content;
+    expect(parse(hosts)).toEqual({ server: 'https://m.local', capabilities: ['pull', 'resolve'], host: {} });
+    // go-toml v1 (containerd < 1.7.32) finds no `host` tree without the header itself.
+    expect(hosts).toMatch(/^\[host\]$/m);
+  });
+
   it('writes _default as its own directory', () => {
     expect(render({ host: '_default', mirrors: [{ url: 'https://m' }] })[0]?.path).toBe(
       '/etc/containerd/certs.d/_default/hosts.toml',
