@@ -146,11 +146,17 @@ describe('applyMirrors', () => {
     await apply([mirror('hub')]);
     const broken: NodeRuntime = {
       flavour: 'containerd',
+      version: { major: 1, minor: 6, text: '1.6.20~ds1' },
       configFile: '/etc/containerd/config.toml',
       hosts: { ok: false, reason: 'ConfigPathNotSet', message: 'add config_path' },
     };
     const report = await apply([mirror('hub'), mirror('k8s', { host: 'registry.k8s.io' })], broken);
     expect(report.mirrors.map((m) => m.reason)).toEqual(['ConfigPathNotSet', 'ConfigPathNotSet']);
+    expect(report.runtime).toEqual({
+      flavour: 'containerd',
+      version: '1.6.20~ds1',
+      configFile: '/etc/containerd/config.toml',
+    });
     expect(existsSync(at(`${HOSTS_DIR}/docker.io/hosts.toml`))).toBe(true);
     // Deselected meanwhile: removed even so.
     await apply([], broken);
