@@ -67,6 +67,13 @@ describe.skipIf(!cluster.node)(`a mirror for the sandbox image's registry (${clu
       stdio: 'pipe',
     });
   const hasPause = () => ctr(['images', 'ls', '-q']).split('\n').includes(pause);
+  /** The pause image's manifest digest as containerd has it now (`ctr images ls`: name, type, digest, …). */
+  const pauseDigest = () =>
+    ctr(['images', 'ls'])
+      .split('\n')
+      .map((line) => line.split(/\s+/))
+      .find((fields) => fields[0] === pause)?.[2];
+  let original: string | undefined;
   let registry: Supervised | undefined;
   let runtime: NodeRuntime;
   let removed = false;
@@ -80,7 +87,8 @@ describe.skipIf(!cluster.node)(`a mirror for the sandbox image's registry (${clu
   };
 
   beforeAll(async () => {
-    expect(hasPause()).toBe(true);
+    original = pauseDigest();
+    expect(original).toMatch(/^sha256:/);
     ctr(['images', 'export', ...local, archive, pause]);
     writeFileSync(
       join(work, 'config.yml'),
@@ -114,9 +122,9 @@ describe.skipIf(!cluster.node)(`a mirror for the sandbox image's registry (${clu
 
   afterAll(async () => {
     try {
-      // Restored before the mirror goes, so no moment is left without a sandbox image.
-      if (removed && !hasPause()) ctr(['images', 'import', ...local, archive]);
-      expect(hasPause()).toBe(true);
+      // Restored exactly (the pulled copy may differ in manifest), before the mirror goes.
+      if (removed) ctr(['images', 'import', ...local, archive]);
+      expect(pauseDigest()).toBe(original);
     } finally {
       if (runtime) await applyMirrors({ files, statePath, runtime, mirrors: [] });
       if (registry) await stopProcess(registry);
