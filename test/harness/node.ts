@@ -5,7 +5,7 @@
  * is what it is.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { buildDockerArchive, holdBinary, type ReleaseImage, releaseImage } from './images.ts';
@@ -255,6 +255,21 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
     },
     60_000,
   );
+
+  // Every run starts from the same node: no image an earlier run pulled or
+  // imported, and no kubelet pull records. Since Kubernetes 1.35 those records
+  // decide which pods may use an image already on the node (one pulled with
+  // node credentials is open to every pod), so a leftover one changes tests.
+  const leftovers = execFileSync(ctr, ctrArgs(['images', 'ls', '-q']), {
+    encoding: 'utf8',
+    stdio: 'pipe',
+    env,
+  })
+    .split('\n')
+    .filter(Boolean);
+  if (leftovers.length > 0)
+    execFileSync(ctr, ctrArgs(['images', 'rm', ...leftovers]), { stdio: 'pipe', env });
+  rmSync(join(kubeletRoot, 'image_manager'), { recursive: true, force: true });
 
   const importArchive = (archive: string) => {
     // --local avoids ctr 2.x's transfer service, which containerd 1.6 lacks.
