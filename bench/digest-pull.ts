@@ -27,7 +27,8 @@ import { createOperatorMetrics } from '../src/operator/metrics.ts';
 import { systemClock } from '../src/runtime/clock.ts';
 import { buildOciImage, holdBinary, OCI_MANIFEST, type OciImage } from '../test/harness/images.ts';
 import { pushBlob, pushManifest } from '../test/harness/registry.ts';
-import { createRegistrySecret, fmt, kubectl, root, say, until } from './support.ts';
+import { createRegistryPullSecret } from '../test/support/pull-secret.ts';
+import { fmt, kubectl, root, say, until } from './support.ts';
 
 const MB = Number(process.env.BENCH_IMAGE_MB ?? 200);
 const LAYERS = 4;
@@ -89,7 +90,7 @@ try {
   const client = new KubeClient(loadKubeConfig(info.kubeconfig));
   kubectl(info, ['apply', '--server-side', '-f', join(root, 'crds')]);
   kubectl(info, ['create', 'namespace', NS]);
-  createRegistrySecret(info, NS);
+  createRegistryPullSecret(info, NS, 'registry');
   const image = benchImage();
   for (const blob of [...image.layers, image.config]) await pushBlob(registry, REPO, blob);
   const digest = await pushManifest(registry, REPO, TAG, OCI_MANIFEST, image.manifest);

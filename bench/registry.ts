@@ -16,8 +16,8 @@ import type { PrePulledImage } from '../src/api/prepulledimage.ts';
 import { Resources } from '../src/kube/resources.ts';
 import { buildOciImage, OCI_MANIFEST } from '../test/harness/images.ts';
 import { pushBlob, pushManifest } from '../test/harness/registry.ts';
+import { createRegistryPullSecret } from '../test/support/pull-secret.ts';
 import {
-  createRegistrySecret,
   kubectl,
   say,
   startOperatorProcess,
@@ -74,7 +74,7 @@ await withCluster('bench-registry', basePort, { kwok: false, registry: true }, a
   };
 
   kubectl(cluster, ['create', 'namespace', NS]);
-  createRegistrySecret(cluster, NS);
+  createRegistryPullSecret(cluster, NS, 'registry');
   const image = buildOciImage({
     workDir: join(cluster.dir, 'bench-registry-images'),
     files: [{ path: 'content', content: 'shared\n', mode: 0o644 }],

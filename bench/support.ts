@@ -64,22 +64,6 @@ export function kubectl(
   return run.stdout;
 }
 
-/** A dockerconfigjson secret `name` in `namespace` for the harness's registry. */
-export function createRegistrySecret(cluster: ClusterInfo, namespace: string, name = 'registry'): void {
-  const registry = cluster.registry!;
-  kubectl(cluster, [
-    'create',
-    'secret',
-    'docker-registry',
-    name,
-    '-n',
-    namespace,
-    `--docker-server=${registry.host}`,
-    `--docker-username=${registry.username}`,
-    `--docker-password=${registry.password}`,
-  ]);
-}
-
 export async function until(
   check: () => Promise<boolean> | boolean,
   timeoutMs: number,

@@ -124,6 +124,28 @@ describe('SharedResolver', () => {
     expect(calls.length).toBe(2);
   });
 
+  it('answeredAt is when the registry answered, whether the answer or failure is reused or fetched anew', async () => {
+    const { resolver, clock, answerWith } = setup();
+    const t = target('r.io/app:v1');
+    expect(resolver.answeredAt(t)).toBeUndefined();
+    const first = clock.now();
+    await resolver.get(t, MINUTE);
+    clock.advance(30_000);
+    await resolver.get(t, MINUTE);
+    expect(resolver.answeredAt(t)).toBe(first);
+    clock.advance(30_000);
+    answerWith(async () => {
+      throw new RegistryUnavailableError('r.io', 'down');
+    });
+    await resolver.get(t, MINUTE).catch(() => {});
+    const failed = clock.now();
+    expect(resolver.answeredAt(t)).toBe(failed);
+    // Within the back-off the failure is repeated without a request, and keeps its time.
+    clock.advance(500);
+    await expect(resolver.get(t, MINUTE)).rejects.toThrow('down');
+    expect(resolver.answeredAt(t)).toBe(failed);
+  });
+
   it('a success after failures resets the backoff', async () => {
     const { resolver, calls, clock, answerWith } = setup();
     answerWith(async () => {

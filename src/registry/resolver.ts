@@ -108,6 +108,17 @@ export class SharedResolver<T> {
     return Math.max(0, this.#expiresAt(entry, intervalMs) - this.#o.clock.now());
   }
 
+  /**
+   * When `target`'s remembered answer or failure came from the registry, in
+   * clock milliseconds; undefined before the first. Callers date what they
+   * show by it, not by when they asked: an answer reused, or a failure
+   * repeated during its back-off, keeps the time of the request that made it.
+   */
+  answeredAt(target: ResolveTarget): number | undefined {
+    const entry = this.#entries.get(resolveKey(target));
+    return entry?.outcome ? entry.settledAt : undefined;
+  }
+
   /** Forgets targets nobody asked for within `idleMs`, so memory follows what is in use. */
   prune(): void {
     const cutoff = this.#o.clock.now() - this.#o.idleMs;

@@ -5,7 +5,7 @@
  * is what it is.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { buildDockerArchive, holdBinary, type ReleaseImage, releaseImage } from './images.ts';
@@ -175,6 +175,31 @@ function kubeletConfig(o: {
   );
 }
 
+/**
+ * Makes the node's containerd trust `registry` (its CA, over TLS): a
+ * hosts.toml under `registryConfigDir` (its config_path, `<dir>/node/certs.d`),
+ * read at each pull, so a tier may add a registry of its own to a running
+ * node. Returns the directories written, for the tier to remove.
+ */
+export function trustRegistry(
+  registryConfigDir: string,
+  registry: { host: string; caFile: string },
+): string[] {
+  // containerd looks up `host:port` directories; the `_` form is for 1.6's older lookup.
+  const dirs = [
+    join(registryConfigDir, registry.host),
+    join(registryConfigDir, registry.host.replace(':', '_')),
+  ];
+  for (const d of dirs) {
+    mkdirSync(d, { recursive: true });
+    writeFileSync(
+      join(d, 'hosts.toml'),
+      `server = "https://${registry.host}"\n\n[host."https://${registry.host}"]\n  capabilities = ["pull", "resolve", "push"]\n  ca = "${registry.caFile}"\n`,
+    );
+  }
+  return dirs;
+}
+
 /** Starts containerd and the kubelet; resolves once the kubelet answers /healthz. */
 export async function startRealNode(options: RealNodeOptions): Promise<RealNode> {
   const base = join(options.dir, 'node');
@@ -211,17 +236,7 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
     containerdConfig(containerdRoot, socket, registryConfigDir, cniConfDir),
   );
   writeFileSync(join(cniConfDir, '10-prepull.conflist'), cniConfig(cniDataDir));
-  for (const registry of options.registries ?? []) {
-    const hostDir = join(registryConfigDir, registry.host.replace(':', '_'));
-    // containerd looks up `host:port` directories; the `_` form is for 1.6's older lookup.
-    for (const d of [join(registryConfigDir, registry.host), hostDir]) {
-      mkdirSync(d, { recursive: true });
-      writeFileSync(
-        join(d, 'hosts.toml'),
-        `server = "https://${registry.host}"\n\n[host."https://${registry.host}"]\n  capabilities = ["pull", "resolve", "push"]\n  ca = "${registry.caFile}"\n`,
-      );
-    }
-  }
+  for (const registry of options.registries ?? []) trustRegistry(registryConfigDir, registry);
 
   const containerd = startProcess(
     'containerd',
@@ -240,6 +255,21 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
     },
     60_000,
   );
+
+  // Every run starts from the same node: no image an earlier run pulled or
+  // imported, and no kubelet pull records. Since Kubernetes 1.35 those records
+  // decide which pods may use an image already on the node (one pulled with
+  // node credentials is open to every pod), so a leftover one changes tests.
+  const leftovers = execFileSync(ctr, ctrArgs(['images', 'ls', '-q']), {
+    encoding: 'utf8',
+    stdio: 'pipe',
+    env,
+  })
+    .split('\n')
+    .filter(Boolean);
+  if (leftovers.length > 0)
+    execFileSync(ctr, ctrArgs(['images', 'rm', ...leftovers]), { stdio: 'pipe', env });
+  rmSync(join(kubeletRoot, 'image_manager'), { recursive: true, force: true });
 
   const importArchive = (archive: string) => {
     // --local avoids ctr 2.x's transfer service, which containerd 1.6 lacks.

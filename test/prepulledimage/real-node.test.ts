@@ -18,6 +18,7 @@ import { eventually } from '../support/eventually.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
 import { getPrePulledImage, nodeImageState } from '../support/prepulledimage.ts';
+import { createRegistryPullSecret } from '../support/pull-secret.ts';
 
 const cluster = inject('cluster');
 const registry = cluster.registry!;
@@ -55,29 +56,14 @@ function ctrImages(): string {
   );
 }
 
-function pullSecret(name: string, password: string): void {
-  const created = kubectl(cluster, [
-    'create',
-    'secret',
-    'docker-registry',
-    name,
-    '-n',
-    NS,
-    `--docker-server=${registry.host}`,
-    `--docker-username=${registry.username}`,
-    `--docker-password=${password}`,
-  ]);
-  expect(created.status, created.stderr).toBe(0);
-}
-
 describe('PrePulledImage on the real node', () => {
   let operator: TestOperator;
 
   beforeAll(async () => {
     expect(kubectl(cluster, ['apply', '--server-side', '-f', 'crds/']).status).toBe(0);
     kubectl(cluster, ['create', 'namespace', NS]);
-    pullSecret('registry', registry.password);
-    pullSecret('wrong-password', `${registry.password}-wrong`);
+    createRegistryPullSecret(cluster, NS, 'registry');
+    createRegistryPullSecret(cluster, NS, 'wrong-password', `${registry.password}-wrong`);
     operator = startTestOperator(cluster, 'ppi-real');
     await eventually(() => expect(operator.ready()).toBe(true));
   });

@@ -31,9 +31,18 @@ import { pushBlob, pushManifest } from '../harness/registry.ts';
 import { auditedRequests } from '../support/audit.ts';
 import { eventually } from '../support/eventually.ts';
 import { kubectl, serverSideApply } from '../support/kubectl.ts';
-import { KWOK_TOLERATION, SHARED_POOL_LABEL, SHARED_POOL_SIZE, sharedKwokPool } from '../support/nodes.ts';
+import {
+  createFakeNodes,
+  deleteNodes,
+  KWOK_TOLERATION,
+  SHARED_POOL_LABEL,
+  SHARED_POOL_SIZE,
+  sharedKwokPool,
+} from '../support/nodes.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
 import { getPrePulledImage } from '../support/prepulledimage.ts';
+import { createRegistryPullSecret } from '../support/pull-secret.ts';
+import { applyQuota } from '../support/quota.ts';
 
 const cluster = inject('cluster');
 const registry = cluster.registry!;
@@ -42,22 +51,6 @@ const OTHER_NS = 'ppi-registry-other';
 const client = new KubeClient(loadKubeConfig(cluster.kubeconfig));
 const wrongPassword = `${registry.password}-wrong`;
 const nowhere = { nodeSelector: { 'prepull.dev/test-node': 'none' } };
-
-function pullSecret(name: string, password: string): void {
-  kubectl(cluster, ['delete', 'secret', name, '-n', NS, '--ignore-not-found']);
-  const created = kubectl(cluster, [
-    'create',
-    'secret',
-    'docker-registry',
-    name,
-    '-n',
-    NS,
-    `--docker-server=${registry.host}`,
-    `--docker-username=${registry.username}`,
-    `--docker-password=${password}`,
-  ]);
-  expect(created.status, created.stderr).toBe(0);
-}
 
 function apply(name: string, spec: Record<string, unknown>): void {
   serverSideApply(cluster, {
@@ -109,8 +102,8 @@ describe('PrePulledImage registry checks', () => {
   beforeAll(async () => {
     expect(kubectl(cluster, ['apply', '--server-side', '-f', 'crds/']).status).toBe(0);
     kubectl(cluster, ['create', 'namespace', NS]);
-    pullSecret('registry', registry.password);
-    pullSecret('wrong-password', wrongPassword);
+    createRegistryPullSecret(cluster, NS, 'registry');
+    createRegistryPullSecret(cluster, NS, 'wrong-password', wrongPassword);
     operator = startTestOperator(cluster, 'ppi-registry', {
       registryChecks: { tls: { caBundle: readFileSync(registry.caFile, 'utf8') } },
     });
@@ -202,6 +195,52 @@ describe('PrePulledImage registry checks', () => {
       ['image-0', registry.images.hold.ref],
     ]);
     kubectl(cluster, ['delete', 'namespace', OTHER_NS, '--wait=false']);
+  });
+
+  it("pods of an architecture DaemonSet that a ResourceQuota refuses are PodsRefused, in the API server's words", async () => {
+    // On arm64 nodes the amd64-only image is PlatformMismatch: their pods come from an
+    // architecture DaemonSet (ppa-*) with the index alone, and the object's own has no node.
+    const ns = 'ppi-registry-refused';
+    kubectl(cluster, ['create', 'namespace', ns]);
+    createRegistryPullSecret(cluster, ns, 'registry');
+    await applyQuota(cluster, ns, 'no-pods', { pods: '0' });
+    const arm = createFakeNodes(cluster, 'registry-arm', 0, 2, {
+      'prepull-test/pool': 'registry-arm',
+      'kubernetes.io/arch': 'arm64',
+    });
+    try {
+      serverSideApply(cluster, {
+        apiVersion: 'prepull.dev/v1alpha1',
+        kind: 'PrePulledImage',
+        metadata: { name: 'arm', namespace: ns },
+        spec: {
+          images: [{ image: registry.images.hold.ref }, { image: registry.images.noamd64index.ref }],
+          imagePullSecrets: [{ name: 'registry' }],
+          nodeSelector: { 'prepull-test/pool': 'registry-arm' },
+          tolerations: [KWOK_TOLERATION],
+        },
+      });
+      await eventually(async () => {
+        const ppi = await getPrePulledImage(client, ns, 'arm');
+        expect(degraded(ppi)).toMatchObject({ status: 'True', reason: 'PodsRefused' });
+        expect(degraded(ppi)?.message).toContain('exceeded quota');
+        expect(ppi.status?.ready).toBe('0/2');
+      }, 120_000);
+      const sets = await client.list<DaemonSet>(Resources.daemonSets, { namespace: ns });
+      expect(sets.items.map((ds) => ds.metadata.name?.slice(0, 4)).sort()).toEqual(['ppa-', 'ppi-']);
+
+      // Once pods may be created, the refusal is history: the nodes fail on the image they lack.
+      expect(kubectl(cluster, ['delete', 'resourcequota', 'no-pods', '-n', ns]).status).toBe(0);
+      await eventually(async () => {
+        const ppi = await getPrePulledImage(client, ns, 'arm');
+        expect(degraded(ppi)).toMatchObject({ status: 'True', reason: 'NodesFailing' });
+        expect(degraded(ppi)?.message).toContain('PlatformMismatch');
+        expect(ppi.status?.failedNodes).toBe(2);
+      }, 120_000);
+    } finally {
+      deleteNodes(cluster, arm);
+      kubectl(cluster, ['delete', 'namespace', ns, '--wait=false']);
+    }
   });
 
   it('with refresh.interval, pods name the resolved digest; a check that finds nothing moved replaces no pod; a moved tag rolls every pod once, surging in waves of maxConcurrentPulls, no node without its pod and the object Ready throughout, by HEAD', async () => {

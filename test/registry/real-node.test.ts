@@ -7,22 +7,31 @@
  * The pods name the resolved digest, and a container beside it pulls the tag.
  * An arm64-only manifest and an index without amd64 are PlatformMismatch on
  * the amd64 node, and the kubelet is never asked to pull them there.
+ * A registry of the tier's own (password-protected, TLS), stopped after its
+ * image was pre-pulled with refresh.interval: the next check is
+ * RegistryUnavailable, with back-off, while the node's pod, its Ready and
+ * its image stay; started again, the condition clears.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { KubeClient } from '../../src/kube/client.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
 import type { CoreEvent, DaemonSet, Pod } from '../../src/kube/objects.ts';
 import { Resources } from '../../src/kube/resources.ts';
+import { USER_AGENT } from '../../src/operator/manager.ts';
+import { findCondition } from '../../src/runtime/conditions.ts';
 import { buildOciImage, holdBinary, OCI_MANIFEST } from '../harness/images.ts';
-import { pushBlob, pushManifest } from '../harness/registry.ts';
+import { trustRegistry } from '../harness/node.ts';
+import { pushBlob, pushManifest, type Registry, startRegistry } from '../harness/registry.ts';
+import { auditedRequests } from '../support/audit.ts';
 import { eventually } from '../support/eventually.ts';
 import { kubectl, serverSideApply } from '../support/kubectl.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
 import { getPrePulledImage, nodeImageState } from '../support/prepulledimage.ts';
+import { createRegistryPullSecret } from '../support/pull-secret.ts';
 
 const cluster = inject('cluster');
 const registry = cluster.registry!;
@@ -56,18 +65,7 @@ describe('PrePulledImage registry checks on the real node', () => {
   beforeAll(async () => {
     expect(kubectl(cluster, ['apply', '--server-side', '-f', 'crds/']).status).toBe(0);
     kubectl(cluster, ['create', 'namespace', NS]);
-    const created = kubectl(cluster, [
-      'create',
-      'secret',
-      'docker-registry',
-      'registry',
-      '-n',
-      NS,
-      `--docker-server=${registry.host}`,
-      `--docker-username=${registry.username}`,
-      `--docker-password=${registry.password}`,
-    ]);
-    expect(created.status, created.stderr).toBe(0);
+    createRegistryPullSecret(cluster, NS, 'registry');
     operator = startTestOperator(cluster, 'ppi-registry-real', {
       registryChecks: { tls: { caBundle: readFileSync(registry.caFile, 'utf8') } },
     });
@@ -209,4 +207,115 @@ describe('PrePulledImage registry checks on the real node', () => {
     }
     expect(notes.some((n) => n.includes(registry.images.hold.ref))).toBe(true);
   });
+
+  it('a registry stopped mid-refresh: the next check is RegistryUnavailable and backs off; the pod, the Ready node and the image stay; started again, the condition clears', async () => {
+    const ca = { cert: registry.caFile, key: registry.caFile.replace(/\.crt$/, '.key') };
+    const dir = join(cluster.dir, 'registry-stopped-real');
+    mkdirSync(join(dir, 'logs'), { recursive: true });
+    const port = cluster.sparePorts[2]!;
+    let own: Registry | undefined = await startRegistry({ dir, port, ca });
+    const { password } = own;
+    const trusted = trustRegistry(join(cluster.dir, 'node', 'certs.d'), own);
+    const repo = 'prepull-test/stoppable';
+    const ref = `${own.host}/${repo}:v1`;
+    const name = 'stoppable';
+    const get = () => getPrePulledImage(client, NS, name);
+    try {
+      const image = buildOciImage({
+        workDir: join(dir, 'images'),
+        files: [{ path: 'hold', content: holdBinary('amd64'), mode: 0o755 }],
+        entrypoint: ['/hold'],
+      });
+      for (const blob of [...image.layers, image.config]) await pushBlob(own, repo, blob);
+      const digest = await pushManifest(own, repo, 'v1', OCI_MANIFEST, image.manifest);
+      createRegistryPullSecret(cluster, NS, name, undefined, own);
+      serverSideApply(cluster, {
+        apiVersion: 'prepull.dev/v1alpha1',
+        kind: 'PrePulledImage',
+        metadata: { name, namespace: NS },
+        spec: {
+          ...onRealNode,
+          images: [{ image: ref }],
+          imagePullSecrets: [{ name }],
+          refresh: { interval: '1m' },
+        },
+      });
+      await eventually(async () => {
+        const ppi = await get();
+        expect(ppi.status?.images?.[0]?.resolvedDigest).toBe(digest);
+        expect(nodeImageState(ppi, node.name, ref)).toMatchObject({ state: 'Ready', digest });
+        expect(findCondition(ppi.status?.conditions, 'Ready')).toMatchObject({ status: 'True' });
+      }, 120_000);
+      const uid = (await get()).metadata.uid ?? '';
+      const podsBefore = await livePullerPodUids(uid);
+      expect(podsBefore).toHaveLength(1);
+      const generation = (await client.get<DaemonSet>(Resources.daemonSets, `ppi-${name}`, NS))?.metadata
+        .generation;
+
+      await own.stop();
+      own = undefined;
+      const stoppedAt = Date.now();
+      // The next check, due a refresh interval after the last, cannot reach the registry.
+      await eventually(
+        async () => {
+          const ppi = await get();
+          expect(ppi.status?.images?.[0]?.registryCheck).toMatchObject({ reason: 'RegistryUnavailable' });
+          const degraded = findCondition(ppi.status?.conditions, 'Degraded');
+          expect(degraded).toMatchObject({ status: 'True', reason: 'RegistryUnavailable' });
+          expect(degraded?.message).toContain(`registry check of ${ref} failed: `);
+          expect(degraded?.message).toContain('ECONNREFUSED');
+        },
+        150_000,
+        500,
+      );
+      const failedAt = Date.now();
+      const expectUntouched = async () => {
+        const ppi = await get();
+        // The node holds the digest resolved last, so it stays Ready and is not stale.
+        expect(findCondition(ppi.status?.conditions, 'Ready')).toMatchObject({ status: 'True' });
+        expect(nodeImageState(ppi, node.name, ref)).toMatchObject({ state: 'Ready', digest });
+        expect(ppi.status?.images?.[0]?.resolvedDigest).toBe(digest);
+        expect(ppi.status?.staleNodes).toBe(0);
+        expect(await livePullerPodUids(uid)).toEqual(podsBefore);
+        const ds = await client.get<DaemonSet>(Resources.daemonSets, `ppi-${name}`, NS);
+        expect(ds?.metadata.generation).toBe(generation);
+        expect(ctrDigestOf(ref)).toBe(digest);
+      };
+      await expectUntouched();
+
+      // Down a while longer: the checks back off (1 s, doubling, jittered down by at most half),
+      // so the status is written once per check made, never once per pass.
+      await new Promise((resolve) => setTimeout(resolve, 40_000));
+      await expectUntouched();
+      const outageMs = Date.now() - failedAt;
+      const statusWrites = auditedRequests(cluster.auditLog, USER_AGENT, failedAt).filter(
+        (r) => r.verb === 'patch' && r.uri.includes(`/namespaces/${NS}/prepulledimages/${name}/status`),
+      );
+      // Check k after the first comes at least (2^k - 1) / 2 s later; two writes of slack.
+      expect(statusWrites.length).toBeLessThanOrEqual(Math.log2((2 * outageMs) / 1000 + 1) + 2);
+
+      own = await startRegistry({ dir, port, ca, password });
+      await eventually(
+        async () => {
+          const ppi = await get();
+          expect(ppi.status?.images?.[0]).not.toHaveProperty('registryCheck');
+          expect(findCondition(ppi.status?.conditions, 'Degraded')).toMatchObject({ status: 'False' });
+        },
+        150_000,
+        1_000,
+      );
+      await expectUntouched();
+      // Nothing of the object was deleted or rolled by the operator meanwhile.
+      const writes = auditedRequests(cluster.auditLog, USER_AGENT, stoppedAt).filter(
+        (r) =>
+          (r.verb === 'delete' && r.uri.includes(`/namespaces/${NS}/pods/ppi-${name}-`)) ||
+          (r.verb === 'patch' && r.uri.includes(`/namespaces/${NS}/daemonsets/ppi-${name}`)),
+      );
+      expect(writes).toEqual([]);
+    } finally {
+      kubectl(cluster, ['delete', 'ppi', name, '-n', NS, '--wait=false']);
+      await own?.stop();
+      for (const d of trusted) rmSync(d, { recursive: true, force: true });
+    }
+  }, 600_000);
 });

@@ -1,18 +1,28 @@
-/** A `kubernetes.io/dockerconfigjson` secret for the harness's password-protected registry, made with kubectl. */
-import { expect } from 'vitest';
-import type { ClusterInfo } from '../harness/types.ts';
-import { kubectl } from './kubectl.ts';
+/**
+ * A `kubernetes.io/dockerconfigjson` pull secret for a password-protected
+ * registry of the harness, made with kubectl as a user makes one. For tiers
+ * and benchmarks alike (no test runner needed). I/O.
+ */
+import type { RegistryInfo } from '../harness/types.ts';
+import { type KubectlTarget, kubectl, serverSideApply } from './kubectl.ts';
 
-/** Creates `name` in `namespace` for the cluster's registry, with its password unless another is given. */
+/** Whom a pull secret is for: host and user, and the password unless another is given. */
+export type PullSecretRegistry = Pick<RegistryInfo, 'host' | 'username' | 'password'>;
+
+/**
+ * Creates `name` in `namespace`, or replaces what it holds, for `registry`
+ * (the cluster's by default) with its password unless another is given (a
+ * wrong one, an old one); throws with kubectl's message when that fails.
+ */
 export function createRegistryPullSecret(
-  cluster: ClusterInfo,
+  cluster: KubectlTarget & { registry?: PullSecretRegistry },
   namespace: string,
   name: string,
-  password = cluster.registry?.password ?? '',
+  password?: string,
+  registry: PullSecretRegistry | undefined = cluster.registry,
 ): void {
-  const registry = cluster.registry;
   if (!registry) throw new Error('this cluster has no registry');
-  const created = kubectl(cluster, [
+  const made = kubectl(cluster, [
     'create',
     'secret',
     'docker-registry',
@@ -21,7 +31,11 @@ export function createRegistryPullSecret(
     namespace,
     `--docker-server=${registry.host}`,
     `--docker-username=${registry.username}`,
-    `--docker-password=${password}`,
+    `--docker-password=${password ?? registry.password}`,
+    '--dry-run=client',
+    '-o',
+    'json',
   ]);
-  expect(created.status, created.stderr).toBe(0);
+  if (made.status !== 0) throw new Error(`kubectl create secret failed: ${made.stderr}`);
+  serverSideApply(cluster, JSON.parse(made.stdout));
 }

@@ -73,7 +73,7 @@ import {
 import { OWNER_INDEX, ownerKeyOf, type PullerPod, podsOf } from './pods.ts';
 import { DEFAULT_ALLOWED_PRIORITY_CLASSES, priorityClassRefusal } from './priority.ts';
 import { refreshSchedule } from './refresh.ts';
-import { currentRefusal, REFUSAL_DAEMONSET_INDEX, refusedDaemonSetKey } from './refusals.ts';
+import { currentRefusalOfAny, REFUSAL_DAEMONSET_INDEX, refusedDaemonSetKey } from './refusals.ts';
 import type { RegistryCheckResult, RegistryChecks } from './registry-checks.ts';
 import { daemonSetName, type RenderOptions, renderPullDaemonSet } from './render.ts';
 import { checkDueInMs, checkedImages, movedTags, resolutionsInStatus } from './resolution.ts';
@@ -240,7 +240,8 @@ export function prePulledImageKind(
     const ownSet = await applyDaemonSet(request, own!, refresh);
     const applied = [ownSet, ...(await applyArchDaemonSets(request, archSets))];
     const candidates = informers.pods.byIndex(OWNER_INDEX, key);
-    const pods = applied.flatMap((ds) => podsOf(ppi, ds, candidates));
+    const podsBySet = applied.map((ds) => podsOf(ppi, ds, candidates));
+    const pods = podsBySet.flat();
     const daemonSet = combinedDaemonSet(applied);
     await admitPods(request, pods, daemonSet);
     const stale =
@@ -261,10 +262,12 @@ export function prePulledImageKind(
       nodes,
       daemonSet,
       imports: importsOf(informers.agentPods, ppi.metadata.uid ?? ''),
-      podRefusal: currentRefusal(
-        informers.podRefusals.byIndex(REFUSAL_DAEMONSET_INDEX, keyOf(ownSet)),
-        daemonSet,
-        pods,
+      podRefusal: currentRefusalOfAny(
+        applied.map((ds, i) => ({
+          daemonSet: ds,
+          events: informers.podRefusals.byIndex(REFUSAL_DAEMONSET_INDEX, keyOf(ds)),
+          pods: podsBySet[i] ?? [],
+        })),
       ),
       ...(checks && { resolutions: checks.resolutions }),
       ...(stale !== undefined && { staleNodes: stale }),

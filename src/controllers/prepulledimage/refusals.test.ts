@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CoreEvent, DaemonSet } from '../../kube/objects.ts';
 import type { PullerPod } from './pods.ts';
-import { currentRefusal, refusedDaemonSetKey, slimRefusal } from './refusals.ts';
+import { currentRefusal, currentRefusalOfAny, refusedDaemonSetKey, slimRefusal } from './refusals.ts';
 
 const ds = { metadata: { name: 'ppi-web', namespace: 'team' }, spec: {} } as unknown as DaemonSet;
 
@@ -46,5 +46,19 @@ describe('pod refusals', () => {
     const events = [refusal('2026-01-01T00:00:09Z', 'exceeded quota')];
     expect(currentRefusal(events, ds, [pod('2026-01-01T00:00:20Z')])).toBeUndefined();
     expect(currentRefusal(events, undefined, [])).toBeUndefined();
+  });
+
+  it("names an architecture DaemonSet's refusal, judged by its own pods, when the object's own has none", () => {
+    const arch = { metadata: { name: 'ppa-web-1', namespace: 'team' }, spec: {} } as unknown as DaemonSet;
+    const own = { daemonSet: ds, events: [], pods: [pod('2026-01-01T00:00:20Z')] };
+    const refused = {
+      daemonSet: arch,
+      events: [refusal('2026-01-01T00:00:09Z', 'exceeded quota', 'ppa-web-1')],
+      pods: [],
+    };
+    expect(currentRefusalOfAny([own, refused])).toBe('exceeded quota');
+    // The own DaemonSet's newer pod does not make the other's refusal history.
+    expect(currentRefusal(refused.events, arch, own.pods)).toBeUndefined();
+    expect(currentRefusalOfAny([own, { ...refused, pods: [pod('2026-01-01T00:00:10Z')] }])).toBeUndefined();
   });
 });

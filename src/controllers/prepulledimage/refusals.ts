@@ -58,6 +58,26 @@ export function currentRefusal(
   return latest?.message;
 }
 
+/** One of an object's puller DaemonSets, with the refusal Events about it and the pods it made. */
+export interface RefusableDaemonSet {
+  daemonSet: DaemonSet;
+  events: CoreEvent[];
+  pods: PullerPod[];
+}
+
+/**
+ * The first current refusal among an object's DaemonSets: its own, then the
+ * architecture ones (platforms.ts). Each is judged by its own pods only, so
+ * pods of one DaemonSet never hide the refusal of another's.
+ */
+export function currentRefusalOfAny(daemonSets: readonly RefusableDaemonSet[]): string | undefined {
+  for (const { daemonSet, events, pods } of daemonSets) {
+    const refusal = currentRefusal(events, daemonSet, pods);
+    if (refusal !== undefined) return refusal;
+  }
+  return undefined;
+}
+
 function lastSeen(event: CoreEvent): string | undefined {
   return (
     event.series?.lastObservedTime ??

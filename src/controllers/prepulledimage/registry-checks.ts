@@ -4,7 +4,10 @@
  * its RegistryCredentials, read from the API by name when a check is due
  * (not cached: only Prepull's own copies are). Every object's questions go
  * through one shared resolver, so a tag named by many objects costs one
- * request per interval. I/O.
+ * request per interval. Each answer, and each failure, is dated by when the
+ * registry gave it, and pull secrets that could not be used are remembered
+ * until they are due again: a pass between two requests computes the same
+ * status, so it writes none and brings no other pass. I/O.
  */
 import { Reason } from '../../api/conditions.ts';
 import type { PrePulledImage } from '../../api/prepulledimage.ts';
@@ -19,6 +22,7 @@ import {
   type PullSecret,
   type RegistryClient,
   RegistryError,
+  type ResolveTarget,
   SharedResolver,
 } from '../../registry/index.ts';
 import type { Clock } from '../../runtime/clock.ts';
@@ -56,6 +60,14 @@ const MIN_COME_BACK_MS = 1_000;
 /** Pull secrets that could not be read are read again after this long. */
 const SECRETS_RETRY_MS = 30_000;
 
+/** Pull secrets that could not be used, remembered until they are due to be read again. */
+interface SecretsFailure {
+  reason: string;
+  message: string;
+  at: number;
+  retryMs: number;
+}
+
 /** The registry checks, over one shared resolver. */
 export function createRegistryChecks(deps: RegistryChecksDeps): RegistryChecks {
   const resolver = new SharedResolver<ImageDescription>({
@@ -63,6 +75,10 @@ export function createRegistryChecks(deps: RegistryChecksDeps): RegistryChecks {
     ...(deps.random ? { random: deps.random } : {}),
     fetch: (target) => deps.registry.inspect(target.ref, target.credentials),
   });
+  // By namespace and secret names. A pass between two reads shows the same
+  // failure at the same time, so it writes no status, which would bring
+  // another pass (and another read) at once.
+  const secretsFailures = new Map<string, SecretsFailure>();
 
   async function pullSecrets(namespace: string, names: readonly string[]): Promise<PullSecret[]> {
     const secrets: PullSecret[] = [];
@@ -85,29 +101,51 @@ export function createRegistryChecks(deps: RegistryChecksDeps): RegistryChecks {
     return secrets;
   }
 
+  /** The keyring of `names`, or why it cannot be had: read again only once a failure is due. */
+  async function keyringOf(
+    namespace: string,
+    names: readonly string[],
+    interval: number,
+  ): Promise<Keyring | SecretsFailure> {
+    const now = deps.clock.now();
+    for (const [key, failure] of secretsFailures) {
+      if (now >= failure.at + failure.retryMs) secretsFailures.delete(key);
+    }
+    const key = `${namespace}/${[...new Set(names)].sort().join(',')}`;
+    const remembered = secretsFailures.get(key);
+    if (remembered) return remembered;
+    try {
+      return new Keyring(await pullSecrets(namespace, names));
+    } catch (err) {
+      // The kubelet fails every pull with such a secret; so does every check.
+      // Secrets that cannot be read (RBAC, the API server) fail the checks, not the pass: the
+      // DaemonSet and the pulls go on, and status says why the registry was not asked.
+      const { reason, message } =
+        err instanceof InvalidPullSecretError
+          ? { reason: Reason.Unauthorized, message: err.message }
+          : classifyFailure(err);
+      const retryMs = err instanceof InvalidPullSecretError ? interval : SECRETS_RETRY_MS;
+      const remembered = { reason, message, at: now, retryMs };
+      secretsFailures.set(key, remembered);
+      return remembered;
+    }
+  }
+
   return {
     async check(ppi, pullSecretNames) {
       resolver.prune();
       const refs = checkedImages(ppi);
       const interval = checkIntervalMs(ppi);
-      const now = () => new Date(deps.clock.now());
+      // Each answer is dated by when the registry gave it, not by this pass.
+      const answeredAt = (target: ResolveTarget) => new Date(resolver.answeredAt(target) ?? deps.clock.now());
       // A failed check keeps the last digest resolved: the pods stay pinned to it.
       const previous = resolutionsInStatus(ppi, refs);
-      const failAll = (reason: string, message: string, nextInMs: number) => {
-        const failed = failedCheck(reason, message, now());
+      const keyring = await keyringOf(ppi.metadata.namespace ?? '', pullSecretNames, interval);
+      if (!(keyring instanceof Keyring)) {
+        const failed = failedCheck(keyring.reason, keyring.message, new Date(keyring.at));
         const resolutions = refs.map((ref, i) => (ref ? keepingLastDigest(failed, previous[i]) : undefined));
-        return { resolutions, nextInMs };
-      };
-      let keyring: Keyring;
-      try {
-        keyring = new Keyring(await pullSecrets(ppi.metadata.namespace ?? '', pullSecretNames));
-      } catch (err) {
-        // The kubelet fails every pull with such a secret; so does every check.
-        if (err instanceof InvalidPullSecretError) return failAll(Reason.Unauthorized, err.message, interval);
-        // Secrets that cannot be read (RBAC, the API server) fail the checks, not the pass: the
-        // DaemonSet and the pulls go on, and status says why the registry was not asked.
-        const failure = classifyFailure(err);
-        return failAll(failure.reason, failure.message, SECRETS_RETRY_MS);
+        const dueIn = keyring.at + keyring.retryMs - deps.clock.now();
+        return { resolutions, nextInMs: Math.max(MIN_COME_BACK_MS, dueIn) };
       }
       let nextInMs = interval;
       const resolutions = await Promise.all(
@@ -116,10 +154,11 @@ export function createRegistryChecks(deps: RegistryChecksDeps): RegistryChecks {
           const target = { ref, credentials: keyring.lookup(repositoryOf(ref)) };
           try {
             const description = await resolver.get(target, interval);
-            return resolvedImage(description.digest, description.platforms, now());
+            return resolvedImage(description.digest, description.platforms, answeredAt(target));
           } catch (err) {
             if (!(err instanceof RegistryError)) throw err;
-            return keepingLastDigest(failedCheck(err.reason, err.message, now()), previous[index]);
+            const failed = failedCheck(err.reason, err.message, answeredAt(target));
+            return keepingLastDigest(failed, previous[index]);
           } finally {
             nextInMs = Math.min(nextInMs, Math.max(MIN_COME_BACK_MS, resolver.dueIn(target, interval)));
           }
