@@ -44,6 +44,8 @@ import {
   serviceAccountsIn,
 } from './informers.ts';
 import { CLEANUP_FINALIZER } from './labels.ts';
+import { withNodeStatus } from './node-status.ts';
+import { syncNodeCopy } from './node-writes.ts';
 import { planCleanup, planSync } from './plan.ts';
 import { readSource } from './source.ts';
 import {
@@ -64,6 +66,8 @@ export interface RegistryCredentialKindDeps {
   watches: SecretWatches;
   /** Whether and where the pod admission policies are kept (admission-writes.ts). */
   admission: AdmissionMode;
+  /** Prepull's own namespace: where the node copies for spec.nodes live (node-writes.ts). */
+  namespace: string;
 }
 
 type Request = ReconcileRequest<RegistryCredential, RegistryCredentialSpec>;
@@ -73,7 +77,7 @@ type Outcome = ReconcileOutcome<RegistryCredentialStatus>;
 export function registryCredentialKind(
   deps: RegistryCredentialKindDeps,
 ): ObjectKind<RegistryCredential, RegistryCredentialSpec, RegistryCredentialStatus> {
-  const { informers, client, watches, admission } = deps;
+  const { informers, client, watches, admission, namespace } = deps;
 
   return {
     name: CONTROLLER_NAME,
@@ -141,6 +145,17 @@ export function registryCredentialKind(
       fieldManager: request.fieldManager,
     });
 
+    // spec.nodes: the node copy the agents merge into the kubelet's config.json, and what they report.
+    const nodes = await syncNodeCopy({
+      client,
+      informers,
+      namespace,
+      rc,
+      dockerConfigJson: read.dockerConfigJson,
+      store: request.store,
+      fieldManager: request.fieldManager,
+    });
+
     const failed = new Set(failures.map((f) => f.namespace));
     const synced = syncedStatus(
       rc,
@@ -152,7 +167,7 @@ export function registryCredentialKind(
       },
       now,
     );
-    const status = withAdmissionStatus(synced, admitted, rc, now);
+    const status = withNodeStatus(withAdmissionStatus(synced, admitted, rc, now), nodes, rc, now);
     if (retrying) {
       const message = `${failed.size} namespaces failed; retrying`;
       return { status, failure: { reason: Reason.SyncFailed, message, retry: true } };
