@@ -169,9 +169,12 @@ describe.runIf(cluster.node !== undefined)('the node readiness gate on the real 
         Date.parse(scheduled?.lastTransitionTime as string),
       );
       expect(neverPulled).toEqual([]);
-      const { status } = await getPrePulledImage(client, NS, 'gate');
-      expect(status?.nodeReadiness?.heldBack).toBe(0);
-      expect(status?.images?.[0]).toMatchObject({ image, sources: [`Deployment ${NS}/model`] });
+      // Status follows the node's taint within a throttled write, not at the same instant.
+      await eventually(async () => {
+        const { status } = await getPrePulledImage(client, NS, 'gate');
+        expect(status?.nodeReadiness?.heldBack).toBe(0);
+        expect(status?.images?.[0]).toMatchObject({ image, sources: [`Deployment ${NS}/model`] });
+      });
     } finally {
       await pods.stop();
     }
