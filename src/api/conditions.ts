@@ -135,6 +135,8 @@ export const Reason = {
   // RegistryCredential spec.nodes (#15): the kubelet's config.json on each selected node.
   /** The kubelet's config.json is not a JSON object Prepull can merge into; it is left alone. */
   ConfigInvalid: 'ConfigInvalid',
+  /** The agent's kubelet root directory has no pods/: not where this node's kubelet keeps its files. */
+  KubeletRootNotFound: 'KubeletRootNotFound',
   /** Every selected node's config.json has the credentials. */
   AllNodesCredentialed: 'AllNodesCredentialed',
 } as const;

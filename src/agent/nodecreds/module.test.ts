@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -56,11 +56,12 @@ describe('nodeCredsPass', () => {
   const setUp = () => {
     const root = mkdtempSync(join(tmpdir(), 'nodecreds-'));
     // A node has both: the kubelet's root directory, and the agent's state directory (its hostPath volume).
-    mkdirSync(join(root, 'var/lib/kubelet'), { recursive: true });
+    mkdirSync(join(root, 'var/lib/kubelet/pods'), { recursive: true });
     mkdirSync(join(root, 'var/lib/prepull/agent'), { recursive: true });
     const pass = nodeCredsPass({
       files: hostFiles(root),
       statePath: '/var/lib/prepull/agent/nodecreds.json',
+      kubeletRootDir: '/var/lib/kubelet',
       configFile: '/var/lib/kubelet/config.json',
       legacyFile: '/var/lib/kubelet/.dockercfg',
       log: pino({ level: 'silent' }),
@@ -82,9 +83,9 @@ describe('nodeCredsPass', () => {
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ auths: { 'r.local:5000': { auth: 'dTpw' } } });
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(statSync(join(root, 'var/lib/prepull/agent/nodecreds.json')).mode & 0o777).toBe(0o600);
-    expect(readdirSync(join(root, 'var/lib/kubelet'))).toEqual(['config.json']);
+    expect(readdirSync(join(root, 'var/lib/kubelet')).sort()).toEqual(['config.json', 'pods']);
     await pass([]);
-    expect(readdirSync(join(root, 'var/lib/kubelet'))).toEqual([]);
+    expect(readdirSync(join(root, 'var/lib/kubelet'))).toEqual(['pods']);
   });
 
   it('restores a file that was there byte for byte', async () => {
@@ -95,6 +96,15 @@ describe('nodeCredsPass', () => {
     expect(Object.keys(JSON.parse(readFileSync(file, 'utf8')).auths)).toEqual(['quay.io', 'r.local:5000']);
     await pass([]);
     expect(readFileSync(file, 'utf8')).toBe(theirs);
+  });
+
+  it('writes nothing where no kubelet looks, and says which flag to set', async () => {
+    const { pass, root } = setUp();
+    rmSync(join(root, 'var/lib/kubelet/pods'), { recursive: true });
+    const report = await pass([cred]);
+    expect(report.credentials[0]).toMatchObject({ reason: 'KubeletRootNotFound' });
+    expect(report.credentials[0]?.message).toContain('--kubelet-root-dir');
+    expect(readdirSync(join(root, 'var/lib/kubelet'))).toEqual([]);
   });
 
   it('reports a failed write as WriteFailed, naming the file and no content', async () => {

@@ -127,6 +127,7 @@ export async function runNodeCredsModule(ctx: AgentContext, options: NodeCredsMo
   const pass = nodeCredsPass({
     files,
     statePath: join(options.stateDir, 'nodecreds.json'),
+    kubeletRootDir: rootDir,
     configFile: join(rootDir, 'config.json'),
     legacyFile: join(rootDir, '.dockercfg'),
     log,
@@ -150,6 +151,8 @@ export async function runNodeCredsModule(ctx: AgentContext, options: NodeCredsMo
 export interface NodeCredsPassOptions {
   files: NodeFiles;
   statePath: string;
+  /** The kubelet's root directory, a host path: it has a pods/ directory when it is the one in use. */
+  kubeletRootDir: string;
   /** The kubelet's config.json, a host path. */
   configFile: string;
   /** The kubelet's legacy .dockercfg beside it, which a new config.json would hide. */
@@ -159,9 +162,23 @@ export interface NodeCredsPassOptions {
 
 /** One pass over the node's files: makes config.json hold `credentials`; returns the report. */
 export function nodeCredsPass(options: NodeCredsPassOptions) {
-  const { files, statePath, configFile, legacyFile, log } = options;
+  const { files, statePath, kubeletRootDir, configFile, legacyFile, log } = options;
   return async (credentials: NodeCredential[]): Promise<NodeCredentialsReport> => {
     try {
+      // A config.json where no kubelet looks would be Applied and useless: say so instead.
+      if (credentials.length > 0 && !(await files.exists(join(kubeletRootDir, 'pods')))) {
+        const message = `${kubeletRootDir} is not this node's kubelet root directory (it has no pods/); set the agent's --kubelet-root-dir (chart value agent.kubeletRootDir) to the kubelet's --root-dir`;
+        return {
+          configFile,
+          credentials: credentials.map((c) => ({
+            name: c.name,
+            uid: c.uid,
+            resourceVersion: c.resourceVersion,
+            reason: Reason.KubeletRootNotFound,
+            message,
+          })),
+        };
+      }
       const state = await loadState(files, statePath);
       const current = (await files.read(configFile))?.toString('utf8');
       const shadowed = current === undefined && (await files.exists(legacyFile)) ? legacyFile : undefined;
