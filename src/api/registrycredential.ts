@@ -1,6 +1,7 @@
 /**
  * RegistryCredential (prepull.dev/v1alpha1, cluster-scoped, short name regcred):
- * a pull secret kept in every selected namespace.
+ * a pull secret kept in every selected namespace, and with spec.nodes in the
+ * kubelet's node credentials (config.json) of selected nodes.
  */
 import { z } from 'zod';
 import { conditionsSchema, dnsLabel, dnsSubdomain, labelSelectorSchema, patternedString } from './common.ts';

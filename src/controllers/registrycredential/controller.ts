@@ -1,7 +1,8 @@
 /**
  * The RegistryCredential kind: for each object, the copy of its source secret
  * in every target namespace and its name on the chosen ServiceAccounts
- * there. Everything is read from informers and only the differences are
+ * there, and with spec.nodes the node copy in Prepull's namespace that the
+ * node agents merge into the kubelet's config.json (node-writes.ts). Everything is read from informers and only the differences are
  * written, at most WRITE_CONCURRENCY requests at a time (writes.ts); a pass
  * over namespaces that are already right makes no request. The runtime's
  * object controller runs it, writes its status and records its Events.
