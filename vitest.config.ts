@@ -40,6 +40,7 @@ const NO_REAL_NODE = [
   'test/registrycredential/source-authority.test.ts',
   'test/registrymirror/api.test.ts',
   'test/registrymirror/kwok.test.ts',
+  'test/runtime/runtime.test.ts',
   RUNS_LAST,
 ];
 const lane = process.env.PREPULL_TEST_LANE;

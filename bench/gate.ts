@@ -6,7 +6,9 @@
  *   1. the floor: nodes join untainted beside a bare DaemonSet of exactly the
  *      PrePulledImage's pods; per node, the time from its join to that pod Ready;
  *   2. the gate: as many nodes join with the startup taint, at the same time
- *      (interleaved, so both meet the same load); per node, the time from its
+ *      (alternating in the same lists, so both meet the same load, and the
+ *      DaemonSet controller, which creates pods at its client's rate of 20
+ *      per second, favours neither); per node, the time from its
  *      join, from its Ready, and from its puller pod's Ready (the gate's own
  *      latency) to the taint's removal; p50 and p99, and p50 as a ratio to
  *      the floor's;
@@ -29,7 +31,7 @@ import { Resources } from '../src/kube/resources.ts';
 import { USER_AGENT } from '../src/operator/manager.ts';
 import { systemClock } from '../src/runtime/clock.ts';
 import { auditedRequests } from '../test/support/audit.ts';
-import { createFakeNodes, fakeNodeManifest, KWOK_TOLERATION } from '../test/support/nodes.ts';
+import { fakeNodeManifest, KWOK_TOLERATION } from '../test/support/nodes.ts';
 import {
   fmt,
   kubectl,
@@ -49,8 +51,8 @@ const WORKLOADS_MANY = Number(process.env.BENCH_GATE_WORKLOADS_MANY ?? 2000);
 const IMAGES = 20;
 const NS = 'gate-bench';
 const TAINT = 'prepull.dev/images-not-ready';
-/** Nodes per kubectl apply: a larger list can outlast kubectl's minute on a busy machine. */
-const CHUNK = 50;
+/** Nodes of each kind per kubectl apply: a larger list can outlast kubectl's minute on a busy machine. */
+const CHUNK = 25;
 
 function quantile(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -220,15 +222,20 @@ await withCluster(
         const names: string[] = [];
         for (let from = made; from < size; from += CHUNK) {
           const to = Math.min(size, from + CHUNK);
-          floorNames.push(...createFakeNodes(cluster, 'floor', from, to, { 'prepull-bench/role': 'floor' }));
+          // One list, floor and gated nodes alternating: the DaemonSet controller, which
+          // creates pods at its client's rate, then serves neither kind first.
           const items = Array.from({ length: to - from }, (_, i) => {
-            const manifest = fakeNodeManifest(`gate-${from + i}`, { 'prepull-bench/role': 'gate' }) as Node;
-            manifest.spec = {
-              taints: [...(manifest.spec?.taints ?? []), { key: TAINT, effect: 'NoSchedule' }],
+            const floorNode = fakeNodeManifest(`floor-${from + i}`, {
+              'prepull-bench/role': 'floor',
+            }) as Node;
+            const gateNode = fakeNodeManifest(`gate-${from + i}`, { 'prepull-bench/role': 'gate' }) as Node;
+            gateNode.spec = {
+              taints: [...(gateNode.spec?.taints ?? []), { key: TAINT, effect: 'NoSchedule' }],
             };
-            names.push(manifest.metadata.name ?? '');
-            return manifest;
-          });
+            floorNames.push(floorNode.metadata.name ?? '');
+            names.push(gateNode.metadata.name ?? '');
+            return [floorNode, gateNode];
+          }).flat();
           kubectl(cluster, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
         }
         await until(

@@ -50,13 +50,7 @@ const spec = {
   tolerations: [KWOK_TOLERATION],
 };
 
-// On a busy 2-core machine kwok renews thousands of node leases late, and the
-// node lifecycle controller's default grace (50 s) then marks nodes NotReady
-// (seen at 2500 nodes with the machine's load at 12 to 20). A longer grace keeps
-// them Ready; the floor and the PrePulledImage see the same nodes either way.
-const controllerManagerFlags = ['--node-monitor-grace-period=5m'];
-
-await withCluster('bench', 23990, { kwok: true, controllerManagerFlags }, async (cluster, client) => {
+await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
   kubectl(cluster, ['create', 'namespace', NS]);
   const fake: PrePulledImage = {
     apiVersion: 'prepull.dev/v1alpha1',

@@ -70,6 +70,8 @@ export async function runOperator(options: RunOptions): Promise<number> {
           `  ${embedded.demo.wait}`,
           'Or put an image archive (docker save) on every node, with no registry:',
           `  ${embedded.demo.load}`,
+          "or declare it, and Prepull's node agent imports it on every node, new ones included:",
+          `  ${embedded.demo.importApply}`,
           '',
           '',
         ].join('\n'),
@@ -166,7 +168,7 @@ async function startEmbeddedCluster(log: pino.Logger): Promise<{
   binDir: string;
   agentImage: string | undefined;
   containerdSocket: string | undefined;
-  demo: { apply: string; wait: string; load: string };
+  demo: { apply: string; wait: string; load: string; importApply: string };
   stop: () => Promise<void>;
 }> {
   // A computed specifier: the bundler leaves it out of dist/prepull.mjs, which
@@ -208,6 +210,20 @@ async function startEmbeddedCluster(log: pino.Logger): Promise<{
     if (applied.status !== 0) throw new Error(`installing the CRDs failed: ${applied.stderr}`);
     log.info({ crds }, 'installed the CRDs');
     demo = await prepareDemo(cluster.info);
+    // The node agent, as deploy/ installs it, for tarball imports and node settings.
+    const kubectlArgs = ['--kubeconfig', cluster.info.kubeconfig, 'apply', '--server-side'];
+    const namespace = join(import.meta.dirname, '..', '..', 'deploy', 'namespace.yaml');
+    const agent = [
+      spawnSync(join(cluster.info.binDir, 'kubectl'), [...kubectlArgs, '-f', namespace], {
+        encoding: 'utf8',
+      }),
+      spawnSync(join(cluster.info.binDir, 'kubectl'), [...kubectlArgs, '-f', '-'], {
+        encoding: 'utf8',
+        input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: demo.agentObjects }),
+      }),
+    ].find((result) => result.status !== 0);
+    if (agent) throw new Error(`installing the node agent failed: ${agent.stderr}`);
+    log.info('installed the node agent (DaemonSet prepull-agent in prepull-system)');
   } catch (err) {
     await cluster.stop();
     throw err;

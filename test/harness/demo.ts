@@ -2,11 +2,20 @@
  * What `npm start` offers a newcomer on the embedded cluster: a small demo
  * image in the local (password-protected) registry with a manifest that
  * pre-pulls it (namespace, pull secret, PrePulledImage), and an image archive
- * for `kubectl prepull load`. Writes files under the cluster directory and
- * pushes to the registry; returns the commands to print.
+ * both for `kubectl prepull load` and for a PrePulledImage that the node agent
+ * imports (with the agent's manifests and an import policy that allows the
+ * demo's archive directory). Writes files under the cluster directory and
+ * pushes to the registry; returns the commands to print and the objects to
+ * apply.
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import {
+  DEFAULT_IMPORT_POLICY,
+  IMPORT_POLICY_CONFIGMAP,
+  IMPORT_POLICY_KEY,
+} from '../../src/image/import-policy.ts';
+import { nodeAgentManifests } from './agent.ts';
 import { buildDockerArchive, buildOciImage, holdBinary, OCI_MANIFEST } from './images.ts';
 import { pushBlob, pushManifest } from './registry.ts';
 import type { ClusterInfo } from './types.ts';
@@ -18,6 +27,10 @@ export interface Demo {
   wait: string;
   /** `kubectl prepull load …` of the demo archive onto every node. */
   load: string;
+  /** `kubectl apply -f …` of a PrePulledImage that imports the demo archive through the node agent. */
+  importApply: string;
+  /** The node agent (deploy/agent.yaml, adapted to the embedded node) and the import policy; the DaemonSet is the last. */
+  agentObjects: unknown[];
 }
 
 const NAMESPACE = 'demo';
@@ -85,10 +98,51 @@ spec:
     }),
     archive,
   );
+  // The air-gapped way: the node agent imports the archive on every node. The
+  // admin's policy keeps the default rule and lets the demo namespace import
+  // from the demo directory, which the agent mounts.
+  const importManifest = join(dir, 'hello-tarball.yaml');
+  writeFileSync(
+    importManifest,
+    `# The demo archive, imported on every node by Prepull's node agent: no registry involved.
+apiVersion: prepull.dev/v1alpha1
+kind: PrePulledImage
+metadata:
+  name: hello-tarball
+  namespace: ${NAMESPACE}
+spec:
+  images:
+    - image: prepull.local/${NAMESPACE}/hello:dev
+      tarball:
+        hostPath: ${archive}
+`,
+  );
+  const policy = {
+    rules: [
+      ...DEFAULT_IMPORT_POLICY.rules,
+      {
+        namespaces: [NAMESPACE],
+        images: [`prepull.local/${NAMESPACE}/**`],
+        hostPaths: [`${dir}/`],
+        urls: [],
+      },
+    ],
+  };
+  const agentObjects = [
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: IMPORT_POLICY_CONFIGMAP, namespace: 'prepull-system' },
+      data: { [IMPORT_POLICY_KEY]: JSON.stringify(policy, null, 2) },
+    },
+    ...nodeAgentManifests(cluster, { archiveDirectories: [dir] }),
+  ];
   return {
     apply: `kubectl apply -f ${manifest}`,
     wait: `kubectl wait -n ${NAMESPACE} --for=condition=Ready prepulledimage/hello --timeout=2m`,
     // The embedded node's containerd listens under the cluster directory, not at a distribution's path.
     load: `kubectl prepull load ${archive} --containerd-socket ${node.containerdSocket}`,
+    importApply: `kubectl apply -f ${importManifest}`,
+    agentObjects,
   };
 }
