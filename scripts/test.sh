@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole suite: lint, type check, then every vitest tier (unit, then the
 # cluster tiers on a real kube-apiserver, kubelet, containerd and registry),
-# then the import tier once more on Debian's containerd 1.6.
+# then the import and registry-mirror node tiers once more on Debian's containerd 1.6.
 # Builds and installs what it needs on the first run; later runs use the cache.
 # Arguments go to vitest. Arguments that pick tests (anything but reporter and
 # output options) narrow the run to them, in one lane, and skip the containerd
@@ -35,7 +35,7 @@ fi
 # The whole suite, in two lanes at once (vitest.config.ts says which file runs
 # where), each on a cluster of its own: the kwok lane (no real node) in the
 # background, its output kept for the end, and the node lane (the unit project
-# too), then the import tier again on containerd 1.6. The kwok lane's last file,
+# too), then the import and mirror node tiers again on containerd 1.6. The kwok lane's last file,
 # test/rbac/least-privilege.test.ts, checks both lanes' audit logs: it waits
 # for the node lane's first pass.
 kwok_lane=(--project cluster)
@@ -63,10 +63,13 @@ trap 'kill "$kwok_pid" 2>/dev/null || true; rm -rf "$lane_dir"' EXIT
 echo "[test] vitest, node lane (containerd 2.x on the real node)" >&2
 PREPULL_TEST_LANE=node PREPULL_TEST_WHOLE_SUITE=1 node node_modules/vitest/vitest.mjs run "$@" || status=$?
 touch "$lane_dir/node-done"
-echo "[test] vitest: the import tier again, on containerd 1.6" >&2
+echo "[test] vitest: the import and registry-mirror node tiers again, on containerd 1.6" >&2
 # A cluster of another name: the first one's audit log stays for the kwok lane's check.
+# 1.6 reads hosts.toml with its own parser (a file without [host] is refused): the mirror tiers run on it too.
+mirror_node_tiers=(test/registrymirror/{real-node,node-files,sandbox-image,config-path-not-set}.test.ts)
 PREPULL_TEST_RUNTIME=containerd16 PREPULL_TEST_CLUSTER_NAME="$node_cluster-containerd16" \
-  node node_modules/vitest/vitest.mjs run --project cluster test/import "${second[@]}" || status=$?
+  node node_modules/vitest/vitest.mjs run --project cluster test/import "${mirror_node_tiers[@]}" "${second[@]}" ||
+  status=$?
 
 kwok_status=0
 wait "$kwok_pid" || kwok_status=$?

@@ -118,6 +118,8 @@ export const Reason = {
   AllNodesApplied: 'AllNodesApplied',
   /** containerd's config has no registry config_path: hosts.toml files are ignored. */
   ConfigPathNotSet: 'ConfigPathNotSet',
+  /** config_path lists several directories, which containerd 2.1+'s transfer-service pull reads as one name. */
+  ConfigPathListUnread: 'ConfigPathListUnread',
   /** Inline registry.mirrors/configs in containerd's config, which config_path cannot be combined with. */
   InlineMirrorsConflict: 'InlineMirrorsConflict',
   /** The node's runtime reads its registry settings elsewhere (k3s, rke2: registries.yaml). */

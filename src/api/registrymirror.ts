@@ -188,6 +188,8 @@ export const mirrorNodeReportSchema = z.object({
   runtime: z
     .object({
       flavour: z.enum(['containerd', 'k3s', 'rke2', 'microk8s']),
+      /** containerd's version as the kubelet reports it (`1.6.20~ds1`), when known. */
+      version: z.string().max(64).optional(),
       configFile: z.string().max(4096).optional(),
       hostsDir: z.string().max(4096).optional(),
     })

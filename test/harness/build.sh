@@ -139,5 +139,16 @@ build_tokenserver() {
   log "token-server $TOKENSERVER_VERSION built"
 }
 
-targets=("$@"); [[ ${#targets[@]} -gt 0 ]] || targets=(etcd kwok containerd kubernetes kubeproxy helm tokenserver)
+# crictl (cri-tools): CRI pulls against a containerd a tier starts beside the node's, about 2 minutes.
+build_crictl() {
+  local out="$cache/crictl-$CRICTL_VERSION"
+  [[ -f "$out/.complete" ]] && { log "crictl $CRICTL_VERSION cached"; return; }
+  log "crictl $CRICTL_VERSION: building"
+  local work; work="$(mktemp -d)"; trap 'rm -rf "$work"' RETURN
+  GOBIN="$work" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
+  rm -rf "$out"; mkdir -p "$out"; mv "$work/crictl" "$out/crictl"; touch "$out/.complete"
+  log "crictl $CRICTL_VERSION built"
+}
+
+targets=("$@"); [[ ${#targets[@]} -gt 0 ]] || targets=(etcd kwok containerd kubernetes kubeproxy helm tokenserver crictl)
 for t in "${targets[@]}"; do "build_$t"; done

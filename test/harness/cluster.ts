@@ -69,7 +69,7 @@ function readVersions(): Record<string, string> {
 
 /** The cache directory build.sh wrote a component into. */
 export function cachedBinDir(
-  component: 'kubernetes' | 'kube-proxy' | 'etcd' | 'kwok' | 'containerd' | 'helm' | 'tokenserver',
+  component: 'kubernetes' | 'kube-proxy' | 'etcd' | 'kwok' | 'containerd' | 'helm' | 'tokenserver' | 'crictl',
 ): string {
   const versions = readVersions();
   // kube-proxy is built from the Kubernetes source, at its version.

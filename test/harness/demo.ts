@@ -93,7 +93,17 @@ spec:
     await buildDockerArchive({
       workDir: dir,
       ref: 'prepull.local/demo/hello:dev',
-      files,
+      // Content of its own: the same layers as the registry's demo image would be
+      // the image the kubelet pulled with the demo's pull secret, and since
+      // Kubernetes 1.35 a pod without that secret may not use it (ErrImageNeverPull).
+      files: [
+        files[0]!,
+        {
+          path: 'hello.txt',
+          content: 'Hello from Prepull: imported from an archive, no registry.\n',
+          mode: 0o644,
+        },
+      ],
       entrypoint: ['/hold'],
     }),
     archive,

@@ -135,22 +135,28 @@ describe('applyMirrors', () => {
     expect(read(`${HOSTS_DIR}/docker.io/hosts.toml`)).toContain('https://b.local');
   });
 
-  it("reports a containerd 1.6 host_port file that would shadow Prepull's", async () => {
-    mkdirSync(at(`${HOSTS_DIR}/r.local_5000`), { recursive: true });
-    writeFileSync(at(`${HOSTS_DIR}/r.local_5000/hosts.toml`), 'theirs\n');
+  it("reports a containerd host_port_ file that would shadow Prepull's", async () => {
+    mkdirSync(at(`${HOSTS_DIR}/r.local_5000_`), { recursive: true });
+    writeFileSync(at(`${HOSTS_DIR}/r.local_5000_/hosts.toml`), 'theirs\n');
     const report = await apply([mirror('r', { host: 'r.local:5000' })]);
-    expect(report.mirrors[0]?.message).toContain('r.local_5000/hosts.toml exists');
+    expect(report.mirrors[0]?.message).toContain('r.local_5000_/hosts.toml exists');
   });
 
   it("reports the node's runtime problem for every object and keeps their files while it lasts", async () => {
     await apply([mirror('hub')]);
     const broken: NodeRuntime = {
       flavour: 'containerd',
+      version: { major: 1, minor: 6, text: '1.6.20~ds1' },
       configFile: '/etc/containerd/config.toml',
       hosts: { ok: false, reason: 'ConfigPathNotSet', message: 'add config_path' },
     };
     const report = await apply([mirror('hub'), mirror('k8s', { host: 'registry.k8s.io' })], broken);
     expect(report.mirrors.map((m) => m.reason)).toEqual(['ConfigPathNotSet', 'ConfigPathNotSet']);
+    expect(report.runtime).toEqual({
+      flavour: 'containerd',
+      version: '1.6.20~ds1',
+      configFile: '/etc/containerd/config.toml',
+    });
     expect(existsSync(at(`${HOSTS_DIR}/docker.io/hosts.toml`))).toBe(true);
     // Deselected meanwhile: removed even so.
     await apply([], broken);

@@ -90,6 +90,7 @@ export async function applyMirrors(input: ApplyMirrorsInput): Promise<MirrorNode
   return {
     runtime: {
       flavour: runtime.flavour,
+      ...(runtime.version ? { version: runtime.version.text } : {}),
       ...(runtime.configFile ? { configFile: runtime.configFile } : {}),
       ...(hosts.ok ? { hostsDir: hosts.dir } : {}),
     },
@@ -102,7 +103,7 @@ function claimOrder(a: SelectedMirror, b: SelectedMirror): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
-/** The first file in the way that is not Prepull's, if any (a 1.6 `host_port` hosts.toml shadows ours too). */
+/** The first file in the way that is not Prepull's, if any (a `host_port_` hosts.toml shadows ours too). */
 async function foreignFile(
   files: NodeFiles,
   state: MirrorsState,

@@ -4,7 +4,14 @@
  * whether inline `registry.mirrors`/`configs` make config_path unusable. The
  * registry section is the CRI plugin's for config versions 1 and 2
  * (`cri`, `io.containerd.grpc.v1.cri`, which containerd 2.x migrates) and
- * the images plugin's for version 3 (`io.containerd.cri.v1.images`). Pure.
+ * the images plugin's for version 3 (`io.containerd.cri.v1.images`).
+ *
+ * containerd's own version matters for a config_path that lists several
+ * directories: from 2.1 the CRI pulls through the transfer service unless a
+ * setting it lacks forces the old local pull, and that path takes the whole
+ * list as one directory name (`registry.WithHostDir(ConfigPath)` in
+ * internal/cri/server/images/image_pull.go; containerd #12415, #12636), so it
+ * reads no hosts.toml at all. Pure.
  */
 import { Reason } from '../../api/conditions.ts';
 
@@ -20,6 +27,25 @@ export type HostsDirectory =
   | { ok: false; reason: string; message: string };
 
 type Table = Record<string, unknown>;
+
+/** containerd's version as the kubelet reports it (`containerd://1.6.20~ds1`). */
+export interface ContainerdVersion {
+  major: number;
+  minor: number;
+  /** As reported, without `containerd://` (`1.6.20~ds1`, `2.4.2+unknown`). */
+  text: string;
+}
+
+/** The version in a Node's `status.nodeInfo.containerRuntimeVersion`; undefined for another runtime or none. */
+export function containerdVersionOf(runtimeVersion: string | undefined): ContainerdVersion | undefined {
+  const match = /^containerd:\/\/v?((\d+)\.(\d+)\S*)$/.exec(runtimeVersion ?? '');
+  if (!match) return undefined;
+  return { major: Number(match[2]), minor: Number(match[3]), text: match[1]! };
+}
+
+function atLeast(version: ContainerdVersion, major: number, minor: number): boolean {
+  return version.major > major || (version.major === major && version.minor >= minor);
+}
 
 function table(value: unknown): Table | undefined {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Table) : undefined;
@@ -55,21 +81,48 @@ function hasInlineTls(configs: unknown): boolean {
 }
 
 /**
+ * Whether containerd 2.1+ with this config pulls CRI images through its
+ * transfer service: the default, unless `use_local_image_pull` or a setting
+ * the transfer service lacks makes it fall back to the local pull
+ * (`CheckLocalImagePullConfigs` in internal/cri/config/config.go). A version-2
+ * file's settings count where containerd migrates them from.
+ */
+export function pullsThroughTransferService(config: Table): boolean {
+  const plugins = table(config.plugins) ?? {};
+  const images = table(plugins['io.containerd.cri.v1.images']) ?? {};
+  const cri = table(plugins['io.containerd.grpc.v1.cri']) ?? {};
+  const criContainerd = table(cri.containerd) ?? {};
+  const setting = (key: string, ...from: Table[]) => from.map((t) => t[key]).find((v) => v !== undefined);
+  const registry = table(images.registry) ?? table(cri.registry) ?? {};
+  const forcesLocalPull =
+    images.use_local_image_pull === true ||
+    setting('discard_unpacked_layers', images, criContainerd) === true ||
+    setting('disable_snapshot_annotations', images, criContainerd) === false ||
+    (setting('max_concurrent_downloads', images, cri) ?? 3) !== 3 ||
+    setting('image_pull_with_sync_fs', images, cri) === true ||
+    ['mirrors', 'configs', 'auths'].some((key) => nonEmpty(registry[key]));
+  return !forcesLocalPull;
+}
+
+/**
  * The hosts directory of a parsed containerd config (its imports already
  * merged in). `configFile` is named in messages; `expand` rewrites variables
- * a distribution puts in config_path (microk8s's `${SNAP_DATA}`).
+ * a distribution puts in config_path (microk8s's `${SNAP_DATA}`); `version`
+ * is the node's containerd, when known.
  */
 export function hostsDirectoryOf(
   config: Table,
   configFile: string,
   expand: (path: string) => string = (path) => path,
+  version?: ContainerdVersion,
 ): HostsDirectory {
-  const version = typeof config.version === 'number' ? config.version : 1;
-  const { plugin } = registrySectionName(version);
+  const configVersion = typeof config.version === 'number' ? config.version : 1;
+  const { plugin } = registrySectionName(configVersion);
   const plugins = table(config.plugins) ?? {};
   const registry = table(table(plugins[plugin])?.registry) ?? {};
   // containerd 2.x still reads a version-2 file's CRI section, so a v3 file's leftovers count too.
-  const legacy = version >= 3 ? table(table(plugins['io.containerd.grpc.v1.cri'])?.registry) : undefined;
+  const legacy =
+    configVersion >= 3 ? table(table(plugins['io.containerd.grpc.v1.cri'])?.registry) : undefined;
   const configPath = typeof registry.config_path === 'string' ? registry.config_path.trim() : '';
   for (const section of [registry, legacy ?? {}]) {
     if (nonEmpty(section.mirrors) || hasInlineTls(section.configs)) {
@@ -81,10 +134,15 @@ export function hostsDirectoryOf(
     }
   }
   if (configPath === '') {
+    // 2.2+ then uses its default list, which the transfer-service pull reads as one directory name.
+    const defaultList =
+      version && atLeast(version, 2, 2)
+        ? ` (containerd ${version.text} defaults it to the list /etc/containerd/certs.d:/etc/docker/certs.d, which its transfer-service pull reads as one directory name: containerd #12415)`
+        : '';
     return {
       ok: false,
       reason: Reason.ConfigPathNotSet,
-      message: `containerd's config ${configFile} sets no registry config_path, so hosts.toml files are ignored. Add these lines and restart containerd once: ${configPathLines(version)}`,
+      message: `containerd's config ${configFile} sets no registry config_path, so hosts.toml files are ignored${defaultList}. Add these lines and restart containerd once: ${configPathLines(configVersion)}`,
     };
   }
   const dirs = configPath
@@ -99,13 +157,27 @@ export function hostsDirectoryOf(
       message: `config_path "${configPath}" in ${configFile} is not an absolute directory`,
     };
   }
-  return dirs.length > 1
-    ? {
-        ok: true,
-        dir: first,
-        note: `config_path lists ${dirs.length} directories; Prepull writes to the first, ${first}. containerd 2.1+ reads config_path as one directory on its transfer-service pull path (containerd #12415, #12636): keep a single directory there`,
-      }
-    : { ok: true, dir: first };
+  if (dirs.length === 1) return { ok: true, dir: first };
+  const oneName = `its transfer-service pull takes config_path "${configPath}" as one directory name and reads no hosts.toml under any of them (containerd #12415, #12636)`;
+  if (version === undefined) {
+    return {
+      ok: true,
+      dir: first,
+      note: `config_path lists ${dirs.length} directories; Prepull writes to the first, ${first}. If this node's containerd is 2.1 or newer, ${oneName}: keep a single directory there`,
+    };
+  }
+  if (atLeast(version, 2, 1) && pullsThroughTransferService(config)) {
+    return {
+      ok: false,
+      reason: Reason.ConfigPathListUnread,
+      message: `containerd ${version.text} pulls through its transfer service, and ${oneName}. Set config_path to the single directory "${first}" in ${configFile} and restart containerd once`,
+    };
+  }
+  return {
+    ok: true,
+    dir: first,
+    note: `config_path lists ${dirs.length} directories; Prepull writes to the first, ${first}`,
+  };
 }
 
 /**

@@ -63,14 +63,25 @@ describe('renderMirrorFiles', () => {
     expect(Object.keys(parsed.host as object)).toEqual(['https://a.local']);
   });
 
+  it('writes a [host] table even when the only mirror is the server, which containerd 1.6 and 1.7 need', () => {
+    const hosts = render({
+      host: 'r.example',
+      upstream: 'Replaced',
+      mirrors: [{ url: 'https://m.local' }],
+    })[0]!.content;
+    expect(parse(hosts)).toEqual({ server: 'https://m.local', capabilities: ['pull', 'resolve'], host: {} });
+    // go-toml v1 (containerd < 1.7.32) finds no `host` tree without the header itself.
+    expect(hosts).toMatch(/^\[host\]$/m);
+  });
+
   it('writes _default as its own directory', () => {
     expect(render({ host: '_default', mirrors: [{ url: 'https://m' }] })[0]?.path).toBe(
       '/etc/containerd/certs.d/_default/hosts.toml',
     );
   });
 
-  it('knows the host_port directory containerd 1.6 reads first', () => {
-    expect(shadowingHostDirectory('/d', 'r.local:5000')).toBe('/d/r.local_5000');
+  it('knows the host_port_ directory containerd reads first', () => {
+    expect(shadowingHostDirectory('/d', 'r.local:5000')).toBe('/d/r.local_5000_');
     expect(shadowingHostDirectory('/d', 'docker.io')).toBeUndefined();
   });
 });

@@ -4,7 +4,14 @@
  * bundle as a file beside it. With `upstream: Fallback` no `server` is
  * written, so containerd keeps its own default for the upstream (docker.io's
  * registry-1, plain http for localhost) as the last resort; with `Replaced`
- * the last mirror becomes the `server`, so nothing else is ever asked. Pure.
+ * the last mirror becomes the `server`, so nothing else is ever asked.
+ *
+ * The file always has a `[host]` table, empty when the only mirror is the
+ * server: containerd 1.6, and 1.7 before 1.7.32, parse hosts.toml with
+ * go-toml v1 and refuse a file without one ("failed to decode hosts.toml"
+ * error="invalid `host` tree", getSortedHosts in
+ * remotes/docker/config/hosts.go; containerd #10027), then ignore the file and
+ * pull from the upstream itself. Pure.
  */
 import { join } from 'node:path';
 import type { MirrorEndpoint, RegistryMirrorSpec } from '../../api/registrymirror.ts';
@@ -24,12 +31,13 @@ export function hostDirectory(hostsDir: string, host: string): string {
 }
 
 /**
- * containerd 1.6 looks up `host_port` before `host:port`: a file there would
+ * containerd (1.6 to 2.x alike) looks up `host_port_` before `host:port`
+ * (`hostDirectory` in remotes/docker/config/hosts.go): a file there would
  * shadow Prepull's, so it is checked for too.
  */
 export function shadowingHostDirectory(hostsDir: string, host: string): string | undefined {
   const colon = host.lastIndexOf(':');
-  return colon > 0 ? join(hostsDir, `${host.slice(0, colon)}_${host.slice(colon + 1)}`) : undefined;
+  return colon > 0 ? join(hostsDir, `${host.slice(0, colon)}_${host.slice(colon + 1)}_`) : undefined;
 }
 
 /** A TOML basic string: JSON's escaping is valid TOML. */
@@ -97,6 +105,8 @@ export function renderMirrorFiles(
     lines.push('', `[${name}]`, ...endpointLines(m, caPaths[i], '  '));
     lines.push(...headerLines(m, `${name}.header`));
   });
+  // No [host."…"] table: containerd before 1.7.32 needs the [host] table itself.
+  if (hostEntries.length === 0) lines.push('', '[host]');
   files.push({ path: join(dir, HOSTS_FILE), content: `${lines.join('\n')}\n` });
   return files;
 }

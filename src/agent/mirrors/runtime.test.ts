@@ -99,6 +99,24 @@ describe('detectRuntime', () => {
     expect(flavourOf(node('v1.36.3'))).toBe('containerd');
   });
 
+  it("takes containerd's version from the node, and judges a config_path list by it", async () => {
+    put(
+      '/etc/containerd/config.toml',
+      'version = 3\n[plugins."io.containerd.cri.v1.images".registry]\n  config_path = "/a:/b"\n',
+    );
+    const node = (containerRuntimeVersion: string) => ({
+      metadata: { name: 'n' },
+      status: { nodeInfo: { containerRuntimeVersion } },
+    });
+    const recent = await detectRuntime(hostFiles(root), { node: node('containerd://2.4.2') });
+    expect(recent).toMatchObject({
+      version: { text: '2.4.2' },
+      hosts: { ok: false, reason: 'ConfigPathListUnread' },
+    });
+    const old = await detectRuntime(hostFiles(root), { node: node('containerd://1.7.30') });
+    expect(old).toMatchObject({ version: { text: '1.7.30' }, hosts: { ok: true, dir: '/a' } });
+  });
+
   it('reports a k3s node Unsupported without seeing its files', async () => {
     const k3s = { metadata: { name: 'n' }, status: { nodeInfo: { kubeletVersion: 'v1.34.2+k3s1' } } };
     expect((await detectRuntime(hostFiles(root), { node: k3s })).hosts).toMatchObject({

@@ -11,7 +11,14 @@ import { parse as parseToml } from 'smol-toml';
 import { Reason } from '../../api/conditions.ts';
 import type { MirrorNodeReport } from '../../api/registrymirror.ts';
 import type { Node } from '../../kube/objects.ts';
-import { type HostsDirectory, hostsDirectoryOf, importsOf, mergeConfig } from './containerd-config.ts';
+import {
+  type ContainerdVersion,
+  containerdVersionOf,
+  type HostsDirectory,
+  hostsDirectoryOf,
+  importsOf,
+  mergeConfig,
+} from './containerd-config.ts';
 import type { NodeFiles } from './files.ts';
 
 export type Flavour = NonNullable<MirrorNodeReport['runtime']>['flavour'];
@@ -19,6 +26,8 @@ export type Flavour = NonNullable<MirrorNodeReport['runtime']>['flavour'];
 /** The node's runtime as far as registry hosts go. */
 export interface NodeRuntime {
   flavour: Flavour;
+  /** containerd's version, from what the kubelet reports (`status.nodeInfo.containerRuntimeVersion`). */
+  version?: ContainerdVersion;
   configFile?: string;
   hosts: HostsDirectory;
 }
@@ -79,23 +88,27 @@ export async function detectRuntime(
   if (flavour === 'containerd' && configFile === undefined && (await files.exists(MICROK8S_CONFIG))) {
     flavour = 'microk8s';
   }
+  const version = containerdVersionOf(options.node?.status?.nodeInfo?.containerRuntimeVersion);
+  const known = version ? { version } : {};
   if (flavour === 'microk8s') {
     const path = configFile ?? MICROK8S_CONFIG;
     return {
       flavour,
+      ...known,
       configFile: path,
-      hosts: await readHostsDirectory(files, path, (p) =>
+      hosts: await readHostsDirectory(files, path, version, (p) =>
         p.replaceAll(SNAP_DATA_VARIABLE, MICROK8S_SNAP_DATA),
       ),
     };
   }
   const path = configFile ?? DEFAULT_CONTAINERD_CONFIG;
-  return { flavour, configFile: path, hosts: await readHostsDirectory(files, path) };
+  return { flavour, ...known, configFile: path, hosts: await readHostsDirectory(files, path, version) };
 }
 
 async function readHostsDirectory(
   files: NodeFiles,
   path: string,
+  version: ContainerdVersion | undefined,
   expand?: (path: string) => string,
 ): Promise<HostsDirectory> {
   const text = await files.read(path);
@@ -120,7 +133,7 @@ async function readHostsDirectory(
       message: `cannot read containerd's config ${path}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
     };
   }
-  return hostsDirectoryOf(config, path, expand);
+  return hostsDirectoryOf(config, path, expand, version);
 }
 
 /** The files `imports` names, globs (`*` in the last segment) expanded in name order. */
