@@ -36,6 +36,7 @@ const NO_REAL_NODE = [
   'test/registry/registry.test.ts',
   'test/registrycredential/admission.test.ts',
   'test/registrycredential/api.test.ts',
+  'test/registrycredential/node-credentials-kwok.test.ts',
   'test/registrycredential/source-authority.test.ts',
   'test/registrymirror/api.test.ts',
   'test/registrymirror/kwok.test.ts',

@@ -63,12 +63,15 @@ trap 'kill "$kwok_pid" 2>/dev/null || true; rm -rf "$lane_dir"' EXIT
 echo "[test] vitest, node lane (containerd 2.x on the real node)" >&2
 PREPULL_TEST_LANE=node PREPULL_TEST_WHOLE_SUITE=1 node node_modules/vitest/vitest.mjs run "$@" || status=$?
 touch "$lane_dir/node-done"
-echo "[test] vitest: the import and registry-mirror node tiers again, on containerd 1.6" >&2
+echo "[test] vitest: the import, registry-mirror node and node-credentials tiers again, on containerd 1.6" >&2
 # A cluster of another name: the first one's audit log stays for the kwok lane's check.
 # 1.6 reads hosts.toml with its own parser (a file without [host] is refused): the mirror tiers run on it too.
 mirror_node_tiers=(test/registrymirror/{real-node,node-files,sandbox-image,config-path-not-set}.test.ts)
+# RegistryCredential spec.nodes: the kubelet hands config.json's credentials to 1.6's CRI the same way (about 30 s).
+node_credentials_tier=test/registrycredential/node-credentials.test.ts
 PREPULL_TEST_RUNTIME=containerd16 PREPULL_TEST_CLUSTER_NAME="$node_cluster-containerd16" \
-  node node_modules/vitest/vitest.mjs run --project cluster test/import "${mirror_node_tiers[@]}" "${second[@]}" ||
+  node node_modules/vitest/vitest.mjs run --project cluster test/import "${mirror_node_tiers[@]}" "$node_credentials_tier" \
+  "${second[@]}" ||
   status=$?
 
 kwok_status=0

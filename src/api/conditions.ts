@@ -140,5 +140,12 @@ export const Reason = {
   WriteFailed: 'WriteFailed',
   /** The node's agent has not reported this generation (not running yet, or unreachable). */
   AgentPending: 'AgentPending',
+  // RegistryCredential spec.nodes (#15): the kubelet's config.json on each selected node.
+  /** The kubelet's config.json is not a JSON object Prepull can merge into; it is left alone. */
+  ConfigInvalid: 'ConfigInvalid',
+  /** The agent's kubelet root directory has no pods/: not where this node's kubelet keeps its files. */
+  KubeletRootNotFound: 'KubeletRootNotFound',
+  /** Every selected node's config.json has the credentials. */
+  AllNodesCredentialed: 'AllNodesCredentialed',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];

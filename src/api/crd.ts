@@ -196,9 +196,16 @@ export function registryCredentialCrd(): object {
       },
       statusColumn,
       { name: 'Secret', type: 'string', jsonPath: '.spec.target.secretName', priority: 1 },
+      {
+        name: 'Nodes',
+        type: 'string',
+        jsonPath: '.status.nodes.applied',
+        description: 'spec.nodes: nodes whose kubelet credentials are current / selected',
+        priority: 1,
+      },
       ageColumn,
     ],
-    'RegistryCredential keeps a pull secret in every selected namespace and optionally on their ServiceAccounts.',
+    'RegistryCredential keeps a pull secret in every selected namespace, optionally on their ServiceAccounts and in the kubelet credentials of selected nodes.',
   );
 }
 

@@ -1,6 +1,7 @@
 /**
  * RegistryCredential (prepull.dev/v1alpha1, cluster-scoped, short name regcred):
- * a pull secret kept in every selected namespace.
+ * a pull secret kept in every selected namespace, and with spec.nodes in the
+ * kubelet's node credentials (config.json) of selected nodes.
  */
 import { z } from 'zod';
 import { conditionsSchema, dnsLabel, dnsSubdomain, labelSelectorSchema, patternedString } from './common.ts';
@@ -81,8 +82,21 @@ export const registryCredentialSpecSchema = z.strictObject({
     .describe(
       'ServiceAccounts in every target namespace that get the copy in imagePullSecrets (merged, never overwritten; removed on delete). New pods of these ServiceAccounts in target namespaces also get it at admission (a MutatingAdmissionPolicy), so a pod created before its ServiceAccount was patched has it too.',
     ),
+  nodes: z
+    .strictObject({
+      nodeSelector: labelSelectorSchema.describe(
+        'Nodes with these labels, new ones included; {} selects every node.',
+      ),
+    })
+    .optional()
+    .describe(
+      "Also merge the credentials into the kubelet's node credentials (config.json in its root directory, /var/lib/kubelet) on these nodes, so every pod there pulls with them and needs no imagePullSecrets. Written by the node agent; entries not Prepull's are never changed; removed again when this field or the object goes.",
+    ),
 });
 export type RegistryCredentialSpec = z.infer<typeof registryCredentialSpecSchema>;
+
+/** Most per-node failures of spec.nodes listed in status; the rest are counted. */
+export const MAX_NODE_FAILURES = 20;
 
 export const registryCredentialStatusSchema = z.strictObject({
   observedGeneration: z.number().int().min(0).optional(),
@@ -103,6 +117,28 @@ export const registryCredentialStatusSchema = z.strictObject({
     .max(MAX_STATUS_FAILURES)
     .optional(),
   sourceResourceVersion: z.string().max(64).optional(),
+  /** spec.nodes: the kubelet credentials on each selected node, as the node agents report them. */
+  nodes: z
+    .strictObject({
+      /** `applied/selected`. */
+      applied: z.string().max(32),
+      selectedNodes: z.number().int().min(0),
+      appliedNodes: z.number().int().min(0),
+      failedNodes: z.number().int().min(0),
+      /** Selected nodes whose agent has not reported the current credentials yet. */
+      pendingNodes: z.number().int().min(0),
+      failures: z
+        .array(
+          z.strictObject({
+            node: z.string().max(253),
+            reason: z.string().max(64),
+            message: z.string().max(512),
+          }),
+        )
+        .max(MAX_NODE_FAILURES)
+        .optional(),
+    })
+    .optional(),
   /** The MutatingAdmissionPolicies and bindings that add the copy to new pods (with serviceAccounts). */
   admission: z
     .strictObject({

@@ -21,6 +21,9 @@ NODE_NAME, POD_NAMESPACE and POD_NAME from the downward API.
                            (default: detected under --host-root: kubeadm, k3s/rke2, microk8s, k0s)
   --containerd-config PATH containerd's config file on the node, a host path
                            (default: /etc/containerd/config.toml; microk8s's own)
+  --kubelet-root-dir PATH  the kubelet's --root-dir on the node, a host path, where the nodecreds
+                           module merges RegistryCredentials' spec.nodes into config.json
+                           (default /var/lib/kubelet)
   --state-dir PATH         the agent's state on the node, a host path (default /var/lib/prepull/agent)
   --importer-path PATH     prepull-import (default /prepull-import)
   --work-dir PATH          where tarball downloads go (default /work)
@@ -41,6 +44,7 @@ export async function runAgentCommand(argv: string[], env: NodeJS.ProcessEnv): P
       'host-root': { type: 'string', default: '/host' },
       'containerd-socket': { type: 'string' },
       'containerd-config': { type: 'string' },
+      'kubelet-root-dir': { type: 'string' },
       'state-dir': { type: 'string', default: '/var/lib/prepull/agent' },
       'importer-path': { type: 'string', default: '/prepull-import' },
       'work-dir': { type: 'string', default: '/work' },
@@ -69,6 +73,7 @@ export async function runAgentCommand(argv: string[], env: NodeJS.ProcessEnv): P
       hostRoot: values['host-root'],
       runtimeSocket: values['containerd-socket'],
       containerdConfig: values['containerd-config'],
+      kubeletRootDir: values['kubelet-root-dir'],
       stateDir: values['state-dir'],
       importerPath: values['importer-path'],
       workDir: values['work-dir'],

@@ -6,6 +6,7 @@
  */
 
 import type { Logger } from 'pino';
+import { NODE_COPIES_SELECTOR } from '../agent/nodecreds/protocol.ts';
 import type { PrePulledImage } from '../api/prepulledimage.ts';
 import { WORKLOAD_KINDS } from '../api/prepulledimage.ts';
 import type { RegistryCredential } from '../api/registrycredential.ts';
@@ -173,6 +174,12 @@ export function startOperator(options: OperatorOptions): RunningOperator {
     copies: informer<Secret>('registrycredential-copies', {
       type: Resources.secrets,
       labelSelector: COPIES_SELECTOR,
+    }),
+    // RegistryCredential spec.nodes: its node copies, in Prepull's namespace only.
+    nodeCopies: informer<Secret>('registrycredential-node-copies', {
+      type: Resources.secrets,
+      namespace: options.namespace ?? DEFAULT_NAMESPACE,
+      labelSelector: NODE_COPIES_SELECTOR,
     }),
     namespaces: informer<Namespace>('namespaces', { type: Resources.namespaces }),
     serviceAccounts: informer<ServiceAccount>('serviceaccounts', { type: Resources.serviceAccounts }),
@@ -347,6 +354,7 @@ export function startOperator(options: OperatorOptions): RunningOperator {
         ...deps('registrycredential'),
         informers,
         admission: admissionMode,
+        namespace: options.namespace ?? DEFAULT_NAMESPACE,
         watchObserver: { restart: metrics.watchRestart, event: metrics.watchEvent },
       }),
     ];

@@ -112,6 +112,7 @@ describe('deploy/chart', () => {
       'image.repository=registry.example/prepull,image.tag=v9,image.pullPolicy=Always',
       'replicas=1,leaderElection.enabled=false,logLevel=debug',
       'agent.pullPolicy=Never,agent.containerdSocket=/run/k3s/containerd/containerd.sock',
+      'agent.kubeletRootDir=/var/snap/microk8s/common/var/lib/kubelet',
       'priorityClass.create=false,priorityClass.name=system-node-critical',
       'nodeSelector.role=infra,tolerations[0].key=infra,tolerations[0].operator=Exists',
       'serviceMonitor.enabled=true,serviceMonitor.labels.release=kube-prometheus,namespace.create=false',
@@ -144,6 +145,13 @@ describe('deploy/chart', () => {
     );
     expect(agent.spec.template.spec.volumes.find((v) => v.name === 'runtime')?.hostPath?.path).toBe(
       '/run/k3s/containerd',
+    );
+    // The kubelet's root directory, whose config.json RegistryCredential spec.nodes merges into.
+    expect(agent.spec.template.spec.containers[0]?.args).toContain(
+      '--kubelet-root-dir=/var/snap/microk8s/common/var/lib/kubelet',
+    );
+    expect(agent.spec.template.spec.volumes.find((v) => v.name === 'kubelet')?.hostPath?.path).toBe(
+      '/var/snap/microk8s/common/var/lib/kubelet',
     );
     const kinds = identities(objects);
     expect(kinds).not.toContain('PriorityClass /prepull-low');

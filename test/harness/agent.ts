@@ -69,16 +69,24 @@ export function nodeAgentManifests(cluster: ClusterInfo, options: NodeAgentOptio
   const config = join(nodeDir, 'containerd.toml');
   const hostsDir = join(nodeDir, 'certs.d');
   const stateDir = join(nodeDir, 'prepull-agent');
-  container.args.push(`--containerd-config=${config}`, `--state-dir=${stateDir}`);
+  // The harness's kubelet runs with --root-dir under the node directory (nodecreds module).
+  const kubeletRoot = join(nodeDir, 'kubelet');
+  container.args.push(
+    `--containerd-config=${config}`,
+    `--state-dir=${stateDir}`,
+    `--kubelet-root-dir=${kubeletRoot}`,
+  );
   const mirrorsMounts = [
     { name: 'containerd-config', mountPath: `/host${config}`, readOnly: true },
     { name: 'containerd-hosts', mountPath: `/host${hostsDir}` },
     { name: 'state', mountPath: `/host${stateDir}` },
+    { name: 'kubelet', mountPath: `/host${kubeletRoot}` },
   ];
   const mirrorsVolumes = [
     { name: 'containerd-config', hostPath: { path: config, type: 'File' } },
     { name: 'containerd-hosts', hostPath: { path: hostsDir, type: 'Directory' } },
     { name: 'state', hostPath: { path: stateDir, type: 'DirectoryOrCreate' } },
+    { name: 'kubelet', hostPath: { path: kubeletRoot, type: 'Directory' } },
   ];
   const replaced = (name: string) =>
     name === 'runtime' || name.startsWith('archives-') || mirrorsMounts.some((m) => m.name === name);

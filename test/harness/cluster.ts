@@ -53,6 +53,13 @@ export interface Cluster {
    * necessarily Ready). Its pods are gone with the old Node object.
    */
   reregisterRealNode(taints: string[]): Promise<void>;
+  /**
+   * Restarts the real node's kubelet and nothing else: the Node object and
+   * its pods stay. Resolves once the kubelet answers its health check. What
+   * the kubelet caches in memory (such as its 5-minute cache of config.json)
+   * starts empty.
+   */
+  restartKubelet(): Promise<void>;
 }
 
 function readVersions(): Record<string, string> {
@@ -199,6 +206,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   };
   let realNode: RealNode | undefined;
   let reregisterRealNode = async (_taints: string[]): Promise<void> => {
+    throw new Error('this cluster has no real node');
+  };
+  let restartKubelet = async (): Promise<void> => {
     throw new Error('this cluster has no real node');
   };
   let registry: Registry | undefined;
@@ -405,6 +415,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         join(logDir, 'kube-controller-manager.log'),
       );
       const node = realNode;
+      restartKubelet = () => node.restartKubelet([]);
       reregisterRealNode = async (taints) => {
         await node.restartKubelet(taints, async () => {
           kubectl(['delete', 'node', 'localhost', '--ignore-not-found', '--wait=true']);
@@ -443,6 +454,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     stop,
     restartApiServer: () => restartApiServer(),
     reregisterRealNode: (taints) => reregisterRealNode(taints),
+    restartKubelet: () => restartKubelet(),
   };
 }
 

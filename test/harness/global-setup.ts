@@ -48,6 +48,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
       );
       return;
     }
+    if (req.method === 'POST' && req.url === '/restart/kubelet') {
+      cluster.restartKubelet().then(
+        () => res.writeHead(204).end(),
+        (err: unknown) => res.writeHead(500).end(String(err)),
+      );
+      return;
+    }
     // Body: the taints to register with, one `key[=value]:Effect` per line (none: as at start).
     if (req.method === 'POST' && req.url === '/reregister/node') {
       let body = '';

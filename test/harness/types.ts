@@ -23,7 +23,11 @@ export interface ClusterInfo {
   etcdUrl: string;
   /** Loopback ports of this cluster's block that no component uses: a tier may start its own servers there. */
   sparePorts: number[];
-  /** The global setup's control endpoint: `POST /restart/kube-apiserver` restarts the API server. */
+  /**
+   * The global setup's control endpoint: `POST /restart/kube-apiserver` restarts the API server,
+   * `POST /restart/kubelet` the real node's kubelet (node and pods stay), `POST /reregister/node`
+   * registers the real node anew.
+   */
   controlUrl?: string;
   /** Annotation value kwok manages; fake nodes carry `kwok.x-k8s.io/node: fake`. */
   kwok: boolean;

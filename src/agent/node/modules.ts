@@ -4,6 +4,7 @@
  * {@link AgentSettings} (filled from `prepull agent` flags in src/cli/agent.ts).
  */
 import { mirrorsModule } from '../mirrors/module.ts';
+import { nodeCredsModule } from '../nodecreds/module.ts';
 import { type ImporterSettings, importerRunner, unpinRunner } from './imports/importer.ts';
 import { importModule } from './imports/module.ts';
 import type { AgentModule } from './module.ts';
@@ -16,6 +17,8 @@ export interface AgentSettings {
   runtimeSocket: string | undefined;
   /** containerd's config file on the host; undefined: the distribution's (mirrors module). */
   containerdConfig: string | undefined;
+  /** The kubelet's --root-dir on the host, where its config.json is (nodecreds module; default /var/lib/kubelet). */
+  kubeletRootDir: string | undefined;
   /** Host directory of the agent's state on the node (default /var/lib/prepull/agent). */
   stateDir: string;
   /** prepull-import in the agent's image. */
@@ -54,6 +57,11 @@ export function buildAgentModules(settings: AgentSettings): AgentModule[] {
       hostRoot: settings.hostRoot,
       stateDir: settings.stateDir,
       ...(settings.containerdConfig ? { containerdConfig: settings.containerdConfig } : {}),
+    }),
+    nodeCredsModule({
+      hostRoot: settings.hostRoot,
+      stateDir: settings.stateDir,
+      ...(settings.kubeletRootDir ? { kubeletRootDir: settings.kubeletRootDir } : {}),
     }),
   ];
 }

@@ -1,7 +1,8 @@
 /**
  * The RegistryCredential kind: for each object, the copy of its source secret
  * in every target namespace and its name on the chosen ServiceAccounts
- * there. Everything is read from informers and only the differences are
+ * there, and with spec.nodes the node copy in Prepull's namespace that the
+ * node agents merge into the kubelet's config.json (node-writes.ts). Everything is read from informers and only the differences are
  * written, at most WRITE_CONCURRENCY requests at a time (writes.ts); a pass
  * over namespaces that are already right makes no request. The runtime's
  * object controller runs it, writes its status and records its Events.
@@ -44,6 +45,8 @@ import {
   serviceAccountsIn,
 } from './informers.ts';
 import { CLEANUP_FINALIZER } from './labels.ts';
+import { withNodeStatus } from './node-status.ts';
+import { syncNodeCopy } from './node-writes.ts';
 import { planCleanup, planSync } from './plan.ts';
 import { readSource } from './source.ts';
 import {
@@ -64,6 +67,8 @@ export interface RegistryCredentialKindDeps {
   watches: SecretWatches;
   /** Whether and where the pod admission policies are kept (admission-writes.ts). */
   admission: AdmissionMode;
+  /** Prepull's own namespace: where the node copies for spec.nodes live (node-writes.ts). */
+  namespace: string;
 }
 
 type Request = ReconcileRequest<RegistryCredential, RegistryCredentialSpec>;
@@ -73,7 +78,7 @@ type Outcome = ReconcileOutcome<RegistryCredentialStatus>;
 export function registryCredentialKind(
   deps: RegistryCredentialKindDeps,
 ): ObjectKind<RegistryCredential, RegistryCredentialSpec, RegistryCredentialStatus> {
-  const { informers, client, watches, admission } = deps;
+  const { informers, client, watches, admission, namespace } = deps;
 
   return {
     name: CONTROLLER_NAME,
@@ -141,6 +146,17 @@ export function registryCredentialKind(
       fieldManager: request.fieldManager,
     });
 
+    // spec.nodes: the node copy the agents merge into the kubelet's config.json, and what they report.
+    const nodes = await syncNodeCopy({
+      client,
+      informers,
+      namespace,
+      rc,
+      dockerConfigJson: read.dockerConfigJson,
+      store: request.store,
+      fieldManager: request.fieldManager,
+    });
+
     const failed = new Set(failures.map((f) => f.namespace));
     const synced = syncedStatus(
       rc,
@@ -152,7 +168,7 @@ export function registryCredentialKind(
       },
       now,
     );
-    const status = withAdmissionStatus(synced, admitted, rc, now);
+    const status = withNodeStatus(withAdmissionStatus(synced, admitted, rc, now), nodes, rc, now);
     if (retrying) {
       const message = `${failed.size} namespaces failed; retrying`;
       return { status, failure: { reason: Reason.SyncFailed, message, retry: true } };

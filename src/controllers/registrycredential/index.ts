@@ -27,6 +27,8 @@ export interface RegistryCredentialControllerOptions extends ObjectControllerDep
   informers: RegistryCredentialInformers;
   /** The pod admission policies: kept (with their caches), unsupported by the cluster, or turned off. */
   admission: AdmissionMode;
+  /** Prepull's own namespace (spec.nodes keeps its node copies there). */
+  namespace: string;
   watchObserver?: {
     restart(informer: string, reason: RestartReason): void;
     event(informer: string, type: string): void;
@@ -50,7 +52,13 @@ export function createRegistryCredentialController(options: RegistryCredentialCo
     seen: (secret) => store.seen(Resources.secrets, keyOf(secret), false),
   });
   return createObjectController(
-    registryCredentialKind({ client, informers, watches, admission: options.admission }),
+    registryCredentialKind({
+      client,
+      informers,
+      watches,
+      admission: options.admission,
+      namespace: options.namespace,
+    }),
     options,
   );
 }

@@ -4,6 +4,8 @@
  * runtime enqueues those keys (and marks our own writes as seen); the
  * reconcile reads the caches.
  */
+import { reportAnnotation } from '../../agent/node/report.ts';
+import { NODECREDS_AGENT_MODULE } from '../../agent/nodecreds/protocol.ts';
 import type { PrePulledImage } from '../../api/prepulledimage.ts';
 import type { RegistryCredential } from '../../api/registrycredential.ts';
 import type { Informer } from '../../kube/informer.ts';
@@ -11,12 +13,14 @@ import {
   isTerminating,
   keyOf,
   type Namespace,
+  type Node,
   type Secret,
   type ServiceAccount,
 } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
 import type { WatchState } from '../../kube/secret-watches.ts';
 import { owns, type Watch, watch } from '../../runtime/object-controller.ts';
+import { type AgentPod, reportChanged } from '../agent-reports.ts';
 import { prePulledImagesNaming } from '../indexes.ts';
 import { addedPullSecrets, credentialOwnerName, credentialOwnerUid } from './labels.ts';
 import { isOwnedBy } from './render.ts';
@@ -28,6 +32,11 @@ export interface RegistryCredentialInformers {
   namespaces: Informer<Namespace>;
   serviceAccounts: Informer<ServiceAccount>;
   prePulledImages: Informer<PrePulledImage>;
+  /** spec.nodes: the node copies in Prepull's namespace (NODE_COPIES_SELECTOR). */
+  nodeCopies: Informer<Secret>;
+  nodes: Informer<Node>;
+  /** The node agents' pods, with their reports (indexed by node: addAgentPodIndexes). */
+  agentPods: Informer<AgentPod>;
 }
 
 /** Copies by the UID of the RegistryCredential that owns them. */
@@ -109,6 +118,13 @@ export function registryCredentialWatches(informers: RegistryCredentialInformers
       .filter((rc) => rc.spec.serviceAccounts?.includes(name) || marked.has(rc.spec.target.secretName))
       .map(keyOf);
   };
+  // spec.nodes: a node's labels and an agent's report matter to every object with it (they are few).
+  const withNodes = () =>
+    informers.registryCredentials
+      .list()
+      .filter((rc) => rc.spec.nodes)
+      .map(keyOf);
+  const nodeReport = reportAnnotation(NODECREDS_AGENT_MODULE);
   const references = (ppi: PrePulledImage) => (ppi.spec.registryCredentials ?? []).map((ref) => ref.name);
   return [
     watch(informers.namespaces, Resources.namespaces, (ns, previous) =>
@@ -119,6 +135,19 @@ export function registryCredentialWatches(informers: RegistryCredentialInformers
       ...new Set([...(previous ? byServiceAccount(previous) : []), ...byServiceAccount(sa)]),
     ]),
     owns(informers.copies, Resources.secrets, credentialOwnerName),
+    owns(informers.nodeCopies, Resources.secrets, credentialOwnerName),
+    watch(informers.nodes, Resources.nodes, (node, previous) =>
+      previous === undefined ||
+      JSON.stringify(previous.metadata.labels) !== JSON.stringify(node.metadata.labels)
+        ? withNodes()
+        : [],
+    ),
+    watch(informers.agentPods, Resources.pods, (pod, previous) =>
+      reportChanged(previous, pod, nodeReport) ||
+      previous?.metadata.deletionTimestamp !== pod.metadata.deletionTimestamp
+        ? withNodes()
+        : [],
+    ),
     // PrePulledImage status changes often; only its references and its deletion matter here.
     watch(informers.prePulledImages, Resources.prePulledImages, (ppi, previous) => {
       const unchanged =
