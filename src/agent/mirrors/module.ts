@@ -20,9 +20,8 @@ import { apiSource, Informer } from '../../kube/informer.ts';
 import type { KubeObject, Node } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
 import { Sleeper } from '../../runtime/clock.ts';
-import { shortenMessage } from '../../runtime/conditions.ts';
 import type { AgentContext, AgentModule } from '../node/module.ts';
-import { MAX_REPORT_BYTES } from '../node/report.ts';
+import { fitReportEntries } from '../node/report.ts';
 import { applyMirrors, type SelectedMirror } from './apply.ts';
 import { hostFiles } from './files.ts';
 import { detectRuntime } from './runtime.ts';
@@ -129,21 +128,7 @@ export async function runMirrorsModule(ctx: AgentContext, options: MirrorsModule
   }
 }
 
-/** Most bytes of a report the agent publishes (the protocol's cap, less room to spare). */
-const REPORT_BUDGET = MAX_REPORT_BYTES - 1024;
-const SHORT_MESSAGE = 160;
-
-/**
- * The report within the annotation's budget: messages shortened first, then
- * entries left out (their objects then show the node as pending, never wrong).
- */
+/** The report within the annotation's budget (report.ts). */
 export function fitReport(report: MirrorNodeReport): MirrorNodeReport {
-  const size = (r: MirrorNodeReport) => Buffer.byteLength(JSON.stringify(r));
-  if (size(report) <= REPORT_BUDGET) return report;
-  const short = {
-    ...report,
-    mirrors: report.mirrors.map((m) => ({ ...m, message: shortenMessage(m.message, SHORT_MESSAGE) })),
-  };
-  while (short.mirrors.length > 0 && size(short) > REPORT_BUDGET) short.mirrors.pop();
-  return short;
+  return fitReportEntries(report, 'mirrors');
 }

@@ -7,6 +7,7 @@
  */
 import type { z } from 'zod';
 import { NAME_LABEL } from '../../controllers/labels.ts';
+import { shortenMessage } from '../../runtime/conditions.ts';
 
 /** `app.kubernetes.io/name` of the agent pods (shared with the controller's). */
 export const AGENT_NAME = 'prepull';
@@ -75,4 +76,29 @@ export function readReport<T>(
   const parsed = schema.safeParse(json);
   if (!parsed.success) return { state: 'invalid', message: parsed.error.message };
   return { state: 'present', report: parsed.data };
+}
+
+/** Most bytes of a report the agent publishes: the protocol's cap, less room to spare. */
+const REPORT_BUDGET = MAX_REPORT_BYTES - 1024;
+/** What an entry's message is shortened to when a report is over budget. */
+const SHORT_MESSAGE = 160;
+
+/**
+ * A report whose `key` lists one entry per object, within the annotation's
+ * budget: the entries' messages shortened first, then entries left out from
+ * the end (their objects then show the node as pending, never wrong).
+ */
+export function fitReportEntries<
+  K extends string,
+  E extends { message?: string | undefined },
+  R extends Record<K, E[]>,
+>(report: R, key: K): R {
+  const size = (r: R) => Buffer.byteLength(JSON.stringify(r));
+  if (size(report) <= REPORT_BUDGET) return report;
+  const entries = report[key].map((e) =>
+    e.message === undefined ? e : { ...e, message: shortenMessage(e.message, SHORT_MESSAGE) },
+  );
+  const short = { ...report, [key]: entries };
+  while (entries.length > 0 && size(short) > REPORT_BUDGET) entries.pop();
+  return short;
 }

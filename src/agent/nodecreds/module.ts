@@ -27,10 +27,9 @@ import { apiSource, Informer } from '../../kube/informer.ts';
 import type { KubeObject, Node, Secret } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
 import { Sleeper } from '../../runtime/clock.ts';
-import { shortenMessage } from '../../runtime/conditions.ts';
 import { hostFiles, type NodeFiles } from '../mirrors/files.ts';
 import type { AgentContext, AgentModule } from '../node/module.ts';
-import { MAX_REPORT_BYTES } from '../node/report.ts';
+import { fitReportEntries } from '../node/report.ts';
 import { type NodeCredential, planNodeCredentials } from './plan.ts';
 import {
   CREATED_ANNOTATION,
@@ -220,20 +219,9 @@ export function nodeCredsPass(options: NodeCredsPassOptions) {
   };
 }
 
-/** Most bytes of a report the agent publishes (the protocol's cap, less room to spare). */
-const REPORT_BUDGET = MAX_REPORT_BYTES - 1024;
-const SHORT_MESSAGE = 160;
-
-/** The report within the annotation's budget: messages shortened first, then entries left out (shown as pending). */
+/** The report within the annotation's budget (report.ts). */
 export function fitReport(report: NodeCredentialsReport): NodeCredentialsReport {
-  const size = (r: NodeCredentialsReport) => Buffer.byteLength(JSON.stringify(r));
-  if (size(report) <= REPORT_BUDGET) return report;
-  const short = {
-    ...report,
-    credentials: report.credentials.map((c) => ({ ...c, message: shortenMessage(c.message, SHORT_MESSAGE) })),
-  };
-  while (short.credentials.length > 0 && size(short) > REPORT_BUDGET) short.credentials.pop();
-  return short;
+  return fitReportEntries(report, 'credentials');
 }
 
 /** An error as a message with no file content: a code and path, or the error's own message. */
