@@ -7,6 +7,7 @@
  * them deserves ({@link transitionEvents}). Pure.
  */
 import type { Condition } from '../api/common.ts';
+import { ConditionType } from '../api/conditions.ts';
 
 /** A condition as a policy function decides it; the time is filled in by {@link setCondition}. */
 export interface NewCondition {
@@ -176,6 +177,27 @@ export interface TransitionRule {
   reason?: string;
   /** The Event's action, e.g. `Pull`. */
   action: string;
+}
+
+/**
+ * The conditions of a kind that kstatus reads directly, Ready, Reconciling
+ * and Stalled (RegistryCredential, RegistryMirror).
+ */
+export const READY_RECONCILING_STALLED: ConditionSet = {
+  ready: ConditionType.Ready,
+  progressing: ConditionType.Reconciling,
+  failing: ConditionType.Stalled,
+};
+
+/**
+ * The Events of such a kind: `readyReason` (Normal) when Ready becomes True,
+ * and a Warning whenever a stall begins or says something new.
+ */
+export function readyAndStallEvents(readyReason: string, action: string): readonly TransitionRule[] {
+  return [
+    { condition: ConditionType.Ready, when: 'becameTrue', type: 'Normal', reason: readyReason, action },
+    { condition: ConditionType.Stalled, when: 'trueAndNew', type: 'Warning', action },
+  ];
 }
 
 /** An Event to record for a change of conditions. */

@@ -4,7 +4,7 @@
  * Flux `wait: true` and kstatus read), plus which changes of them deserve an
  * Event. Pure. Messages name namespaces and secrets, never their content.
  */
-import { ConditionType, Reason } from '../../api/conditions.ts';
+import { Reason } from '../../api/conditions.ts';
 import {
   MAX_STATUS_FAILURES,
   type RegistryCredential,
@@ -12,11 +12,11 @@ import {
 } from '../../api/registrycredential.ts';
 import {
   applyConditions,
-  type ConditionSet,
   failureConditions,
   type NewCondition,
+  READY_RECONCILING_STALLED,
+  readyAndStallEvents,
   shortenMessage,
-  type TransitionRule,
   verdict,
 } from '../../runtime/conditions.ts';
 import type { Failure } from '../../runtime/failure.ts';
@@ -42,23 +42,10 @@ export interface SyncOutcome {
 }
 
 /** Ready / Reconciling / Stalled, as kstatus reads them. */
-export const REGISTRY_CREDENTIAL_CONDITIONS: ConditionSet = {
-  ready: ConditionType.Ready,
-  progressing: ConditionType.Reconciling,
-  failing: ConditionType.Stalled,
-};
+export const REGISTRY_CREDENTIAL_CONDITIONS = READY_RECONCILING_STALLED;
 
-/** `Synced` when the secret reaches every namespace; a Warning whenever a stall begins or says something new. */
-export const REGISTRY_CREDENTIAL_TRANSITIONS: readonly TransitionRule[] = [
-  {
-    condition: ConditionType.Ready,
-    when: 'becameTrue',
-    type: 'Normal',
-    reason: Reason.Synced,
-    action: 'Sync',
-  },
-  { condition: ConditionType.Stalled, when: 'trueAndNew', type: 'Warning', action: 'Sync' },
-];
+/** `Synced` when every target has it; a Warning whenever a stall begins or says something new. */
+export const REGISTRY_CREDENTIAL_TRANSITIONS = readyAndStallEvents(Reason.Synced, 'Sync');
 
 const REASON_MAX = 64;
 const FAILURE_MESSAGE_MAX = 512;

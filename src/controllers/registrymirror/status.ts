@@ -5,7 +5,7 @@
  * Ready / Reconciling / Stalled conditions kstatus and Flux `wait: true`
  * read, plus which changes deserve an Event. Pure.
  */
-import { ConditionType, Reason } from '../../api/conditions.ts';
+import { Reason } from '../../api/conditions.ts';
 import {
   MAX_MIRROR_STATUS_FAILURES,
   type MirrorNodeReport,
@@ -14,32 +14,20 @@ import {
 } from '../../api/registrymirror.ts';
 import {
   applyConditions,
-  type ConditionSet,
   failureConditions,
+  READY_RECONCILING_STALLED,
+  readyAndStallEvents,
   shortenMessage,
-  type TransitionRule,
   verdict,
 } from '../../runtime/conditions.ts';
 import type { Failure } from '../../runtime/failure.ts';
 import { compareStrings } from '../../runtime/order.ts';
 
-export const REGISTRY_MIRROR_CONDITIONS: ConditionSet = {
-  ready: ConditionType.Ready,
-  progressing: ConditionType.Reconciling,
-  failing: ConditionType.Stalled,
-};
+/** Ready / Reconciling / Stalled, as kstatus reads them. */
+export const REGISTRY_MIRROR_CONDITIONS = READY_RECONCILING_STALLED;
 
-/** `MirrorsApplied` when every selected node has it; a Warning whenever a stall begins or says something new. */
-export const REGISTRY_MIRROR_TRANSITIONS: readonly TransitionRule[] = [
-  {
-    condition: ConditionType.Ready,
-    when: 'becameTrue',
-    type: 'Normal',
-    reason: Reason.MirrorsApplied,
-    action: 'Apply',
-  },
-  { condition: ConditionType.Stalled, when: 'trueAndNew', type: 'Warning', action: 'Apply' },
-];
+/** `MirrorsApplied` when every target has it; a Warning whenever a stall begins or says something new. */
+export const REGISTRY_MIRROR_TRANSITIONS = readyAndStallEvents(Reason.MirrorsApplied, 'Apply');
 
 const REASON_MAX = 64;
 const FAILURE_MESSAGE_MAX = 1024;
