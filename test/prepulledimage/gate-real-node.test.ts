@@ -1,15 +1,3 @@
-/**
- * The node readiness gate on the real node: the kubelet registers anew with
- * `--register-with-taints=prepull.dev/images-not-ready:NoSchedule`, as a
- * joining node does. A Deployment with `imagePullPolicy: Never` and a private
- * image nobody has pulled, created while the node is held back, is what a
- * PrePulledImage's `imagesFrom` pre-pulls there (with the Deployment's own
- * pull secret, so the kubelet's credential check lets the Deployment use it);
- * its pod starts once the taint goes and never sees `ErrImageNeverPull`.
- * Then failing open: an image that cannot be pulled releases the node anyway.
- */
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { IMAGES_NOT_READY_TAINT, RELEASED_UNREADY_ANNOTATION } from '../../src/api/prepulledimage.ts';
@@ -19,9 +7,8 @@ import { apiSource, Informer } from '../../src/kube/informer.ts';
 import type { Node, Pod } from '../../src/kube/objects.ts';
 import { Resources } from '../../src/kube/resources.ts';
 import { systemClock } from '../../src/runtime/clock.ts';
-import { buildOciImage, holdBinary, OCI_MANIFEST } from '../harness/images.ts';
-import { pushBlob, pushManifest } from '../harness/registry.ts';
 import { eventually } from '../support/eventually.ts';
+import { pushFreshImage } from '../support/fresh-image.ts';
 import { kubectl, serverSideApply } from '../support/kubectl.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
 import { getPrePulledImage } from '../support/prepulledimage.ts';
@@ -50,22 +37,7 @@ const condition = (pod: Pod | undefined, type: string) =>
     | undefined;
 
 /** A private image of its own for this run: nothing on the node holds it yet. */
-async function pushFreshImage(): Promise<string> {
-  const registry = cluster.registry!;
-  const run = randomBytes(4).toString('hex');
-  const repo = 'prepull-test/gate-model';
-  const image = buildOciImage({
-    workDir: join(cluster.dir, 'gate-real-images'),
-    files: [
-      { path: 'hold', content: holdBinary('amd64'), mode: 0o755 },
-      { path: 'run', content: `${run}\n`, mode: 0o644 },
-    ],
-    entrypoint: ['/hold'],
-  });
-  for (const blob of [...image.layers, image.config]) await pushBlob(registry, repo, blob);
-  await pushManifest(registry, repo, run, OCI_MANIFEST, image.manifest);
-  return `${registry.host}/${repo}:${run}`;
-}
+const pushGateImage = () => pushFreshImage(cluster, 'prepull-test/gate-model');
 
 // Needs the real kubelet node: skipped only on a cluster started with PREPULL_TEST_REAL_NODE=0
 // (a helper's second cluster); the whole suite runs it in the node lane, which always has one.
@@ -87,7 +59,7 @@ describe.runIf(cluster.node !== undefined)('the node readiness gate on the real 
   }, 300_000);
 
   it('holds the joining node until the Deployment’s private image is there; its Never pod then starts without ErrImageNeverPull', async () => {
-    const image = await pushFreshImage();
+    const image = await pushGateImage();
     await reregisterNode([`${IMAGES_NOT_READY_TAINT}:NoSchedule`]);
     expect(tainted(await getNode())).toBe(true);
 
@@ -187,7 +159,7 @@ describe.runIf(cluster.node !== undefined)('the node readiness gate on the real 
           ?.status,
       ).toBe('True'),
     );
-    const next = await pushFreshImage();
+    const next = await pushGateImage();
     const patched = kubectl(cluster, ['-n', NS, 'set', 'image', 'deployment/model', `model=${next}`]);
     expect(patched.status, patched.stderr).toBe(0);
     const listPods = async () => (await client.list<Pod>(Resources.pods, { namespace: NS })).items;

@@ -31,6 +31,7 @@ import { Resources } from '../../src/kube/resources.ts';
 import { REGISTRY_USER, writeHtpasswd } from '../harness/registry.ts';
 import { type NodeAgent, startNodeAgent } from '../support/agent.ts';
 import { eventually } from '../support/eventually.ts';
+import { pushFreshImage } from '../support/fresh-image.ts';
 import { kubectl, serverSideApply } from '../support/kubectl.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
 
@@ -93,7 +94,7 @@ function createPod(name: string): void {
     metadata: { name, namespace: APP_NS },
     spec: {
       nodeSelector: { 'prepull.dev/test-node': 'real' },
-      containers: [{ name: 'app', image: registry.images.hold.ref, imagePullPolicy: 'Always' }],
+      containers: [{ name: 'app', image, imagePullPolicy: 'Always' }],
       terminationGracePeriodSeconds: 1,
     },
   });
@@ -116,6 +117,13 @@ async function pullOutcome(name: string): Promise<ContainerState> {
   }, 120_000);
   return state!;
 }
+
+/**
+ * The private image the pods pull: one of this run's own. An image the kubelet
+ * pulls with node credentials is recorded as open to every pod on the node, so
+ * a shared harness image would stay open to pods of later tiers.
+ */
+let image = '';
 
 const UNAUTHORIZED = /unauthori[sz]ed|\b401\b|authorization failed|denied/i;
 
@@ -145,6 +153,7 @@ describe.skipIf(!cluster.node)(
         serverSideApply(cluster, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
       }
       applySource(REGISTRY_USER, registry.password);
+      image = await pushFreshImage(cluster, 'prepull-test/nodecreds');
       original = existsSync(CONFIG) ? readFileSync(CONFIG, 'utf8') : undefined;
       writeFileSync(CONFIG, THEIRS, { mode: 0o600 });
       operator = startTestOperator(cluster, 'nodecreds-real');
