@@ -281,6 +281,21 @@ export function startOperator(options: OperatorOptions): RunningOperator {
     ? new RegistryClient({ clock, tls: options.registryChecks.tls, userAgent: USER_AGENT })
     : undefined;
 
+  /** Watches of secrets by name, whose restarts and events count under `metric`. */
+  const meteredSecretWatches = (metric: string) =>
+    new SecretWatches({
+      client,
+      newInformer: (name, source) =>
+        new Informer<Secret>({
+          name,
+          source,
+          clock,
+          log,
+          onRestart: (reason) => metrics.watchRestart(metric, reason),
+          onEvent: (type) => metrics.watchEvent(metric, type),
+        }),
+    });
+
   const makeControllers = (admissionMode: AdmissionMode): Controller[] => {
     // One memory of our own writes for every controller of this term as leader.
     const store = new ConsistencyStore();
@@ -299,18 +314,7 @@ export function startOperator(options: OperatorOptions): RunningOperator {
       clock,
       events,
       informers,
-      pullSecrets: new SecretWatches({
-        client,
-        newInformer: (name, source) =>
-          new Informer<Secret>({
-            name,
-            source,
-            clock,
-            log,
-            onRestart: (reason) => metrics.watchRestart(PULL_SECRET_WATCHES, reason),
-            onEvent: (type) => metrics.watchEvent(PULL_SECRET_WATCHES, type),
-          }),
-      }),
+      pullSecrets: meteredSecretWatches(PULL_SECRET_WATCHES),
       imagesFrom,
       ...(options.allowedPriorityClasses ? { allowedPriorityClasses: options.allowedPriorityClasses } : {}),
       ...(registry ? { registryChecks: createRegistryChecks({ client, registry, clock }) } : {}),
@@ -332,18 +336,7 @@ export function startOperator(options: OperatorOptions): RunningOperator {
       namespace: options.namespace ?? DEFAULT_NAMESPACE,
       prePulledImages: informers.prePulledImages,
       copies: informers.downloadCredentialCopies,
-      sources: new SecretWatches({
-        client,
-        newInformer: (name, source) =>
-          new Informer<Secret>({
-            name,
-            source,
-            clock,
-            log,
-            onRestart: (reason) => metrics.watchRestart(DOWNLOAD_CREDENTIALS_WATCHES, reason),
-            onEvent: (type) => metrics.watchEvent(DOWNLOAD_CREDENTIALS_WATCHES, type),
-          }),
-      }),
+      sources: meteredSecretWatches(DOWNLOAD_CREDENTIALS_WATCHES),
     });
     return [
       createObjectController(prePulledImages, deps(prePulledImages.name)),
