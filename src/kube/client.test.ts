@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeClient, RequestTimeoutError } from './client.ts';
 import { loadKubeConfig } from './config.ts';
+import { ApiError, isForbidden, isNamespaceTerminating } from './errors.ts';
 import { Resources } from './resources.ts';
 
 /** A local API server that hangs: it never answers, or answers headers and never the body. */
@@ -41,6 +42,29 @@ describe('KubeClient request deadlines', () => {
     );
     const tls = { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
     server = createServer(tls, (req, res) => {
+      if (req.url?.includes('/namespaces/going')) {
+        // What NamespaceLifecycle answers for new content in a namespace being deleted.
+        res.writeHead(403, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            kind: 'Status',
+            apiVersion: 'v1',
+            status: 'Failure',
+            message:
+              'leases.coordination.k8s.io "lease" is forbidden: unable to create new content in namespace going because it is being terminated',
+            reason: 'Forbidden',
+            details: {
+              name: 'lease',
+              kind: 'leases',
+              causes: [
+                { reason: 'NamespaceTerminating', type: 'NamespaceTerminating', field: 'metadata.namespace' },
+              ],
+            },
+            code: 403,
+          }),
+        );
+        return;
+      }
       if (req.url?.includes('/namespaces/headers-only')) {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.write('{"kind":');
@@ -90,6 +114,17 @@ describe('KubeClient request deadlines', () => {
     await expect(client().get(Resources.leases, 'lease', 'headers-only')).rejects.toBeInstanceOf(
       RequestTimeoutError,
     );
+  });
+
+  it("keeps the causes of the server's Status: a namespace being deleted is told from any other 403", async () => {
+    const err = await client()
+      .get(Resources.leases, 'lease', 'going')
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).causes).toEqual(['NamespaceTerminating']);
+    expect(isForbidden(err)).toBe(true);
+    expect(isNamespaceTerminating(err)).toBe(true);
+    expect(isNamespaceTerminating(new ApiError(403, 'Forbidden', 'quota', 'create'))).toBe(false);
   });
 
   it('gives up on a watch whose response never starts', async () => {

@@ -349,13 +349,19 @@ export class KubeClient {
     const text = await response.text();
     let reason = response.statusText;
     let message = text;
+    let causes: string[] = [];
     try {
-      const status = JSON.parse(text) as { reason?: string; message?: string };
+      const status = JSON.parse(text) as {
+        reason?: string;
+        message?: string;
+        details?: { causes?: { type?: unknown }[] };
+      };
       reason = status.reason ?? reason;
       message = status.message ?? message;
+      causes = (status.details?.causes ?? []).flatMap((c) => (typeof c.type === 'string' ? [c.type] : []));
     } catch {
       // Not a metav1.Status: keep the raw text.
     }
-    throw new ApiError(response.status, reason, `${verb} ${path}: ${message}`, verb);
+    throw new ApiError(response.status, reason, `${verb} ${path}: ${message}`, verb, causes);
   }
 }

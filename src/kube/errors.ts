@@ -11,13 +11,16 @@ export class ApiError extends Error {
   /** metav1.Status reason, e.g. NotFound, Conflict, AlreadyExists, Expired, Gone. */
   readonly reason: string;
   readonly verb: string;
+  /** The `type` of each metav1.Status `details.causes` entry, e.g. NamespaceTerminating, FieldValueInvalid. */
+  readonly causes: readonly string[];
 
-  constructor(status: number, reason: string, message: string, verb: string) {
+  constructor(status: number, reason: string, message: string, verb: string, causes: readonly string[] = []) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.reason = reason;
     this.verb = verb;
+    this.causes = causes;
   }
 }
 
@@ -40,6 +43,15 @@ export function isGone(err: unknown): boolean {
 
 export function isForbidden(err: unknown): boolean {
   return err instanceof ApiError && err.status === 403;
+}
+
+/**
+ * The namespace is being deleted, so the API server creates nothing new in it
+ * (403 from the NamespaceLifecycle admission plugin, cause NamespaceTerminating).
+ * Deletion cannot be undone: the objects in it are going too.
+ */
+export function isNamespaceTerminating(err: unknown): boolean {
+  return err instanceof ApiError && err.status === 403 && err.causes.includes('NamespaceTerminating');
 }
 
 /** A rejected object: schema, CEL or admission said no. Retrying the same write cannot help. */

@@ -71,7 +71,7 @@ export interface ClassifyOptions {
 export function classifyFailure(err: unknown, options: ClassifyOptions = {}): Failure {
   if (err instanceof ClassifiedError) return err.failure;
   const stepName = err instanceof StepError ? err.step : undefined;
-  const cause = err instanceof StepError ? err.cause : err;
+  const cause = causeOf(err);
   const prefix = stepName ? `${stepName}: ` : '';
   const text = (api: ApiError) =>
     options.redactServerText ? `${api.status} ${api.reason}` : `${api.status} ${api.reason}: ${api.message}`;
@@ -88,6 +88,11 @@ export function classifyFailure(err: unknown, options: ClassifyOptions = {}): Fa
   const code = (cause as { cause?: { code?: unknown } } | undefined)?.cause?.code;
   if (typeof code === 'string') return { reason: Reason.ApiUnavailable, message: prefix + code, retry: true };
   return { reason: Reason.ReconcileFailed, message: prefix + messageOf(cause), retry: true };
+}
+
+/** What went wrong, without the step that wraps it. */
+export function causeOf(err: unknown): unknown {
+  return err instanceof StepError ? err.cause : err;
 }
 
 function messageOf(err: unknown): string {

@@ -240,6 +240,55 @@ describe('createObjectController', () => {
     await controller.stop();
   });
 
+  it('leaves an object whose namespace is being deleted: no status, no Event, no retry, until it is made again', async () => {
+    const terminating = new ApiError(
+      403,
+      'Forbidden',
+      'daemonsets.apps "x" is forbidden: unable to create new content in namespace ns because it is being terminated',
+      'apply',
+      ['NamespaceTerminating'],
+    );
+    let fail = true;
+    const { clock, source, client, controller, reconciles } = await setup({
+      async reconcile() {
+        if (fail) throw new StepError('applying the child', terminating);
+        return { status: { count: 1 } };
+      },
+    });
+    source.put(widget(1), 'ADDED');
+    await settle();
+    expect(reconciles).toHaveLength(1);
+    // Children going one by one wake the object again: it is not tried again.
+    controller.queue.add('ns/w');
+    clock.advance(3_600_000);
+    await settle();
+    expect(reconciles).toHaveLength(1);
+    expect(client.statusWrites).toEqual([]);
+    expect(client.events).toEqual([]);
+    // The namespace made again, and an object of the same name in it: a new uid, reconciled as any other.
+    fail = false;
+    source.put({ ...widget(1), metadata: { ...widget(1).metadata, uid: 'uid-w-again' } }, 'ADDED');
+    await settle();
+    expect(reconciles).toHaveLength(2);
+    expect(client.statusWrites.map((s) => s.count)).toEqual([1]);
+    await controller.stop();
+  });
+
+  it('retries a plain 403 even when the namespace is the same: only NamespaceTerminating means going', async () => {
+    const { clock, source, controller, reconciles } = await setup({
+      async reconcile() {
+        throw new ApiError(403, 'Forbidden', 'daemonsets.apps is forbidden: User cannot patch', 'apply', []);
+      },
+    });
+    source.put(widget(1), 'ADDED');
+    await settle();
+    const tries = reconciles.length;
+    clock.advance(60_000);
+    await settle();
+    expect(reconciles.length).toBeGreaterThan(tries);
+    await controller.stop();
+  });
+
   it('stalls on a spec the schema refuses: InvalidSpec, one write, no retry', async () => {
     const { clock, source, client, controller, reconciles } = await setup();
     source.put(widget('three'), 'ADDED');

@@ -28,6 +28,7 @@ import type { Condition } from '../api/common.ts';
 import { Reason } from '../api/conditions.ts';
 import type { KubeObject } from '../api/object.ts';
 import type { KubeClient } from '../kube/client.ts';
+import { isNamespaceTerminating } from '../kube/errors.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { Informer } from '../kube/informer.ts';
 import { keyOf } from '../kube/objects.ts';
@@ -42,7 +43,7 @@ import {
   type ReconcileResult,
   TerminalError,
 } from './controller.ts';
-import { ClassifiedError, type ClassifyOptions, classifyFailure, type Failure } from './failure.ts';
+import { ClassifiedError, type ClassifyOptions, causeOf, classifyFailure, type Failure } from './failure.ts';
 import { WorkQueue, type WorkQueueObserver } from './queue.ts';
 
 /** A status as the runtime handles it: any object; its `conditions`, if it has them, drive the transition Events. */
@@ -222,6 +223,8 @@ export function createObjectController<T extends KindObject<Status>, Spec, Statu
   const interval = kind.statusWriteIntervalMs ?? 0;
   /** When each object's status was last written, for the per-object throttle. */
   const lastWrite = new Map<string, number>();
+  /** Objects whose namespace the API server reported as being deleted, by key: their uid then. */
+  const namespaceGoing = new Map<string, string>();
 
   kind.informer.addHandler({
     add: (obj) => queue.add(keyOf(obj)),
@@ -296,8 +299,11 @@ export function createObjectController<T extends KindObject<Status>, Spec, Statu
       lastWrite.delete(key);
       store.forget(statusType, key);
       kind.forget?.(key);
+      namespaceGoing.delete(key);
       return undefined;
     }
+    // Its namespace is being deleted, and it with it: nothing more to do.
+    if (namespaceGoing.get(key) === (cached.metadata.uid ?? '')) return undefined;
     const mine = store.written<Status>(statusType, key, cached);
     const object: T = mine ? { ...cached, status: mine } : cached;
     const now = new Date(clock.now());
@@ -328,6 +334,15 @@ export function createObjectController<T extends KindObject<Status>, Spec, Statu
     try {
       outcome = await kind.reconcile(request(parsed.data));
     } catch (err) {
+      if (isNamespaceTerminating(causeOf(err))) {
+        // No status, no Event (the API server refuses it too), no retry: the
+        // namespace controller deletes this object next. Its uid, not its key,
+        // is what is going: an object of the same name in a namespace made
+        // again is reconciled as any other.
+        namespaceGoing.set(key, cached.metadata.uid ?? '');
+        log.debug('namespace is being deleted; leaving the object to go with it');
+        return undefined;
+      }
       const failure = classifyFailure(err, kind.classify);
       await writeStalled(object, failure, now, log);
       if (!failure.retry) throw new TerminalError(failure.reason, failure.message);

@@ -4,6 +4,9 @@
  * operator's own counters could be wrong in the same way as the operator.
  */
 import { readFileSync } from 'node:fs';
+import type { KubeClient } from '../../src/kube/client.ts';
+import type { Namespace } from '../../src/kube/objects.ts';
+import { Resources } from '../../src/kube/resources.ts';
 
 export interface AuditedRequest {
   verb: string;
@@ -38,4 +41,24 @@ export function auditedRequests(auditLog: string, userAgent: string, sinceMs = 0
     });
   }
   return out;
+}
+
+/**
+ * Whether a request is about a namespace that is being deleted, or is gone,
+ * by `live` (the namespaces that exist and are not terminating, read after
+ * the window). Within a lane, an earlier file's namespaces may still be
+ * going away while the next file runs, and that file's operator sees their
+ * objects go. A cluster-scoped request is never about one.
+ */
+export function inNamespaceGoing(request: AuditedRequest, live: ReadonlySet<string>): boolean {
+  const named = /\/namespaces\/([^/?]+)\//.exec(request.uri)?.[1];
+  return named !== undefined && !live.has(named);
+}
+
+/** The namespaces that exist and are not being deleted. */
+export async function liveNamespaces(client: KubeClient): Promise<Set<string>> {
+  const list = await client.list<Namespace>(Resources.namespaces);
+  return new Set(
+    list.items.filter((ns) => !ns.metadata.deletionTimestamp).map((ns) => ns.metadata.name ?? ''),
+  );
 }
