@@ -21,8 +21,8 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, write
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { applyMirrors, type SelectedMirror } from '../../src/agent/mirrors/apply.ts';
-import { hostFiles } from '../../src/agent/mirrors/files.ts';
 import { detectRuntime } from '../../src/agent/mirrors/runtime.ts';
+import { hostFiles } from '../../src/agent/node/files.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
 import type { Node } from '../../src/kube/objects.ts';

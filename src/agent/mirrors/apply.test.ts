@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RegistryMirrorSpec } from '../../api/registrymirror.ts';
+import { hostFiles, type NodeFiles } from '../node/files.ts';
 import { applyMirrors, type SelectedMirror } from './apply.ts';
-import { hostFiles, type NodeFiles } from './files.ts';
 import type { NodeRuntime } from './runtime.ts';
 
 const HOSTS_DIR = '/etc/containerd/certs.d';

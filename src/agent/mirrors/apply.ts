@@ -13,7 +13,7 @@
 import { dirname } from 'node:path';
 import { Reason } from '../../api/conditions.ts';
 import type { MirrorNodeReport, MirrorNodeResult, RegistryMirrorSpec } from '../../api/registrymirror.ts';
-import type { NodeFiles } from './files.ts';
+import type { NodeFiles } from '../node/files.ts';
 import { HOSTS_FILE, type NodeFile, renderMirrorFiles, shadowingHostDirectory } from './render.ts';
 import type { NodeRuntime } from './runtime.ts';
 import { isStillOurs, loadState, type MirrorsState, type OwnedFile, saveState, sha256Of } from './state.ts';

@@ -20,10 +20,10 @@ import { apiSource, Informer } from '../../kube/informer.ts';
 import type { KubeObject, Node } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
 import { Sleeper } from '../../runtime/clock.ts';
+import { hostFiles } from '../node/files.ts';
 import type { AgentContext, AgentModule } from '../node/module.ts';
 import { fitReportEntries } from '../node/report.ts';
 import { applyMirrors, type SelectedMirror } from './apply.ts';
-import { hostFiles } from './files.ts';
 import { detectRuntime } from './runtime.ts';
 
 /** How often a pass runs with nothing changed in the API: containerd's config and files can change under us. */

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { hostFiles } from './files.ts';
+import { hostFiles } from '../node/files.ts';
 import { detectRuntime, flavourOf } from './runtime.ts';
 
 let root: string;

@@ -11,6 +11,7 @@ import { parse as parseToml } from 'smol-toml';
 import { Reason } from '../../api/conditions.ts';
 import type { MirrorNodeReport } from '../../api/registrymirror.ts';
 import type { Node } from '../../kube/objects.ts';
+import type { NodeFiles } from '../node/files.ts';
 import {
   type ContainerdVersion,
   containerdVersionOf,
@@ -19,7 +20,6 @@ import {
   importsOf,
   mergeConfig,
 } from './containerd-config.ts';
-import type { NodeFiles } from './files.ts';
 
 export type Flavour = NonNullable<MirrorNodeReport['runtime']>['flavour'];
 

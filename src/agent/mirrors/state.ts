@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { NodeFiles } from './files.ts';
+import type { NodeFiles } from '../node/files.ts';
 
 const stateSchema = z.object({
   version: z.literal(1),

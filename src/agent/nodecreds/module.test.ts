@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { Node, Secret } from '../../kube/objects.ts';
-import { hostFiles } from '../mirrors/files.ts';
+import { hostFiles } from '../node/files.ts';
 import { nodeCredsPass, selectedCredentials } from './module.ts';
 import type { NodeCredential } from './plan.ts';
 

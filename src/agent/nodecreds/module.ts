@@ -27,7 +27,7 @@ import { apiSource, Informer } from '../../kube/informer.ts';
 import type { KubeObject, Node, Secret } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
 import { Sleeper } from '../../runtime/clock.ts';
-import { hostFiles, type NodeFiles } from '../mirrors/files.ts';
+import { hostFiles, type NodeFiles } from '../node/files.ts';
 import type { AgentContext, AgentModule } from '../node/module.ts';
 import { fitReportEntries } from '../node/report.ts';
 import { type NodeCredential, planNodeCredentials } from './plan.ts';

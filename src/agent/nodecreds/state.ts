@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { NodeFiles } from '../mirrors/files.ts';
+import type { NodeFiles } from '../node/files.ts';
 
 const stateSchema = z.object({
   version: z.literal(1),

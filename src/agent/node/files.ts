@@ -1,5 +1,5 @@
 /**
- * The node's files as the mirrors module touches them, by their absolute
+ * The node's files as the agent's modules (mirrors, node credentials) touch them, by their absolute
  * path on the host: the agent sees the host's filesystem under a root (its
  * host mount), tests under a temporary directory. Writes are atomic: a
  * temporary file in the same directory, fsync, rename, fsync of the
