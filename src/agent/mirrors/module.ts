@@ -16,12 +16,12 @@ import {
   registryMirrorSpecSchema,
 } from '../../api/registrymirror.ts';
 import { matchesLabelSelector } from '../../controllers/requests.ts';
-import { apiSource, Informer } from '../../kube/informer.ts';
+import type { Informer } from '../../kube/informer.ts';
 import type { KubeObject, Node } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
-import { Sleeper } from '../../runtime/clock.ts';
 import { hostFiles } from '../node/files.ts';
 import type { AgentContext, AgentModule } from '../node/module.ts';
+import { moduleInformer, ownNodeInformer, runPasses } from '../node/passes.ts';
 import { fitReportEntries } from '../node/report.ts';
 import { applyMirrors, type SelectedMirror } from './apply.ts';
 import { detectRuntime } from './runtime.ts';
@@ -65,42 +65,15 @@ export function mirrorsModule(options: MirrorsModuleOptions): AgentModule {
 
 /** Runs the module until `signal` aborts. */
 export async function runMirrorsModule(ctx: AgentContext, options: MirrorsModuleOptions): Promise<void> {
-  const { client, clock, log, signal, nodeName } = ctx;
-  const informer = <T extends KubeObject>(name: string, selection: Parameters<typeof apiSource>[1]) =>
-    new Informer<T>({ name, source: apiSource<T>(client, selection), clock, log });
-  const mirrors = informer<RegistryMirror>('registrymirrors', { type: Resources.registryMirrors });
-  const nodes = informer<Node>('node', { type: Resources.nodes, fieldSelector: `metadata.name=${nodeName}` });
-  const sleeper = new Sleeper(clock);
-  // A change during a pass must not wait for the re-check: it makes the next pass start at once.
-  let changed = true;
-  const wake = () => {
-    changed = true;
-    sleeper.wake();
-  };
-  for (const i of [mirrors, nodes] as Informer<KubeObject>[]) {
-    i.addHandler({ add: wake, update: wake, delete: wake });
-    i.start();
-  }
-  signal.addEventListener('abort', wake);
+  const { log, nodeName } = ctx;
+  const mirrors = moduleInformer<RegistryMirror>(ctx, 'registrymirrors', { type: Resources.registryMirrors });
+  const nodes = ownNodeInformer(ctx);
   const files = hostFiles(options.hostRoot);
   const statePath = join(options.stateDir, 'mirrors.json');
-  try {
-    await Promise.race([
-      Promise.all([mirrors.waitForSync(), nodes.waitForSync()]),
-      new Promise((resolve) => signal.addEventListener('abort', resolve)),
-    ]);
-    while (!signal.aborted) {
-      changed = false;
-      const node = nodes.get(nodeName);
-      if (node) {
-        const selected = selectedMirrors(mirrors.list(), node);
-        ctx.report(fitReport(await pass(selected, node)));
-      }
-      if (!changed) await sleeper.sleep(RECHECK_MS);
-    }
-  } finally {
-    await Promise.all([mirrors.stop(), nodes.stop()]);
-  }
+  await runPasses(ctx, [mirrors, nodes] as Informer<KubeObject>[], RECHECK_MS, async () => {
+    const node = nodes.get(nodeName);
+    if (node) ctx.report(fitReport(await pass(selectedMirrors(mirrors.list(), node), node)));
+  });
 
   async function pass(selected: SelectedMirror[], node: Node): Promise<MirrorNodeReport> {
     try {

@@ -23,12 +23,12 @@ import {
   DOCKER_CONFIG_JSON_KEY,
 } from '../../controllers/registrycredential/labels.ts';
 import { matchesLabelSelector } from '../../controllers/requests.ts';
-import { apiSource, Informer } from '../../kube/informer.ts';
+import type { Informer } from '../../kube/informer.ts';
 import type { KubeObject, Node, Secret } from '../../kube/objects.ts';
 import { Resources } from '../../kube/resources.ts';
-import { Sleeper } from '../../runtime/clock.ts';
 import { hostFiles, type NodeFiles } from '../node/files.ts';
 import type { AgentContext, AgentModule } from '../node/module.ts';
+import { moduleInformer, ownNodeInformer, runPasses } from '../node/passes.ts';
 import { fitReportEntries } from '../node/report.ts';
 import { type NodeCredential, planNodeCredentials } from './plan.ts';
 import {
@@ -101,50 +101,26 @@ export function nodeCredsModule(options: NodeCredsModuleOptions): AgentModule {
 
 /** Runs the module until `signal` aborts. */
 export async function runNodeCredsModule(ctx: AgentContext, options: NodeCredsModuleOptions): Promise<void> {
-  const { client, clock, log, signal, nodeName, namespace } = ctx;
-  const informer = <T extends KubeObject>(name: string, selection: Parameters<typeof apiSource>[1]) =>
-    new Informer<T>({ name, source: apiSource<T>(client, selection), clock, log });
-  const copies = informer<Secret>('node-credential-copies', {
+  const { log, nodeName, namespace } = ctx;
+  const copies = moduleInformer<Secret>(ctx, 'node-credential-copies', {
     type: Resources.secrets,
     namespace,
     labelSelector: NODE_COPIES_SELECTOR,
   });
-  const nodes = informer<Node>('node', { type: Resources.nodes, fieldSelector: `metadata.name=${nodeName}` });
-  const sleeper = new Sleeper(clock);
-  let changed = true;
-  const wake = () => {
-    changed = true;
-    sleeper.wake();
-  };
-  for (const i of [copies, nodes] as Informer<KubeObject>[]) {
-    i.addHandler({ add: wake, update: wake, delete: wake });
-    i.start();
-  }
-  signal.addEventListener('abort', wake);
-  const files = hostFiles(options.hostRoot);
+  const nodes = ownNodeInformer(ctx);
   const rootDir = options.kubeletRootDir ?? DEFAULT_KUBELET_ROOT_DIR;
   const pass = nodeCredsPass({
-    files,
+    files: hostFiles(options.hostRoot),
     statePath: join(options.stateDir, 'nodecreds.json'),
     kubeletRootDir: rootDir,
     configFile: join(rootDir, 'config.json'),
     legacyFile: join(rootDir, '.dockercfg'),
     log,
   });
-  try {
-    await Promise.race([
-      Promise.all([copies.waitForSync(), nodes.waitForSync()]),
-      new Promise((resolve) => signal.addEventListener('abort', resolve)),
-    ]);
-    while (!signal.aborted) {
-      changed = false;
-      const node = nodes.get(nodeName);
-      if (node) ctx.report(fitReport(await pass(selectedCredentials(copies.list(), node))));
-      if (!changed) await sleeper.sleep(RECHECK_MS);
-    }
-  } finally {
-    await Promise.all([copies.stop(), nodes.stop()]);
-  }
+  await runPasses(ctx, [copies, nodes] as Informer<KubeObject>[], RECHECK_MS, async () => {
+    const node = nodes.get(nodeName);
+    if (node) ctx.report(fitReport(await pass(selectedCredentials(copies.list(), node))));
+  });
 }
 
 export interface NodeCredsPassOptions {
