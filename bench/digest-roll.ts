@@ -32,6 +32,7 @@ import { auditedRequests } from '../test/support/audit.ts';
 import { createFakeNodes, KWOK_TOLERATION } from '../test/support/nodes.ts';
 import { createRegistryPullSecret } from '../test/support/pull-secret.ts';
 import {
+  applyPrePulledImage,
   fmt,
   kubectl,
   sampleRssMiB,
@@ -170,16 +171,7 @@ await withCluster('bench-digest', basePort, { kwok: true, registry: true }, asyn
   try {
     await untilControllersStarted(logFile);
     say(`PrePulledImage over ${NODES} nodes`);
-    kubectl(
-      cluster,
-      ['apply', '-f', '-'],
-      JSON.stringify({
-        apiVersion: 'prepull.dev/v1alpha1',
-        kind: 'PrePulledImage',
-        metadata: { name: 'rolled', namespace: NS },
-        spec,
-      }),
-    );
+    applyPrePulledImage(cluster, NS, 'rolled', spec);
     const status = async () =>
       (await client.get<PrePulledImage>(Resources.prePulledImages, 'rolled', NS))?.status;
     const readyOn = async (digest: string) => {

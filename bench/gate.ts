@@ -33,8 +33,10 @@ import { systemClock } from '../src/runtime/clock.ts';
 import { auditedRequests } from '../test/support/audit.ts';
 import { fakeNodeManifest, KWOK_TOLERATION } from '../test/support/nodes.ts';
 import {
+  applyPrePulledImage,
   fmt,
   kubectl,
+  quantile,
   sampleRssMiB,
   say,
   startOperatorProcess,
@@ -53,11 +55,6 @@ const NS = 'gate-bench';
 const TAINT = 'prepull.dev/images-not-ready';
 /** Nodes of each kind per kubectl apply: a larger list can outlast kubectl's minute on a busy machine. */
 const CHUNK = 25;
-
-function quantile(values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
-}
 
 const deployments = (from: number, to: number) => ({
   apiVersion: 'v1',
@@ -173,21 +170,12 @@ await withCluster(
     const rows: string[] = [];
     try {
       await untilControllersStarted(operatorLog);
-      kubectl(
-        cluster,
-        ['apply', '-f', '-'],
-        JSON.stringify({
-          apiVersion: 'prepull.dev/v1alpha1',
-          kind: 'PrePulledImage',
-          metadata: { name: 'warm', namespace: NS },
-          spec: {
-            imagesFrom: { namespaceSelector: { matchLabels: { bench: 'gate' } }, kinds: ['Deployment'] },
-            nodeSelector: { 'prepull-bench/role': 'gate' },
-            tolerations: [KWOK_TOLERATION],
-            nodeReadiness: { taint: true, timeout: '30m' },
-          },
-        }),
-      );
+      applyPrePulledImage(cluster, NS, 'warm', {
+        imagesFrom: { namespaceSelector: { matchLabels: { bench: 'gate' } }, kinds: ['Deployment'] },
+        nodeSelector: { 'prepull-bench/role': 'gate' },
+        tolerations: [KWOK_TOLERATION],
+        nodeReadiness: { taint: true, timeout: '30m' },
+      });
       let puller: DaemonSet | undefined;
       await until(
         async () => {

@@ -2,9 +2,12 @@
  * PrePulledImage benchmark, in one run on one cluster of kwok nodes, as a
  * scale curve: at each size (BENCH_SIZES, default 100,1000,2500,5000 nodes)
  *   1. a bare DaemonSet of the same pods as a PrePulledImage's: time to ready
- *      (twice: the first rollout on fresh nodes also pays for their warm-up);
- *   2. one PrePulledImage over the same nodes: time to Ready, as a ratio to 1;
- *   3. API requests and status writes during that rollout, from the API
+ *      (a first rollout on fresh nodes, which also pays for their warm-up, is
+ *      left out);
+ *   2. one PrePulledImage over the same nodes: time to Ready, in BENCH_PAIRS
+ *      rounds paired with the floor's in ABBA order (the operator runs
+ *      throughout), as a ratio of the medians;
+ *   3. API requests and status writes during those rollouts, from the API
  *      server's audit log, and the operator's RSS;
  * then, at the largest size, requests at steady state and the RSS with 100
  * PrePulledImages.
@@ -25,9 +28,11 @@ import { releasedImage } from '../src/version.ts';
 import { auditedRequests } from '../test/support/audit.ts';
 import { createFakeNodes, KWOK_TOLERATION } from '../test/support/nodes.ts';
 import {
+  applyPrePulledImage,
   connectProfiler,
   fmt,
   kubectl,
+  median,
   operatorMetric,
   sampleRssMiB,
   say,
@@ -43,6 +48,8 @@ const LARGEST = Math.max(...SIZES);
 const OBJECTS = 100;
 const NS = 'bench';
 const PROFILE = process.env.BENCH_CPU_PROFILE;
+/** Rounds of floor and PrePulledImage at each size (BENCH_PAIRS, default 2). */
+const PAIRS = Number(process.env.BENCH_PAIRS ?? '2');
 
 const spec = {
   images: [{ image: 'registry.example.com/bench/app:1.0' }, { image: 'registry.example.com/bench/model:7b' }],
@@ -99,6 +106,29 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
     );
   };
 
+  const apply = (name: string) => applyPrePulledImage(cluster, NS, name, spec);
+  /** One PrePulledImage over the nodes, to Ready, then deleted: seconds, and the operator's requests meanwhile. */
+  const ppiRollout = async (nodes: number, round: number, profile: boolean) => {
+    say(`${nodes} nodes: PrePulledImage, round ${round}`);
+    const profiler = PROFILE && profile ? await connectProfiler(operatorLog) : undefined;
+    await profiler?.start();
+    const start = Date.now();
+    apply('one');
+    await until(ppiReady('one', nodes), 1_800_000, 'the PrePulledImage to be Ready');
+    const end = Date.now();
+    if (profiler) {
+      const cpu = await profiler.stop();
+      writeFileSync(`${PROFILE}-${nodes}.cpuprofile`, JSON.stringify(cpu));
+      say(`${nodes} nodes: operator CPU profile of the rollout, most self time:`);
+      for (const line of topSelfTime(cpu, 15)) say(`  ${line}`);
+    }
+    const requests = auditedRequests(cluster.auditLog, USER_AGENT, start).filter((r) => r.at <= end);
+    const statusWrites = requests.filter((r) => r.uri.includes('/prepulledimages/one/status')).length;
+    kubectl(cluster, ['delete', 'ppi', 'one', '-n', NS, '--wait=true']);
+    await podsGone();
+    return { seconds: (end - start) / 1000, requests: requests.length, statusWrites };
+  };
+
   const operatorLog = `${cluster.dir}/bench-operator.log`;
   let operator: ReturnType<typeof startOperatorProcess> | undefined;
   const rows: string[] = [];
@@ -122,8 +152,6 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
         900_000,
         `${size} nodes Ready`,
       );
-      const bareFirst = await bareRollout(size, 1);
-      const bareSeconds = await bareRollout(size, 2);
       operator ??= startOperatorProcess(
         await buildBundle(),
         cluster,
@@ -132,43 +160,34 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
         PROFILE ? ['--inspect=127.0.0.1:0'] : [],
       );
       await untilControllersStarted(operatorLog);
-      say(`${size} nodes: PrePulledImage`);
-      const profiler = PROFILE ? await connectProfiler(operatorLog) : undefined;
-      await profiler?.start();
-      const ppiStart = Date.now();
-      kubectl(
-        cluster,
-        ['apply', '-f', '-'],
-        JSON.stringify({
-          apiVersion: 'prepull.dev/v1alpha1',
-          kind: 'PrePulledImage',
-          metadata: { name: 'one', namespace: NS },
-          spec,
-        }),
-      );
-      await until(ppiReady('one', size), 1_800_000, 'the PrePulledImage to be Ready');
-      const ppiEnd = Date.now();
-      if (profiler) {
-        const profile = await profiler.stop();
-        writeFileSync(`${PROFILE}-${size}.cpuprofile`, JSON.stringify(profile));
-        say(`${size} nodes: operator CPU profile of the rollout, most self time:`);
-        for (const line of topSelfTime(profile, 15)) say(`  ${line}`);
+      // The first rollout on fresh nodes also pays for their warm-up: the floor's, and left out.
+      const bareFirst = await bareRollout(size, 0);
+      // Paired rounds in ABBA order (floor, object, object, floor, …), so that load which drifts
+      // during the run weighs on both sides alike; the ratio is of the medians.
+      const bareRuns: number[] = [];
+      const ppiRuns: Array<{ seconds: number; requests: number; statusWrites: number }> = [];
+      for (let round = 1; round <= PAIRS; round++) {
+        const order = round % 2 === 1 ? ['bare', 'ppi'] : ['ppi', 'bare'];
+        for (const side of order) {
+          if (side === 'bare') bareRuns.push(await bareRollout(size, round));
+          else ppiRuns.push(await ppiRollout(size, round, round === 1));
+        }
       }
-      const ppiSeconds = (ppiEnd - ppiStart) / 1000;
-      const rollout = auditedRequests(cluster.auditLog, USER_AGENT, ppiStart).filter((r) => r.at <= ppiEnd);
-      const statusWrites = rollout.filter((r) => r.uri.includes('/prepulledimages/one/status')).length;
+      const bareSeconds = median(bareRuns);
+      const ppiSeconds = median(ppiRuns.map((r) => r.seconds));
       const rss = await sampleRssMiB(operator.pid ?? 0, 10);
       rows.push(
         `  ${String(size).padStart(5)}  bare ${fmt(bareSeconds).padStart(6)} s (fresh ${fmt(bareFirst)} s)  ` +
           `PrePulledImage ${fmt(ppiSeconds).padStart(6)} s  ratio ${fmt(ppiSeconds / bareSeconds, 2)}x  ` +
-          `requests ${rollout.length} (${statusWrites} status writes)  RSS ${fmt(rss.median)} MiB`,
+          `requests ${median(ppiRuns.map((r) => r.requests))} (${median(ppiRuns.map((r) => r.statusWrites))} status writes)  RSS ${fmt(rss.median)} MiB`,
+        `         rounds: bare ${bareRuns.map((x) => fmt(x)).join(', ')} s; PrePulledImage ${ppiRuns.map((r) => fmt(r.seconds)).join(', ')} s`,
       );
+      say(rows.at(-2)!.trim());
       say(rows.at(-1)!.trim());
-      if (size !== LARGEST) {
-        kubectl(cluster, ['delete', 'ppi', 'one', '-n', NS, '--wait=true']);
-        await podsGone();
-      }
     }
+    // The steady state and the memory figures below are with one PrePulledImage over every node.
+    apply('one');
+    await until(ppiReady('one', LARGEST), 1_800_000, 'the PrePulledImage to be Ready');
 
     say('steady state: 15 s quiet window');
     await new Promise((resolve) => setTimeout(resolve, 5_000));

@@ -64,6 +64,39 @@ export function kubectl(
   return run.stdout;
 }
 
+/** Creates or updates the PrePulledImage `name` in `namespace` with `spec`, as a user would (kubectl apply). */
+export function applyPrePulledImage(
+  cluster: { info?: ClusterInfo } | ClusterInfo,
+  namespace: string,
+  name: string,
+  spec: object,
+): void {
+  kubectl(
+    cluster,
+    ['apply', '-f', '-'],
+    JSON.stringify({
+      apiVersion: 'prepull.dev/v1alpha1',
+      kind: 'PrePulledImage',
+      metadata: { name, namespace },
+      spec,
+    }),
+  );
+}
+
+/** The value at quantile `q` (0.5: p50) of `values`, nearest rank. */
+export function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+}
+
+/** The median of `values`; of an even count, the mean of the middle two. */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  if (sorted.length === 0) return Number.NaN;
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
+
 export async function until(
   check: () => Promise<boolean> | boolean,
   timeoutMs: number,
