@@ -32,17 +32,27 @@ if [[ "$narrowed" == true ]]; then
   exit "$status"
 fi
 
-# The whole suite, in two lanes at once (vitest.config.ts says which file runs
-# where), each on a cluster of its own: the kwok lane (no real node) in the
-# background, its output kept for the end, and the node lane (the unit project
-# too), then the import and mirror node tiers again on containerd 1.6. The kwok lane's last file,
-# test/rbac/least-privilege.test.ts, checks both lanes' audit logs: it waits
-# for the node lane's first pass.
+# The whole suite, in three lanes at once (vitest.config.ts says which file runs
+# where): the unit project, and the kwok lane (cluster tiers with no real node,
+# on a cluster of its own), both in the background with their output kept for
+# the end; and the node lane, then the import and mirror node tiers again on
+# containerd 1.6. Within a vitest run, a 2-core machine gets one worker, so the
+# unit project in the node lane's run would come before its cluster tiers and
+# add its whole time to the longest lane. The kwok lane's last file,
+# test/rbac/least-privilege.test.ts, checks both cluster lanes' audit logs: it
+# waits for the node lane's first pass.
 kwok_lane=(--project cluster)
+unit_lane=(--project unit)
 for arg in "${second[@]}"; do
   case "$arg" in
-    --outputFile.json=*) kwok_lane+=("${arg%.containerd16.json}.kwok.json") ;;
-    *) kwok_lane+=("$arg") ;;
+    --outputFile.json=*)
+      kwok_lane+=("${arg%.containerd16.json}.kwok.json")
+      unit_lane+=("${arg%.containerd16.json}.unit.json")
+      ;;
+    *)
+      kwok_lane+=("$arg")
+      unit_lane+=("$arg")
+      ;;
   esac
 done
 node_cluster="${PREPULL_TEST_CLUSTER_NAME:-test}"
@@ -57,11 +67,15 @@ PREPULL_TEST_LANE=kwok PREPULL_TEST_REAL_NODE=0 PREPULL_TEST_CLUSTER_NAME="$node
   PREPULL_TEST_OTHER_LANE_DONE="$lane_dir/node-done" \
   node node_modules/vitest/vitest.mjs run "${kwok_lane[@]}" >"$lane_dir/kwok.log" 2>&1 &
 kwok_pid=$!
-# Interrupted, this script takes the lane with it.
-trap 'kill "$kwok_pid" 2>/dev/null || true; rm -rf "$lane_dir"' EXIT
+echo "[test] vitest, unit project, in the background" >&2
+node node_modules/vitest/vitest.mjs run "${unit_lane[@]}" >"$lane_dir/unit.log" 2>&1 &
+unit_pid=$!
+# Interrupted, this script takes the lanes with it.
+trap 'kill "$kwok_pid" "$unit_pid" 2>/dev/null || true; rm -rf "$lane_dir"' EXIT
 
 echo "[test] vitest, node lane (containerd 2.x on the real node)" >&2
-PREPULL_TEST_LANE=node PREPULL_TEST_WHOLE_SUITE=1 node node_modules/vitest/vitest.mjs run "$@" || status=$?
+PREPULL_TEST_LANE=node PREPULL_TEST_WHOLE_SUITE=1 node node_modules/vitest/vitest.mjs run --project cluster "$@" ||
+  status=$?
 touch "$lane_dir/node-done"
 echo "[test] vitest: the import, registry-mirror node and node-credentials tiers again, on containerd 1.6" >&2
 # A cluster of another name: the first one's audit log stays for the kwok lane's check.
@@ -74,6 +88,11 @@ PREPULL_TEST_RUNTIME=containerd16 PREPULL_TEST_CLUSTER_NAME="$node_cluster-conta
   "${second[@]}" ||
   status=$?
 
+unit_status=0
+wait "$unit_pid" || unit_status=$?
+echo "[test] vitest, unit project: its output" >&2
+cat "$lane_dir/unit.log"
+if [[ "$unit_status" -ne 0 ]]; then status=$unit_status; fi
 kwok_status=0
 wait "$kwok_pid" || kwok_status=$?
 echo "[test] vitest, kwok lane (no real node): its output" >&2
