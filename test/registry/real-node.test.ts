@@ -285,7 +285,8 @@ describe('PrePulledImage registry checks on the real node', () => {
 
       // Down a while longer: the checks back off (1 s, doubling, jittered down by at most half),
       // so the status is written once per check made, never once per pass.
-      await new Promise((resolve) => setTimeout(resolve, 40_000));
+      // 20 s: the old fault, a write every 2 s, makes 10 writes where the bound below allows 7.
+      await new Promise((resolve) => setTimeout(resolve, 20_000));
       await expectUntouched();
       const outageMs = Date.now() - failedAt;
       const statusWrites = auditedRequests(cluster.auditLog, USER_AGENT, failedAt).filter(
