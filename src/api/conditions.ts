@@ -55,6 +55,12 @@ export const Reason = {
   // Import refusals (the importer's result reasons, src/agent/importer/reasons.go).
   /** The cluster's import policy (src/image/import-policy.ts) does not let this namespace import the image from that source. */
   ImportNotAllowed: 'ImportNotAllowed',
+  /**
+   * The image is on the node, but the kubelet will not start it for the puller
+   * pod: it was pulled there before with credentials the pod does not have
+   * (Kubernetes 1.35+ image pull credential verification).
+   */
+  CredentialsNotVerified: 'CredentialsNotVerified',
   /** No node agent pod runs on the node, so nothing imports its tarballs. */
   AgentMissing: 'AgentMissing',
   /** The name is held in containerd by an image Prepull did not import (or imported for another owner). */

@@ -620,6 +620,23 @@ describe('tarball images, as the node agent reports them', () => {
     });
   });
 
+  it('is CredentialsNotVerified when the kubelet refuses the imported image for credentials the pod lacks', () => {
+    // The kubelet's words (1.35+) for content pulled onto the node before with a secret.
+    const refused = {
+      reason: 'ErrImageNeverPull',
+      message:
+        'Container image "nginx:1.27" is present with pull policy of Never but does not have the proper auth (image secret) that was used to pull the image',
+    };
+    const state = first(reported({ state: 'Imported' }), [refused, 'ready']);
+    expect(state).toMatchObject({ state: 'Failed', reason: 'CredentialsNotVerified' });
+    expect(state?.message).toContain('does not have the proper auth');
+    expect(state?.message).toContain('imagePullSecrets');
+    // Before the agent says it imported, the same wait is part of importing.
+    expect(first(reported({ state: 'Importing' }), [refused, 'ready'])).toMatchObject({
+      reason: 'Importing',
+    });
+  });
+
   it("is Ready once the hold container runs, and Failed with the agent's reason and message", () => {
     expect(first(reported({ state: 'Imported' }), ['ready', 'ready'])).toMatchObject({ state: 'Ready' });
     expect(

@@ -516,6 +516,17 @@ function importOutcome(
   if (reported?.state === 'Failed') {
     return failed(image, (reported.reason as Reason | undefined) ?? Reason.ImportFailed, reported.message);
   }
+  if (
+    reported?.state === 'Imported' &&
+    status?.state?.waiting &&
+    refusedForCredentials(status.state.waiting)
+  ) {
+    return failed(
+      image,
+      Reason.CredentialsNotVerified,
+      `imported, but the kubelet will not start it for the puller pod: ${status.state.waiting.message}. The content was pulled onto this node before with credentials; give the PrePulledImage imagePullSecrets that can pull it, or set the kubelet's imagePullCredentialsVerificationPolicy`,
+    );
+  }
   if (reported?.state === 'Imported') {
     return {
       image,
@@ -532,6 +543,18 @@ function importOutcome(
       ? 'the node agent is importing the archive'
       : 'waiting for the node agent to import the archive',
   };
+}
+
+/**
+ * The kubelet's refusal of an image that is present (ErrImageNeverPull, its
+ * message since 1.35): it was pulled onto the node with credentials this pod
+ * lacks. The kubelet offers no reason of its own for this, only the message.
+ */
+function refusedForCredentials(waiting: ContainerStateWaiting): boolean {
+  return (
+    waiting.reason === 'ErrImageNeverPull' &&
+    /is present with pull policy of Never but does not have the proper auth/.test(waiting.message ?? '')
+  );
 }
 
 function pending(image: string, message: string): NodeImageState {
