@@ -164,6 +164,16 @@ export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
  */
 export const IMAGES_READABLE_BY_ANNOTATION = 'prepull.dev/images-readable-by';
 
+/**
+ * On a PrePulledImage: a request to refresh now, whatever the interval says
+ * (`kubectl prepull refresh`, or `kubectl annotate` with any new value, e.g.
+ * the time). With registry checks every tag is asked about at once, and a
+ * moved one rolls; without them, with spec.refresh, the puller pods are
+ * replaced and pull their tags again. Each new value is handled once:
+ * status.lastHandledRefreshAt then holds it (Flux's requestedAt convention).
+ */
+export const REFRESH_REQUESTED_ANNOTATION = 'prepull.dev/refresh-requested-at';
+
 export const imagesFromSchema = z.strictObject({
   namespaceSelector: labelSelectorSchema
     .optional()
@@ -373,6 +383,13 @@ export const prePulledImageStatusSchema = z.strictObject({
   readyNodes: z.number().int().min(0).optional(),
   pullingNodes: z.number().int().min(0).optional(),
   failedNodes: z.number().int().min(0).optional(),
+  lastHandledRefreshAt: z
+    .string()
+    .max(256)
+    .optional()
+    .describe(
+      'The value of the prepull.dev/refresh-requested-at annotation last handled: the refresh it asked for has been made.',
+    ),
   staleNodes: z
     .number()
     .int()

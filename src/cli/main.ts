@@ -3,6 +3,7 @@
  * The prepull command.
  *   prepull run      run the operator (on an embedded local cluster when no kubeconfig is found)
  *   prepull agent    run the node agent (one pod per node, in Prepull's namespace)
+ *   prepull refresh  ask for a refresh of PrePulledImages now
  *   prepull crds     print the CustomResourceDefinitions
  *   prepull version  print the version
  */
@@ -13,6 +14,7 @@ import { runOperator } from '../operator/run.ts';
 import { releasedImage, version } from '../version.ts';
 import { runAgentCommand } from './agent.ts';
 import { runLoad } from './load.ts';
+import { runRefresh } from './refresh.ts';
 
 const usage = `usage: prepull <command> [flags]
 
@@ -42,6 +44,8 @@ commands:
   agent     run the node agent (the prepull-agent DaemonSet); prepull agent --help for its flags
   load      import an image archive into containerd on every node (kubectl prepull load);
             prepull load --help for its flags
+  refresh   ask for a refresh of PrePulledImages now (kubectl prepull refresh NAME | --all);
+            prepull refresh --help for its flags
   crds      print the CustomResourceDefinitions (prepull crds | kubectl apply -f -)
   version   print the version
 `;
@@ -115,6 +119,8 @@ async function main(argv: string[]): Promise<number> {
         defaultAgentImage: releasedImage,
       });
     }
+    case 'refresh':
+      return runRefresh(rest, { stdout: process.stdout, stderr: process.stderr, env: process.env });
     case 'crds':
       process.stdout.write(renderCrdsYaml());
       return 0;

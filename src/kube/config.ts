@@ -42,3 +42,8 @@ export async function serverVersion(kc: KubeConfig): Promise<string> {
 }
 
 export type { KubeConfig };
+
+/** The namespace of the kubeconfig's current context, as kubectl defaults to it: `default` when it names none. */
+export function contextNamespace(kc: KubeConfig): string {
+  return kc.getContextObject(kc.getCurrentContext())?.namespace || 'default';
+}

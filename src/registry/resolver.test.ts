@@ -52,6 +52,29 @@ describe('SharedResolver', () => {
     expect(calls.length).toBe(2);
   });
 
+  it('a refresh asked for at a time fetches anew once, an answer or a failure in back-off alike', async () => {
+    const { resolver, calls, clock, answerWith } = setup();
+    await resolver.get(target('r.io/app:v1'), 10 * MINUTE);
+    clock.advance(MINUTE);
+    const askedAt = clock.now();
+    await resolver.get(target('r.io/app:v1'), 10 * MINUTE, askedAt);
+    expect(calls.length).toBe(2);
+    // Answered after the request: every later asker of that request shares it.
+    await resolver.get(target('r.io/app:v1'), 10 * MINUTE, askedAt);
+    await resolver.get(target('r.io/app:v1'), 10 * MINUTE);
+    expect(calls.length).toBe(2);
+    answerWith(async () => {
+      throw new RegistryUnavailableError('r.io', 'connection refused');
+    });
+    clock.advance(10 * MINUTE);
+    await resolver.get(target('r.io/app:v1'), 10 * MINUTE).catch(() => {});
+    expect(calls.length).toBe(3);
+    // In back-off (1 s): a refresh asked for now does not wait for it.
+    clock.advance(100);
+    await resolver.get(target('r.io/app:v1'), 10 * MINUTE, clock.now()).catch(() => {});
+    expect(calls.length).toBe(4);
+  });
+
   it('the shortest interval among askers rules, and others share its answers', async () => {
     const { resolver, calls, clock } = setup();
     await resolver.get(target('r.io/app:v1'), 10 * MINUTE);

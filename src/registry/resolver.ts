@@ -78,9 +78,11 @@ export class SharedResolver<T> {
   /**
    * The answer for `target`, fetched at most once per `intervalMs` (less
    * jitter) however many callers ask; rejects with the remembered failure
-   * until its backoff ends.
+   * until its backoff ends. With `fresherThan` (clock milliseconds, a refresh
+   * someone asked for), an answer or failure from before then is asked
+   * anew, back-off or not; a request in flight is still shared.
    */
-  get(target: ResolveTarget, intervalMs: number): Promise<T> {
+  get(target: ResolveTarget, intervalMs: number, fresherThan?: number): Promise<T> {
     const key = resolveKey(target);
     const now = this.#o.clock.now();
     let entry = this.#entries.get(key);
@@ -90,7 +92,8 @@ export class SharedResolver<T> {
     }
     entry.lastAskedAt = now;
     if (entry.inflight) return entry.inflight;
-    if (entry.outcome && now < this.#expiresAt(entry, intervalMs)) {
+    const stale = fresherThan !== undefined && entry.settledAt < fresherThan;
+    if (entry.outcome && !stale && now < this.#expiresAt(entry, intervalMs)) {
       const outcome = entry.outcome;
       return outcome.ok ? Promise.resolve(outcome.value) : Promise.reject(outcome.error);
     }

@@ -225,6 +225,56 @@ describe('PrePulledImage on kwok nodes', () => {
     }, 120_000);
   });
 
+  it('a refresh asked for by annotation replaces the puller pods once per value, with no registry checks', async () => {
+    apply(
+      ppiManifest('asked', {
+        images: [{ image: 'registry.example.com/team/app:latest' }],
+        nodeSelector: { 'prepull.dev/test-node': 'none' },
+        refresh: { interval: '1h' },
+      }),
+    );
+    const round = async () =>
+      (await client.get<DaemonSet>(Resources.daemonSets, 'ppi-asked', NS))?.spec.template.metadata
+        ?.annotations?.['prepull.dev/refresh-round'];
+    await eventually(async () => expect(await round()).toBe('0'));
+    const annotate = (value: string) =>
+      expect(
+        kubectl(cluster, [
+          'annotate',
+          'ppi',
+          'asked',
+          '-n',
+          NS,
+          '--overwrite',
+          `prepull.dev/refresh-requested-at=${value}`,
+        ]).status,
+      ).toBe(0);
+    annotate('one');
+    let asked = '';
+    await eventually(async () => {
+      asked = (await round()) ?? '';
+      expect(asked).toMatch(/^0-[0-9a-f]{10}$/);
+      expect((await getPpi('asked')).status?.lastHandledRefreshAt).toBe('one');
+    });
+    const generation = (await client.get<DaemonSet>(Resources.daemonSets, 'ppi-asked', NS))?.metadata
+      .generation;
+    // The value stays: nothing more changes (the DaemonSet's generation counts template changes).
+    expect(kubectl(cluster, ['label', 'ppi', 'asked', '-n', NS, 'touched=yes']).status).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect((await client.get<DaemonSet>(Resources.daemonSets, 'ppi-asked', NS))?.metadata.generation).toBe(
+      generation,
+    );
+    annotate('two');
+    await eventually(async () => {
+      expect(await round()).toMatch(/^0-[0-9a-f]{10}$/);
+      expect(await round()).not.toBe(asked);
+      expect((await getPpi('asked')).status?.lastHandledRefreshAt).toBe('two');
+    });
+    const events = kubectl(cluster, ['events', '-n', NS, '--for', 'PrePulledImage/asked']).stdout;
+    expect(events).toContain('refresh asked for: the puller pods are replaced and pull their tags again');
+    expect(kubectl(cluster, ['delete', 'ppi', 'asked', '-n', NS, '--wait=true']).status).toBe(0);
+  });
+
   it('issues no API requests at steady state, as the audit log of the API server shows', async () => {
     await expectReady('scale', POOL, 3);
     // Let the last status writes land, then look at a quiet window.

@@ -12,6 +12,7 @@
  * The other objects select no node, so what their status shows comes from
  * the registry alone.
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -195,6 +196,89 @@ describe('PrePulledImage registry checks', () => {
       ['image-0', registry.images.hold.ref],
     ]);
     kubectl(cluster, ['delete', 'namespace', OTHER_NS, '--wait=false']);
+  });
+
+  it('a refresh asked for by annotation checks every tag at once, the interval notwithstanding; each value once', async () => {
+    const repo = 'prepull-test/asked';
+    const tag = `asked-${randomBytes(3).toString('hex')}`;
+    const ref = `${registry.host}/${repo}:${tag}`;
+    const push = async (generation: string) => {
+      const image = buildOciImage({
+        workDir: join(cluster.dir, 'registry-asked-images'),
+        files: [{ path: 'generation', content: `${tag} ${generation}\n`, mode: 0o644 }],
+      });
+      for (const blob of [...image.layers, image.config]) await pushBlob(registry, repo, blob);
+      return pushManifest(registry, repo, tag, OCI_MANIFEST, image.manifest);
+    };
+    const heads = () =>
+      readFileSync(join(cluster.dir, 'logs', 'registry.log'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes(`/v2/${repo}/manifests/${tag}`) && l.includes('http.request.method=HEAD'))
+        .length;
+    const annotate = (value: string) =>
+      expect(
+        kubectl(cluster, [
+          'annotate',
+          'ppi',
+          'asked',
+          '-n',
+          NS,
+          '--overwrite',
+          `prepull.dev/refresh-requested-at=${value}`,
+        ]).status,
+      ).toBe(0);
+    const first = await push('1');
+    // Checked hourly at most: nothing but a request brings another check within this test.
+    apply('asked', {
+      imagePullSecrets: [{ name: 'registry' }],
+      images: [{ image: ref }],
+      refresh: { interval: '1h' },
+    });
+    try {
+      await eventually(async () =>
+        expect((await get('asked'))?.status?.images?.[0]?.resolvedDigest).toBe(first),
+      );
+      const moved = await push('2');
+      annotate('2026-12-02T08:00:00Z');
+      await eventually(async () => {
+        const ppi = await get('asked');
+        expect(ppi?.status?.images?.[0]?.resolvedDigest).toBe(moved);
+        expect(ppi?.status?.lastHandledRefreshAt).toBe('2026-12-02T08:00:00Z');
+      });
+      const events = kubectl(cluster, ['events', '-n', NS, '--for', 'PrePulledImage/asked']).stdout;
+      expect(events).toContain('TagMoved');
+      expect(events).toContain('refresh asked for: every tag was asked about at its registry');
+      // The same value again, and an unrelated edit: handled already, no request.
+      const asked = heads();
+      annotate('2026-12-02T08:00:00Z');
+      expect(kubectl(cluster, ['label', 'ppi', 'asked', '-n', NS, 'touched=yes']).status).toBe(0);
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      expect(heads()).toBe(asked);
+      // A new value, by the kubectl plugin, which waits until it is handled: one more HEAD.
+      const plugin = join(import.meta.dirname, '..', '..', 'bin', 'kubectl-prepull');
+      const refreshed = spawnSync(
+        join(cluster.binDir, 'kubectl'),
+        ['prepull', 'refresh', 'asked', '-n', NS, '--wait', '--timeout', '60'],
+        {
+          encoding: 'utf8',
+          env: {
+            ...process.env,
+            KUBECONFIG: cluster.kubeconfig,
+            PATH: `${join(plugin, '..')}:${process.env.PATH}`,
+          },
+          timeout: 120_000,
+        },
+      );
+      expect(refreshed.stderr).toBe('');
+      expect(refreshed.stdout).toContain('prepulledimage.prepull.dev/asked refreshed');
+      expect(refreshed.status).toBe(0);
+      const value = (await get('asked'))?.metadata.annotations?.['prepull.dev/refresh-requested-at'];
+      expect(value).not.toBe('2026-12-02T08:00:00Z');
+      expect((await get('asked'))?.status?.lastHandledRefreshAt).toBe(value);
+      expect(heads()).toBe(asked + 1);
+    } finally {
+      kubectl(cluster, ['delete', 'ppi', 'asked', '-n', NS, '--wait=false']);
+    }
   });
 
   it("pods of an architecture DaemonSet that a ResourceQuota refuses are PodsRefused, in the API server's words", async () => {

@@ -255,7 +255,18 @@ describe('PrePulledImage registry checks on the real node', () => {
       await own.stop();
       own = undefined;
       const stoppedAt = Date.now();
-      // The next check, due a refresh interval after the last, cannot reach the registry.
+      // The next check cannot reach the registry. Asked for now (the refresh annotation), rather
+      // than waited for at the interval, a minute after the last.
+      expect(
+        kubectl(cluster, [
+          'annotate',
+          'ppi',
+          name,
+          '-n',
+          NS,
+          `prepull.dev/refresh-requested-at=${new Date(stoppedAt).toISOString()}`,
+        ]).status,
+      ).toBe(0);
       await eventually(
         async () => {
           const ppi = await get();

@@ -15,6 +15,7 @@ import {
   type PrePulledImageSpec,
   type PrePulledImageStatus,
   prePulledImageSpecSchema,
+  REFRESH_REQUESTED_ANNOTATION,
   RELEASED_UNREADY_ANNOTATION,
 } from '../../api/prepulledimage.ts';
 import type { RegistryCredential } from '../../api/registrycredential.ts';
@@ -129,6 +130,8 @@ export function prePulledImageKind(
   deps: PrePulledImageKindDeps,
 ): ObjectKind<PrePulledImage, PrePulledImageSpec, PrePulledImageStatus> {
   const { informers, client, clock, events } = deps;
+  /** Per object, the refresh request (annotation value) last handled, until status holds it. */
+  const handledRefreshes = new Map<string, string>();
   const everyObject = () => informers.prePulledImages.list().map(keyOf);
   const objectsWithTarballs = () =>
     informers.prePulledImages
@@ -216,6 +219,7 @@ export function prePulledImageKind(
     forget: (key) => {
       deps.pullSecrets.forget(key);
       deps.imagesFrom.forget(key);
+      handledRefreshes.delete(key);
     },
     connect: (enqueue) => deps.pullSecrets.notifyWith(enqueue),
     stop: () => deps.pullSecrets.stop(),
@@ -232,13 +236,16 @@ export function prePulledImageKind(
     const { key, object: ppi, now, log } = request;
     // Checked first: with registry checks, the pods are pinned to the digests
     // resolved (a moved tag rolls them once), not replaced on a timer.
-    const checks = await checkRegistry(request);
+    // A refresh asked for by annotation (REFRESH_REQUESTED_ANNOTATION), handled once per value.
+    const asked = pendingRefresh(key, ppi);
+    const checks = await checkRegistry(request, asked === undefined ? undefined : clock.now());
     const refresh = checks && ppi.spec.refresh ? undefined : refreshSchedule(ppi, clock.now());
     // With checks, the images an architecture lacks are known before any pull (platforms.ts).
     const platforms = checks ? planForNodes(ppi, checks.resolutions, informers.nodes.list()) : undefined;
     const [own, ...archSets] = renderDaemonSets(request, refresh, checks, platforms);
     const ownSet = await applyDaemonSet(request, own!, refresh);
     const applied = [ownSet, ...(await applyArchDaemonSets(request, archSets))];
+    if (asked !== undefined) await handledRefresh(request, asked, checks, refresh);
     const candidates = informers.pods.byIndex(OWNER_INDEX, key);
     const podsBySet = applied.map((ds) => podsOf(ppi, ds, candidates));
     const pods = podsBySet.flat();
@@ -281,8 +288,13 @@ export function prePulledImageKind(
         informers.registryCredentials.get(name),
       ),
     ];
+    const handled = handledRefreshes.get(key) ?? ppi.status?.lastHandledRefreshAt;
     const status = withImageSources(
-      withCredentialsCondition(computed, credentialsCondition(ppi, problems), now),
+      withCredentialsCondition(
+        { ...computed, ...(handled !== undefined && { lastHandledRefreshAt: handled }) },
+        credentialsCondition(ppi, problems),
+        now,
+      ),
       plan,
     );
     if (checks?.nextInMs !== undefined) comeBack.push(checks.nextInMs);
@@ -329,7 +341,7 @@ export function prePulledImageKind(
       desired = renderPullDaemonSet(ppi, {
         ...deps.render,
         extraPullSecrets: registryCredentialSecrets(ppi),
-        ...(refresh ? { refreshRound: refresh.round } : {}),
+        ...(refresh ? { refreshRound: refreshRoundOf(ppi, refresh) } : {}),
       });
     } catch (err) {
       // The schema let something through that render cannot use: terminal until the spec changes.
@@ -351,7 +363,8 @@ export function prePulledImageKind(
     const round = cached?.spec.template.metadata?.annotations?.[REFRESH_ROUND_ANNOTATION];
     const hashed = withSpecHash(desired);
     if (cached && sameSpecHash(cached, hashed)) return cached;
-    if (refresh && round !== undefined && round !== String(refresh.round)) {
+    // A new interval's round (a request's part of the round has its own Event).
+    if (refresh && round !== undefined && round.split('-')[0] !== String(refresh.round)) {
       await events.record(
         ppi,
         'Normal',
@@ -468,24 +481,59 @@ export function prePulledImageKind(
   }
 
   /**
-   * The registry checks status shows: asked anew when due (resolution.ts),
-   * else those status already holds, so a pass between checks costs no request.
+   * The refresh the object's annotation asks for, when its value is neither
+   * in status yet nor handled by this process (a status write may wait for
+   * the throttle): each value is handled once, so a value that stays never
+   * brings another check or rollout.
    */
-  async function checkRegistry({
-    object: ppi,
-    log,
-  }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>): Promise<RegistryCheckResult | undefined> {
+  function pendingRefresh(key: string, ppi: PrePulledImage): string | undefined {
+    const value = requested(ppi);
+    if (value === undefined || value === ppi.status?.lastHandledRefreshAt) return undefined;
+    return value === handledRefreshes.get(key) ? undefined : value;
+  }
+
+  /**
+   * Records a refresh asked for as handled, once what it asks for is done:
+   * with registry checks, every tag asked about (a moved one rolls); else,
+   * with spec.refresh, the puller pods replaced (the round rendered with the
+   * request); else there is nothing to refresh, and the Event says so.
+   */
+  async function handledRefresh(
+    { key, object: ppi, log }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
+    value: string,
+    checks: RegistryCheckResult | undefined,
+    refresh: ReturnType<typeof refreshSchedule>,
+  ): Promise<void> {
+    handledRefreshes.set(key, value);
+    const message = checks
+      ? 'refresh asked for: every tag was asked about at its registry'
+      : refresh
+        ? 'refresh asked for: the puller pods are replaced and pull their tags again'
+        : 'refresh asked for: nothing to refresh, as the object has no spec.refresh and the operator makes no registry checks';
+    log.info({ requestedAt: value }, message);
+    await events.record(ppi, 'Normal', Reason.Refreshing, 'Refresh', message);
+  }
+
+  /**
+   * The registry checks status shows: asked anew when due (resolution.ts) or
+   * when a refresh was asked for at `fresherThan`, else those status already
+   * holds, so a pass between checks costs no request.
+   */
+  async function checkRegistry(
+    { object: ppi, log }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
+    fresherThan: number | undefined,
+  ): Promise<RegistryCheckResult | undefined> {
     if (!deps.registryChecks) return undefined;
     const refs = checkedImages(ppi);
     const held = resolutionsInStatus(ppi, refs);
     const dueInMs = checkDueInMs(ppi, refs, held, clock.now());
-    if (dueInMs > 0) return { resolutions: held, nextInMs: dueInMs };
+    if (dueInMs > 0 && fresherThan === undefined) return { resolutions: held, nextInMs: dueInMs };
     const names = [
       ...(ppi.spec.imagePullSecrets ?? []).map((s) => s.name),
       ...registryCredentialSecrets(ppi),
     ];
     const checked = await step('checking the images at the registry', () =>
-      deps.registryChecks!.check(ppi, names),
+      deps.registryChecks!.check(ppi, names, fresherThan),
     );
     for (const moved of movedTags(ppi, refs, held, checked.resolutions)) {
       const message = `${moved.image} moved from ${moved.from} to ${moved.to}`;
@@ -553,4 +601,23 @@ function releasedUnready(node: Node): string | undefined {
 
 function diskPressure(node: Node): boolean {
   return node.status?.conditions?.some((c) => c.type === 'DiskPressure' && c.status === 'True') ?? false;
+}
+
+/** The refresh the object's annotation asks for, if any (REFRESH_REQUESTED_ANNOTATION). */
+function requested(ppi: PrePulledImage): string | undefined {
+  return ppi.metadata.annotations?.[REFRESH_REQUESTED_ANNOTATION];
+}
+
+/**
+ * The round the puller pods' template names: the schedule's, and, while the
+ * annotation asks for a refresh, a hash of its value, so that each new value
+ * replaces the pods once and a value that stays changes nothing.
+ */
+function refreshRoundOf(
+  ppi: PrePulledImage,
+  refresh: NonNullable<ReturnType<typeof refreshSchedule>>,
+): string {
+  const value = requested(ppi);
+  if (value === undefined) return String(refresh.round);
+  return `${refresh.round}-${createHash('sha256').update(value).digest('hex').slice(0, 10)}`;
 }

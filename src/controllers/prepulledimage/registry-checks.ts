@@ -45,7 +45,12 @@ export interface RegistryCheckResult {
 
 /** Registry checks for every PrePulledImage; one per operator. */
 export interface RegistryChecks {
-  check(ppi: PrePulledImage, pullSecretNames: readonly string[]): Promise<RegistryCheckResult>;
+  /** `fresherThan`: a refresh asked for then (clock ms); nothing remembered from before it is reused. */
+  check(
+    ppi: PrePulledImage,
+    pullSecretNames: readonly string[],
+    fresherThan?: number,
+  ): Promise<RegistryCheckResult>;
 }
 
 export interface RegistryChecksDeps {
@@ -106,6 +111,7 @@ export function createRegistryChecks(deps: RegistryChecksDeps): RegistryChecks {
     namespace: string,
     names: readonly string[],
     interval: number,
+    fresherThan: number | undefined,
   ): Promise<Keyring | SecretsFailure> {
     const now = deps.clock.now();
     for (const [key, failure] of secretsFailures) {
@@ -113,7 +119,7 @@ export function createRegistryChecks(deps: RegistryChecksDeps): RegistryChecks {
     }
     const key = `${namespace}/${[...new Set(names)].sort().join(',')}`;
     const remembered = secretsFailures.get(key);
-    if (remembered) return remembered;
+    if (remembered && (fresherThan === undefined || remembered.at >= fresherThan)) return remembered;
     try {
       return new Keyring(await pullSecrets(namespace, names));
     } catch (err) {
@@ -132,7 +138,7 @@ export function createRegistryChecks(deps: RegistryChecksDeps): RegistryChecks {
   }
 
   return {
-    async check(ppi, pullSecretNames) {
+    async check(ppi, pullSecretNames, fresherThan) {
       resolver.prune();
       const refs = checkedImages(ppi);
       const interval = checkIntervalMs(ppi);
@@ -140,7 +146,7 @@ export function createRegistryChecks(deps: RegistryChecksDeps): RegistryChecks {
       const answeredAt = (target: ResolveTarget) => new Date(resolver.answeredAt(target) ?? deps.clock.now());
       // A failed check keeps the last digest resolved: the pods stay pinned to it.
       const previous = resolutionsInStatus(ppi, refs);
-      const keyring = await keyringOf(ppi.metadata.namespace ?? '', pullSecretNames, interval);
+      const keyring = await keyringOf(ppi.metadata.namespace ?? '', pullSecretNames, interval, fresherThan);
       if (!(keyring instanceof Keyring)) {
         const failed = failedCheck(keyring.reason, keyring.message, new Date(keyring.at));
         const resolutions = refs.map((ref, i) => (ref ? keepingLastDigest(failed, previous[i]) : undefined));
@@ -153,7 +159,7 @@ export function createRegistryChecks(deps: RegistryChecksDeps): RegistryChecks {
           if (!ref) return undefined;
           const target = { ref, credentials: keyring.lookup(repositoryOf(ref)) };
           try {
-            const description = await resolver.get(target, interval);
+            const description = await resolver.get(target, interval, fresherThan);
             return resolvedImage(description.digest, description.platforms, answeredAt(target));
           } catch (err) {
             if (!(err instanceof RegistryError)) throw err;
