@@ -130,8 +130,13 @@ export function prePulledImageKind(
   deps: PrePulledImageKindDeps,
 ): ObjectKind<PrePulledImage, PrePulledImageSpec, PrePulledImageStatus> {
   const { informers, client, clock, events } = deps;
-  /** Per object, the refresh request (annotation value) last handled, until status holds it. */
-  const handledRefreshes = new Map<string, string>();
+  /**
+   * Per object, the refresh asked for (annotation value) that status does not
+   * hold yet: when this process first saw it, and whether its Event is out.
+   */
+  const pendingRefreshes = new Map<string, PendingRefresh>();
+  /** Per object, the tag moves (image@digest) already logged and sent as Events, until status holds them. */
+  const announcedMoves = new Map<string, Set<string>>();
   const everyObject = () => informers.prePulledImages.list().map(keyOf);
   const objectsWithTarballs = () =>
     informers.prePulledImages
@@ -219,7 +224,8 @@ export function prePulledImageKind(
     forget: (key) => {
       deps.pullSecrets.forget(key);
       deps.imagesFrom.forget(key);
-      handledRefreshes.delete(key);
+      pendingRefreshes.delete(key);
+      announcedMoves.delete(key);
     },
     connect: (enqueue) => deps.pullSecrets.notifyWith(enqueue),
     stop: () => deps.pullSecrets.stop(),
@@ -238,7 +244,7 @@ export function prePulledImageKind(
     // resolved (a moved tag rolls them once), not replaced on a timer.
     // A refresh asked for by annotation (REFRESH_REQUESTED_ANNOTATION), handled once per value.
     const asked = pendingRefresh(key, ppi);
-    const checks = await checkRegistry(request, asked === undefined ? undefined : clock.now());
+    const checks = await checkRegistry(request, asked?.seenAt);
     const refresh = checks && ppi.spec.refresh ? undefined : refreshSchedule(ppi, clock.now());
     // With checks, the images an architecture lacks are known before any pull (platforms.ts).
     const platforms = checks ? planForNodes(ppi, checks.resolutions, informers.nodes.list()) : undefined;
@@ -288,7 +294,7 @@ export function prePulledImageKind(
         informers.registryCredentials.get(name),
       ),
     ];
-    const handled = handledRefreshes.get(key) ?? ppi.status?.lastHandledRefreshAt;
+    const handled = asked?.value ?? ppi.status?.lastHandledRefreshAt;
     const status = withImageSources(
       withCredentialsCondition(
         { ...computed, ...(handled !== undefined && { lastHandledRefreshAt: handled }) },
@@ -481,36 +487,46 @@ export function prePulledImageKind(
   }
 
   /**
-   * The refresh the object's annotation asks for, when its value is neither
-   * in status yet nor handled by this process (a status write may wait for
-   * the throttle): each value is handled once, so a value that stays never
-   * brings another check or rollout.
+   * The refresh the object's annotation asks for, while status does not hold
+   * its value: every pass until then checks against the time this process
+   * first saw it, so the first pass asks the registry and the rest (a status
+   * write may wait for the throttle) reuse that answer, and a value that stays
+   * never brings another check or rollout.
    */
-  function pendingRefresh(key: string, ppi: PrePulledImage): string | undefined {
+  function pendingRefresh(key: string, ppi: PrePulledImage): PendingRefresh | undefined {
     const value = requested(ppi);
-    if (value === undefined || value === ppi.status?.lastHandledRefreshAt) return undefined;
-    return value === handledRefreshes.get(key) ? undefined : value;
+    if (value === undefined || value === ppi.status?.lastHandledRefreshAt) {
+      pendingRefreshes.delete(key);
+      return undefined;
+    }
+    const known = pendingRefreshes.get(key);
+    if (known?.value === value) return known;
+    const fresh = { value, seenAt: clock.now(), announced: false };
+    pendingRefreshes.set(key, fresh);
+    return fresh;
   }
 
   /**
-   * Records a refresh asked for as handled, once what it asks for is done:
-   * with registry checks, every tag asked about (a moved one rolls); else,
-   * with spec.refresh, the puller pods replaced (the round rendered with the
+   * The Event of a refresh asked for, once what it asks for is done: with
+   * registry checks, every tag asked about (a moved one rolls); else, with
+   * spec.refresh, the puller pods replaced (the round rendered with the
    * request); else there is nothing to refresh, and the Event says so.
+   * Status then holds the value (lastHandledRefreshAt).
    */
   async function handledRefresh(
-    { key, object: ppi, log }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
-    value: string,
+    { object: ppi, log }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
+    asked: PendingRefresh,
     checks: RegistryCheckResult | undefined,
     refresh: ReturnType<typeof refreshSchedule>,
   ): Promise<void> {
-    handledRefreshes.set(key, value);
+    if (asked.announced) return;
+    asked.announced = true;
     const message = checks
       ? 'refresh asked for: every tag was asked about at its registry'
       : refresh
         ? 'refresh asked for: the puller pods are replaced and pull their tags again'
         : 'refresh asked for: nothing to refresh, as the object has no spec.refresh and the operator makes no registry checks';
-    log.info({ requestedAt: value }, message);
+    log.info({ requestedAt: asked.value }, message);
     await events.record(ppi, 'Normal', Reason.Refreshing, 'Refresh', message);
   }
 
@@ -520,7 +536,7 @@ export function prePulledImageKind(
    * holds, so a pass between checks costs no request.
    */
   async function checkRegistry(
-    { object: ppi, log }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
+    { key, object: ppi, log }: ReconcileRequest<PrePulledImage, PrePulledImageSpec>,
     fresherThan: number | undefined,
   ): Promise<RegistryCheckResult | undefined> {
     if (!deps.registryChecks) return undefined;
@@ -535,7 +551,14 @@ export function prePulledImageKind(
     const checked = await step('checking the images at the registry', () =>
       deps.registryChecks!.check(ppi, names, fresherThan),
     );
-    for (const moved of movedTags(ppi, refs, held, checked.resolutions)) {
+    // Status holds the move only once it is written (the throttle): each move is told once.
+    const told = announcedMoves.get(key);
+    const moves = movedTags(ppi, refs, held, checked.resolutions);
+    const moving = new Set(moves.map((m) => `${m.image}@${m.to}`));
+    if (moving.size > 0) announcedMoves.set(key, moving);
+    else announcedMoves.delete(key);
+    for (const moved of moves) {
+      if (told?.has(`${moved.image}@${moved.to}`)) continue;
       const message = `${moved.image} moved from ${moved.from} to ${moved.to}`;
       log.info({ image: moved.image, from: moved.from, to: moved.to }, 'a tag moved');
       await events.record(ppi, 'Normal', Reason.TagMoved, 'Refresh', message);
@@ -601,6 +624,14 @@ function releasedUnready(node: Node): string | undefined {
 
 function diskPressure(node: Node): boolean {
   return node.status?.conditions?.some((c) => c.type === 'DiskPressure' && c.status === 'True') ?? false;
+}
+
+/** A refresh asked for that status does not hold yet. */
+interface PendingRefresh {
+  value: string;
+  /** When this process first saw it (clock ms): answers from before are not reused. */
+  seenAt: number;
+  announced: boolean;
 }
 
 /** The refresh the object's annotation asks for, if any (REFRESH_REQUESTED_ANNOTATION). */
