@@ -1,15 +1,15 @@
 /**
  * Registry checks on the real node (kubelet, containerd, the harness's
  * password-protected registry): a tag pre-pulled with refresh.interval moves,
- * the check finds the new digest, the node's stale puller pod is replaced and
+ * a check (asked for at once with the refresh annotation) finds the new digest, the node's stale puller pod is replaced and
  * pulls the tag again, containerd keeps the tag's name on the new content,
  * and a workload naming the tag with imagePullPolicy Never starts on it.
  * The pods name the resolved digest, and a container beside it pulls the tag.
  * An arm64-only manifest and an index without amd64 are PlatformMismatch on
  * the amd64 node, and the kubelet is never asked to pull them there.
  * A registry of the tier's own (password-protected, TLS), stopped after its
- * image was pre-pulled with refresh.interval: the next check is
- * RegistryUnavailable, with back-off, while the node's pod, its Ready and
+ * image was pre-pulled with refresh.interval: the next check (asked for at
+ * once) is RegistryUnavailable, with back-off, while the node's pod, its Ready and
  * its image stay; started again, the condition clears.
  */
 import { execFileSync } from 'node:child_process';
@@ -123,6 +123,17 @@ describe('PrePulledImage registry checks on the real node', () => {
 
     const moved = await push('two');
     expect(moved).not.toBe(first);
+    // Found at once by a refresh asked for (the kwok tier waits out the interval instead).
+    expect(
+      kubectl(cluster, [
+        'annotate',
+        'ppi',
+        'moving',
+        '-n',
+        NS,
+        `prepull.dev/refresh-requested-at=${new Date().toISOString()}`,
+      ]).status,
+    ).toBe(0);
     await eventually(
       async () => {
         const ppi = await getPrePulledImage(client, NS, 'moving');
