@@ -26,6 +26,7 @@ import {
   sharedKwokPool,
 } from '../support/nodes.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
+import { requestRefresh } from '../support/prepulledimage.ts';
 
 const cluster = inject('cluster');
 const NS = 'ppi-kwok';
@@ -237,18 +238,7 @@ describe('PrePulledImage on kwok nodes', () => {
       (await client.get<DaemonSet>(Resources.daemonSets, 'ppi-asked', NS))?.spec.template.metadata
         ?.annotations?.['prepull.dev/refresh-round'];
     await eventually(async () => expect(await round()).toBe('0'));
-    const annotate = (value: string) =>
-      expect(
-        kubectl(cluster, [
-          'annotate',
-          'ppi',
-          'asked',
-          '-n',
-          NS,
-          '--overwrite',
-          `prepull.dev/refresh-requested-at=${value}`,
-        ]).status,
-      ).toBe(0);
+    const annotate = (value: string) => requestRefresh(cluster, NS, 'asked', value);
     annotate('one');
     let asked = '';
     await eventually(async () => {

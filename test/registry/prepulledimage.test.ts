@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { PrePulledImage } from '../../src/api/prepulledimage.ts';
+import { type PrePulledImage, REFRESH_REQUESTED_ANNOTATION } from '../../src/api/prepulledimage.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
 import { apiSource, Informer } from '../../src/kube/informer.ts';
@@ -42,7 +42,7 @@ import {
   sharedKwokPool,
 } from '../support/nodes.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
-import { getPrePulledImage } from '../support/prepulledimage.ts';
+import { getPrePulledImage, requestRefresh } from '../support/prepulledimage.ts';
 import { createRegistryPullSecret } from '../support/pull-secret.ts';
 import { applyQuota } from '../support/quota.ts';
 
@@ -220,18 +220,7 @@ describe('PrePulledImage registry checks', () => {
             l.includes('http.request.method=HEAD') &&
             l.includes('msg="response completed"'),
         ).length;
-    const annotate = (value: string) =>
-      expect(
-        kubectl(cluster, [
-          'annotate',
-          'ppi',
-          'asked',
-          '-n',
-          NS,
-          '--overwrite',
-          `prepull.dev/refresh-requested-at=${value}`,
-        ]).status,
-      ).toBe(0);
+    const annotate = (value: string) => requestRefresh(cluster, NS, 'asked', value);
     const first = await push('1');
     // Checked hourly at most: nothing but a request brings another check within this test.
     apply('asked', {
@@ -277,7 +266,7 @@ describe('PrePulledImage registry checks', () => {
       );
       expect(refreshed.stderr).toBe('');
       expect(refreshed.stdout).toContain('prepulledimage.prepull.dev/asked refreshed');
-      const value = (await get('asked'))?.metadata.annotations?.['prepull.dev/refresh-requested-at'];
+      const value = (await get('asked'))?.metadata.annotations?.[REFRESH_REQUESTED_ANNOTATION];
       expect(value).not.toBe('2026-12-02T08:00:00Z');
       expect((await get('asked'))?.status?.lastHandledRefreshAt).toBe(value);
       expect(heads()).toBe(asked + 1);

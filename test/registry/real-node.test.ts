@@ -30,7 +30,7 @@ import { auditedRequests } from '../support/audit.ts';
 import { eventually } from '../support/eventually.ts';
 import { kubectl, serverSideApply } from '../support/kubectl.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
-import { getPrePulledImage, nodeImageState } from '../support/prepulledimage.ts';
+import { getPrePulledImage, nodeImageState, requestRefresh } from '../support/prepulledimage.ts';
 import { createRegistryPullSecret } from '../support/pull-secret.ts';
 
 const cluster = inject('cluster');
@@ -124,16 +124,7 @@ describe('PrePulledImage registry checks on the real node', () => {
     const moved = await push('two');
     expect(moved).not.toBe(first);
     // Found at once by a refresh asked for (the kwok tier waits out the interval instead).
-    expect(
-      kubectl(cluster, [
-        'annotate',
-        'ppi',
-        'moving',
-        '-n',
-        NS,
-        `prepull.dev/refresh-requested-at=${new Date().toISOString()}`,
-      ]).status,
-    ).toBe(0);
+    requestRefresh(cluster, NS, 'moving');
     await eventually(
       async () => {
         const ppi = await getPrePulledImage(client, NS, 'moving');
@@ -268,16 +259,7 @@ describe('PrePulledImage registry checks on the real node', () => {
       const stoppedAt = Date.now();
       // The next check cannot reach the registry. Asked for now (the refresh annotation), rather
       // than waited for at the interval, a minute after the last.
-      expect(
-        kubectl(cluster, [
-          'annotate',
-          'ppi',
-          name,
-          '-n',
-          NS,
-          `prepull.dev/refresh-requested-at=${new Date(stoppedAt).toISOString()}`,
-        ]).status,
-      ).toBe(0);
+      requestRefresh(cluster, NS, name, new Date(stoppedAt).toISOString());
       await eventually(
         async () => {
           const ppi = await get();
