@@ -240,10 +240,10 @@ export function prePulledImageKind(
     const plan = deps.imagesFrom.planFor(parsed);
     const request = { ...asWritten, object: requireImages(withWorkloadImages(parsed, plan)) };
     const { key, object: ppi, now, log } = request;
-    // Checked first: with registry checks, the pods are pinned to the digests
-    // resolved (a moved tag rolls them once), not replaced on a timer.
     // A refresh asked for by annotation (REFRESH_REQUESTED_ANNOTATION), handled once per value.
     const asked = pendingRefresh(key, ppi);
+    // Checked first: with registry checks, the pods are pinned to the digests
+    // resolved (a moved tag rolls them once), not replaced on a timer.
     const checks = await checkRegistry(request, asked?.seenAt);
     const refresh = checks && ppi.spec.refresh ? undefined : refreshSchedule(ppi, clock.now());
     // With checks, the images an architecture lacks are known before any pull (platforms.ts).
@@ -253,20 +253,23 @@ export function prePulledImageKind(
     const applied = [ownSet, ...(await applyArchDaemonSets(request, archSets))];
     if (asked !== undefined) await handledRefresh(request, asked, checks, refresh);
     const candidates = informers.pods.byIndex(OWNER_INDEX, key);
-    const podsBySet = applied.map((ds) => podsOf(ppi, ds, candidates));
-    const pods = podsBySet.flat();
-    const daemonSet = combinedDaemonSet(applied);
-    await admitPods(request, pods, daemonSet);
-    const stale =
-      checks && ppi.spec.refresh
-        ? staleNodes({ pods, refs: checkedImages(ppi), resolutions: checks.resolutions }).length
-        : undefined;
     // Back for the next refresh round.
     const comeBack = [refresh?.nextInMs].filter((ms) => ms !== undefined);
     // While a rollout moves, pods change many times a second and the status
     // could not be written before the throttle allows: computing it over every
-    // node each time would only cost CPU the control plane needs.
-    if (request.statusDueInMs > 0) return { requeueAfterMs: Math.min(request.statusDueInMs, ...comeBack) };
+    // node each time would only cost CPU the control plane needs. Only pods
+    // waiting for a pull slot (maxConcurrentPulls) are seen to at once.
+    const throttled = { requeueAfterMs: Math.min(request.statusDueInMs, ...comeBack) };
+    if (request.statusDueInMs > 0 && !candidates.some(isWaitingForPullSlot)) return throttled;
+    const podsBySet = applied.map((ds) => podsOf(ppi, ds, candidates));
+    const pods = podsBySet.flat();
+    const daemonSet = combinedDaemonSet(applied);
+    await admitPods(request, pods, daemonSet);
+    if (request.statusDueInMs > 0) return throttled;
+    const stale =
+      checks && ppi.spec.refresh
+        ? staleNodes({ pods, refs: checkedImages(ppi), resolutions: checks.resolutions }).length
+        : undefined;
 
     const nodes = new Map(informers.nodes.list().map((n) => [n.metadata.name ?? '', n]));
     const computed = computePrePulledImageStatus({
@@ -449,6 +452,8 @@ export function prePulledImageKind(
     pods: PullerPod[],
     daemonSet: DaemonSet | undefined,
   ): Promise<void> {
+    // Nothing gated, nothing to admit (the view below only drops gates).
+    if (!pods.some(isWaitingForPullSlot)) return;
     // A pod we ungated counts as ungated until the cache shows it so.
     const view = pods.map((pod) =>
       store.isPending(Resources.pods, keyOf(pod), pod)
