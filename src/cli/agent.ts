@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { ARCHIVE_PORT } from '../agent/node/imports/archive-protocol.ts';
 import { buildAgentModules } from '../agent/node/modules.ts';
 import { agentIdentityFromEnv, startAgent } from '../agent/node/run.ts';
 import { loadKubeConfig } from '../kube/config.ts';
@@ -30,6 +31,9 @@ NODE_NAME, POD_NAMESPACE and POD_NAME from the downward API.
   --download-ca-file PATH  PEM bundle trusted for https tarball downloads besides the system's
   --max-download-bytes N   largest tarball download accepted, in bytes (default 17179869184, 16 GiB;
                            keep the work emptyDir's sizeLimit above it)
+  --archive-port N         where puller pods send archives of volume claims (persistentVolumeClaim
+                           tarball sources), behind the prepull-agent Service; 0: none is received
+                           (default 8471)
   --import-retry BASE,MAX  seconds between tries of a failed import: first wait, doubling up to
                            MAX (default 30,600)
 `;
@@ -51,6 +55,7 @@ export async function runAgentCommand(argv: string[], env: NodeJS.ProcessEnv): P
       'download-ca-file': { type: 'string' },
       'max-download-bytes': { type: 'string' },
       'import-retry': { type: 'string', default: '30,600' },
+      'archive-port': { type: 'string', default: String(ARCHIVE_PORT) },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -80,6 +85,7 @@ export async function runAgentCommand(argv: string[], env: NodeJS.ProcessEnv): P
       downloadCaFile: values['download-ca-file'],
       maxDownloadBytes: parseByteCount(values['max-download-bytes']),
       importRetry: parseRetry(values['import-retry']),
+      archivePort: parsePort(values['archive-port']),
     }),
   });
   const signal = await new Promise<string>((resolve) => {
@@ -97,6 +103,14 @@ function parseByteCount(value: string | undefined): number | undefined {
     throw new Error(`--max-download-bytes must be a positive number of bytes, not ${JSON.stringify(value)}`);
   }
   return bytes;
+}
+
+function parsePort(value: string): number | undefined {
+  const port = Number(value);
+  if (!/^[0-9]+$/.test(value) || port > 65535) {
+    throw new Error(`--archive-port must be a port number (0: none), not ${JSON.stringify(value)}`);
+  }
+  return port === 0 ? undefined : port;
 }
 
 function parseRetry(value: string): { baseMs: number; maxMs: number } {

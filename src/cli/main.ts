@@ -8,6 +8,7 @@
  *   prepull version  print the version
  */
 import { parseArgs } from 'node:util';
+import { runSendArchive } from '../agent/node/imports/send-archive.ts';
 import { renderCrdsYaml } from '../api/crd.ts';
 import { parseLogFormat } from '../operator/log-format.ts';
 import { runOperator } from '../operator/run.ts';
@@ -32,6 +33,8 @@ commands:
             --agent-image IMAGE     image holding the hold binary for puller pods
             --agent-pull-policy P   IfNotPresent (default), Always or Never
             --hold-path PATH        path of the hold binary in the agent image (default /hold)
+            --agent-url URL         the node agents' Service, where puller pods send volume claims'
+                                    archives (default http://prepull-agent.$POD_NAMESPACE.svc:8471)
             --default-priority-class NAME  priority class of puller pods when the spec names none
             --allowed-priority-class NAME  a class a PrePulledImage may name (besides those of value
                                     0 or less); repeatable (default prepull-low)
@@ -42,6 +45,7 @@ commands:
             --no-admission-policies  keep no MutatingAdmissionPolicies: pods created before their
                                     ServiceAccount is patched then miss a RegistryCredential's secret
   agent     run the node agent (the prepull-agent DaemonSet); prepull agent --help for its flags
+  send-archive  send a volume claim's archive to the node agent (run by puller pods)
   load      import an image archive into containerd on every node (kubectl prepull load);
             prepull load --help for its flags
   refresh   ask for a refresh of PrePulledImages now (kubectl prepull refresh NAME | --all);
@@ -72,6 +76,7 @@ async function main(argv: string[]): Promise<number> {
           'agent-image': { type: 'string' },
           'agent-pull-policy': { type: 'string', default: 'IfNotPresent' },
           'hold-path': { type: 'string', default: '/hold' },
+          'agent-url': { type: 'string' },
           'default-priority-class': { type: 'string' },
           'allowed-priority-class': { type: 'string', multiple: true, default: [] },
           'registry-checks': { type: 'boolean', default: false },
@@ -100,6 +105,7 @@ async function main(argv: string[]): Promise<number> {
         agentImage: values['agent-image'],
         agentPullPolicy: parsePullPolicy(values['agent-pull-policy']),
         holdPath: values['hold-path'],
+        agentUrl: values['agent-url'],
         defaultPriorityClass: values['default-priority-class'],
         allowedPriorityClasses: values['allowed-priority-class'],
         registryChecks: values['registry-checks']
@@ -110,6 +116,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'agent':
       return runAgentCommand(rest, process.env);
+    case 'send-archive':
+      return runSendArchive(rest);
     case 'load': {
       return runLoad(rest, {
         stdin: process.stdin,

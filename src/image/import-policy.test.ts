@@ -11,7 +11,7 @@ const byDefault = { ok: true as const, policy: DEFAULT_IMPORT_POLICY };
 const hostPath = (path: string) => ({ hostPath: path });
 
 describe('the default import policy', () => {
-  it('lets a namespace import its own prepull.local/<namespace>/ images from its own archive directory', () => {
+  it('lets a namespace import its own prepull.local/<namespace>/ images from its own archive directory or any claim of its own', () => {
     expect(
       importRefusal(byDefault, 'team-a', {
         image: 'prepull.local/team-a/app:v1',
@@ -23,7 +23,14 @@ describe('the default import policy', () => {
         image: 'prepull.local/team-a/tools/cli:v1',
         tarball: { persistentVolumeClaim: { claimName: 'archives', path: 'cli.tar' } },
       }),
-    ).toMatch(/persistentVolumeClaim tarball sources are not imported/);
+    ).toBeUndefined();
+    // A claim gives no other name: the image stays within the namespace's prefix.
+    expect(
+      importRefusal(byDefault, 'team-a', {
+        image: 'registry.k8s.io/pause:3.10',
+        tarball: { persistentVolumeClaim: { claimName: 'archives', path: 'pause.tar' } },
+      }),
+    ).toMatch(/does not let namespace team-a import registry.k8s.io\/pause$/);
   });
 
   it("refuses anything else: another registry, another namespace's prefix, another directory, any URL", () => {
@@ -60,6 +67,7 @@ rules:
   - namespaces: ["team-*"]
     images: ["prepull.local/{namespace}/**"]
     hostPaths: ["/srv/{namespace}/"]
+    persistentVolumeClaims: ["images-*"]
 `,
   });
 
@@ -114,6 +122,19 @@ rules:
         tarball: hostPath('/srv/team-b/a.tar'),
       }),
     ).toBeUndefined();
+  });
+
+  it('allows only the claims a rule names, and none when it names none', () => {
+    const claim = (claimName: string) => ({ persistentVolumeClaim: { claimName, path: 'a.tar' } });
+    expect(
+      importRefusal(loaded, 'team-b', { image: 'prepull.local/team-b/a:1', tarball: claim('images-1') }),
+    ).toBeUndefined();
+    expect(
+      importRefusal(loaded, 'team-b', { image: 'prepull.local/team-b/a:1', tarball: claim('scratch') }),
+    ).toMatch(/from persistentVolumeClaim scratch$/);
+    expect(
+      importRefusal(loaded, 'platform', { image: 'registry.k8s.io/pause:3.10', tarball: claim('images-1') }),
+    ).toMatch(/from persistentVolumeClaim images-1$/);
   });
 
   it('that cannot be read refuses every import and says why', () => {

@@ -10,10 +10,11 @@
  * A url source's redirects must stay within the URL prefixes of the rules that
  * allow it ({@link redirectPrefixes}); the importer checks every hop.
  *
- * persistentVolumeClaim sources are refused whatever the policy: the node
- * agent runs in Prepull's namespace and cannot mount a claim of another
- * namespace, and mounting it in the tenant's pod for the agent to read is not
- * built. Pure.
+ * A persistentVolumeClaim source is read by the tenant's own puller pod, with
+ * the namespace's own rights, and sent to the node agent
+ * (src/agent/node/imports/archive-protocol.ts): a claim grants nothing beyond
+ * its namespace, so the default lets any claim of the object's namespace be a
+ * source; the image names stay bounded as for every source. Pure.
  */
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -39,6 +40,8 @@ const ruleSchema = z.strictObject({
   hostPaths: z.array(z.string().startsWith('/')).default([]),
   /** URL prefixes a url source may start with: scheme, host (and port), path. */
   urls: z.array(z.url({ protocol: /^https?$/ })).default([]),
+  /** Names of claims in the object's own namespace a persistentVolumeClaim source may name: `*` matches any run. */
+  persistentVolumeClaims: z.array(z.string().min(1)).default([]),
 });
 
 export const importPolicySchema = z.strictObject({
@@ -53,8 +56,9 @@ export type ImportPolicyRule = ImportPolicy['rules'][number];
  * Without a policy: a namespace may import only images named under
  * `prepull.local/<namespace>/`, a registry host no one pulls from, so an
  * import can never stand in for an image that someone else pulls; from
- * archives under `/var/lib/prepull/archives/<namespace>/` on the node; never
- * from a URL (the node agent would fetch it from inside the cluster network).
+ * archives under `/var/lib/prepull/archives/<namespace>/` on the node, or on
+ * any volume claim of the namespace; never from a URL (the node agent would
+ * fetch it from inside the cluster network).
  */
 export const DEFAULT_IMPORT_POLICY: ImportPolicy = {
   rules: [
@@ -63,6 +67,7 @@ export const DEFAULT_IMPORT_POLICY: ImportPolicy = {
       images: [`prepull.local/${NAMESPACE_PLACEHOLDER}/**`],
       hostPaths: [`/var/lib/prepull/archives/${NAMESPACE_PLACEHOLDER}/`],
       urls: [],
+      persistentVolumeClaims: ['*'],
     },
   ],
 };
@@ -106,9 +111,6 @@ export function importRefusal(
 ): string | undefined {
   const tarball = entry.tarball;
   if (!tarball) return undefined;
-  if (tarball.persistentVolumeClaim !== undefined) {
-    return 'persistentVolumeClaim tarball sources are not imported: the node agent cannot read a claim of another namespace; use hostPath or url';
-  }
   if (!loaded.ok) return `the cluster's import policy is unusable, so nothing is imported: ${loaded.message}`;
   let repository: string;
   try {
@@ -174,7 +176,8 @@ function sourceAllowed(
     }
     return rule.urls.some((prefix) => urlWithin(url, new URL(prefix)));
   }
-  return false;
+  const claim = tarball.persistentVolumeClaim?.claimName;
+  return claim !== undefined && rule.persistentVolumeClaims.some((p) => globMatch(p, claim, false));
 }
 
 /** A path is within a prefix ending in `/` when it starts with it, else when it is it or below it. */

@@ -37,6 +37,14 @@ export const Resources = {
   },
   jobs: { group: 'batch', version: 'v1', plural: 'jobs', kind: 'Job', namespaced: true },
   cronJobs: { group: 'batch', version: 'v1', plural: 'cronjobs', kind: 'CronJob', namespaced: true },
+  /** The node agent asks who sent an archive (src/agent/node/imports/archive-server.ts). */
+  tokenReviews: {
+    group: 'authentication.k8s.io',
+    version: 'v1',
+    plural: 'tokenreviews',
+    kind: 'TokenReview',
+    namespaced: false,
+  },
   priorityClasses: {
     group: 'scheduling.k8s.io',
     version: 'v1',

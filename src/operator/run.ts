@@ -2,11 +2,13 @@
  * `prepull run`: connect to a cluster (or start the embedded one), serve
  * health and metrics, and stop cleanly on SIGINT or SIGTERM.
  */
+
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { AGENT_SERVICE, ARCHIVE_PORT, defaultAgentUrl } from '../agent/node/imports/archive-protocol.ts';
 import { KubeClient } from '../kube/client.ts';
 import { findKubeconfig, loadKubeConfig, serverVersion } from '../kube/config.ts';
 import { systemClock } from '../runtime/clock.ts';
@@ -33,6 +35,8 @@ export interface RunOptions {
   agentImage: string | undefined;
   agentPullPolicy: 'IfNotPresent' | 'Always' | 'Never';
   holdPath: string;
+  /** The node agents' Service URL for volume claim archives; undefined: its cluster DNS name. */
+  agentUrl: string | undefined;
   defaultPriorityClass: string | undefined;
   /** Priority classes a PrePulledImage may name besides those of value 0 or less; empty: the default. */
   allowedPriorityClasses: string[];
@@ -57,11 +61,13 @@ export async function runOperator(options: RunOptions): Promise<number> {
   try {
     let found = findKubeconfig(options.kubeconfig, options.env);
     let embeddedAgentImage: string | undefined;
+    let embeddedAgentUrl: string | undefined;
     if (!found) {
       const embedded = await startEmbeddedCluster(log);
       cleanups.push(embedded.stop);
       found = { source: 'flag', path: embedded.kubeconfig };
       embeddedAgentImage = embedded.agentImage;
+      embeddedAgentUrl = embedded.agentUrl;
       // Printed plainly, not as JSON: these lines are for the person at the terminal.
       const plugin = join(import.meta.dirname, '..', '..', 'bin');
       process.stderr.write(
@@ -129,6 +135,10 @@ export async function runOperator(options: RunOptions): Promise<number> {
         image: agentImage,
         pullPolicy: options.agentPullPolicy,
         holdPath: options.holdPath,
+        archiveUrl:
+          options.agentUrl ??
+          embeddedAgentUrl ??
+          defaultAgentUrl(options.env.POD_NAMESPACE ?? 'prepull-system'),
       },
       ...(options.defaultPriorityClass ? { defaultPriorityClassName: options.defaultPriorityClass } : {}),
       ...(options.allowedPriorityClasses.length > 0
@@ -183,6 +193,8 @@ async function startEmbeddedCluster(log: pino.Logger): Promise<{
   kubeconfig: string;
   binDir: string;
   agentImage: string | undefined;
+  /** The agent Service by its ClusterIP: the embedded cluster has no DNS. */
+  agentUrl: string | undefined;
   containerdSocket: string | undefined;
   demo: { apply: string; wait: string; load: string; importApply: string };
   stop: () => Promise<void>;
@@ -216,6 +228,7 @@ async function startEmbeddedCluster(log: pino.Logger): Promise<{
     progress: (line) => log.info(line),
   });
   let demo: Awaited<ReturnType<typeof prepareDemo>>;
+  let agentUrl: string | undefined;
   try {
     const crds = join(import.meta.dirname, '..', '..', 'crds');
     const applied = spawnSync(
@@ -240,6 +253,23 @@ async function startEmbeddedCluster(log: pino.Logger): Promise<{
     ].find((result) => result.status !== 0);
     if (agent) throw new Error(`installing the node agent failed: ${agent.stderr}`);
     log.info('installed the node agent (DaemonSet prepull-agent in prepull-system)');
+    const service = spawnSync(
+      join(cluster.info.binDir, 'kubectl'),
+      [
+        '--kubeconfig',
+        cluster.info.kubeconfig,
+        'get',
+        'service',
+        AGENT_SERVICE,
+        '-n',
+        'prepull-system',
+        '-o',
+        'jsonpath={.spec.clusterIP}',
+      ],
+      { encoding: 'utf8' },
+    );
+    agentUrl =
+      service.status === 0 && service.stdout ? `http://${service.stdout.trim()}:${ARCHIVE_PORT}` : undefined;
   } catch (err) {
     await cluster.stop();
     throw err;
@@ -248,6 +278,7 @@ async function startEmbeddedCluster(log: pino.Logger): Promise<{
     kubeconfig: cluster.info.kubeconfig,
     binDir: cluster.info.binDir,
     agentImage: cluster.info.node?.agentImage,
+    agentUrl,
     containerdSocket: cluster.info.node?.containerdSocket,
     demo,
     stop: cluster.stop,

@@ -18,10 +18,16 @@ import { loadKubeConfig } from '../../src/kube/config.ts';
 import type { Pod } from '../../src/kube/objects.ts';
 import { Resources } from '../../src/kube/resources.ts';
 import { buildDockerArchive, buildOciArchive, buildOciImage, holdBinary } from '../harness/images.ts';
-import { applyImportPolicy, type NodeAgent, startNodeAgent } from '../support/agent.ts';
+import {
+  agentArchiveUrl,
+  agentPodUrl,
+  applyImportPolicy,
+  type NodeAgent,
+  startNodeAgent,
+} from '../support/agent.ts';
 import { eventually } from '../support/eventually.ts';
 import { kubectl } from '../support/kubectl.ts';
-import { startTestOperator, type TestOperator } from '../support/operator.ts';
+import { startTestOperator, type TestOperator, testAgentOptions } from '../support/operator.ts';
 import { getPrePulledImage, nodeImageState } from '../support/prepulledimage.ts';
 
 const cluster = inject('cluster');
@@ -84,6 +90,7 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
   const served = new Map<string, Buffer>();
   const cases: Record<string, { image: string; tarball: Record<string, unknown> }> = {};
   let pvcCase: { image: string; tarball: Record<string, unknown> } | undefined;
+  let claimName = '';
   const run = randomBytes(3).toString('hex');
 
   beforeAll(async () => {
@@ -214,9 +221,16 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
     });
     dockerImage = name('docker');
 
-    pvcCase = {
+    // Read by the tenant's own puller pod and sent to the agent.
+    cases.pvc = {
       image: name('pvc'),
       tarball: { persistentVolumeClaim: { claimName: claim, path: pvcArchive } },
+    };
+    claimName = claim;
+    // A claim the policy does not name.
+    pvcCase = {
+      image: name('pvc'),
+      tarball: { persistentVolumeClaim: { claimName: 'not-listed', path: pvcArchive } },
     };
     // The admin lets this namespace import its test images from the archive
     // directory and from the test's server, and nothing else.
@@ -226,9 +240,12 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
         images: ['import.test/**'],
         hostPaths: [`${dir}/`],
         urls: [`http://${NODE_FROM_POD}:${serverPort}/`],
+        persistentVolumeClaims: [claim],
       },
     ]);
-    operator = startTestOperator(cluster, `import-${node.runtime}`);
+    operator = startTestOperator(cluster, `import-${node.runtime}`, {
+      agent: { ...testAgentOptions(cluster), archiveUrl: agentArchiveUrl(cluster) },
+    });
     await eventually(() => expect(operator.ready()).toBe(true));
     const manifest = {
       apiVersion: 'prepull.dev/v1alpha1',
@@ -255,7 +272,7 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
   });
 
-  const good = ['docker', 'ociNamed', 'ociUnnamed', 'multiPlatform', 'ctrExport', 'url'] as const;
+  const good = ['docker', 'ociNamed', 'ociUnnamed', 'multiPlatform', 'ctrExport', 'url', 'pvc'] as const;
   for (const key of good) {
     it(`imports ${key} and a plain pod with imagePullPolicy Never then runs it`, async () => {
       const { image } = cases[key]!;
@@ -298,6 +315,101 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
       }, 120_000);
     });
   }
+
+  it('takes a claim archive only from the puller pod: other senders are refused, and a send after the import changes nothing', async () => {
+    const ppi = await getPpi('airgap');
+    const index = Object.values(cases).indexOf(cases.pvc!);
+    const url = `${agentPodUrl(cluster)}/v1/imports/${ppi.metadata.uid}/${index}`;
+    const before = ctr(['images', 'ls', `name==${cases.pvc!.image}`]);
+    const send = async (token: string | undefined, body = 'not an archive') => {
+      const res = await fetch(url, {
+        method: 'PUT',
+        headers: {
+          'content-type': 'application/octet-stream',
+          ...(token && { authorization: `Bearer ${token}` }),
+        },
+        body,
+      });
+      return {
+        status: res.status,
+        answer: (await res.json()) as { ok: boolean; message?: string; digest?: string },
+      };
+    };
+    const token = (namespace: string, args: string[]) => {
+      const made = kubectl(cluster, [
+        'create',
+        'token',
+        'default',
+        '-n',
+        namespace,
+        '--duration=10m',
+        ...args,
+      ]);
+      expect(made.status, made.stderr).toBe(0);
+      return made.stdout.trim();
+    };
+    const pullerPod = kubectl(cluster, [
+      'get',
+      'pods',
+      '-n',
+      NS,
+      '-l',
+      `prepull.dev/owner-uid=${ppi.metadata.uid}`,
+      '-o',
+      'jsonpath={.items[0].metadata.name}',
+    ]).stdout.trim();
+    expect(pullerPod).not.toBe('');
+    const bound = (namespace: string, pod: string, audience = 'prepull.dev/agent') =>
+      token(namespace, ['--audience', audience, '--bound-object-kind=Pod', `--bound-object-name=${pod}`]);
+    // Another team's namespace, with a pod of its own to bind a token to.
+    const other = `${NS}-other`;
+    kubectl(cluster, ['create', 'namespace', other]);
+    kubectl(cluster, ['wait', '--for=create', 'serviceaccount/default', '-n', other, '--timeout=60s']);
+    const otherPod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'sender', namespace: other },
+      spec: {
+        containers: [{ name: 'c', image: cases.docker!.image, imagePullPolicy: 'Never', command: ['/hold'] }],
+      },
+    };
+    expect(kubectl(cluster, ['apply', '-f', '-'], JSON.stringify(otherPod)).status).toBe(0);
+
+    expect(await send(undefined)).toMatchObject({ status: 401 });
+    expect(await send('x'.repeat(40))).toMatchObject({
+      status: 401,
+      answer: { message: expect.stringContaining('not accepted') },
+    });
+    expect(await send(bound(NS, pullerPod, 'https://kubernetes.default.svc'))).toMatchObject({ status: 401 });
+    expect(await send(token(NS, ['--audience', 'prepull.dev/agent']))).toMatchObject({
+      status: 403,
+      answer: { message: expect.stringContaining('not bound to a pod') },
+    });
+    expect(await send(bound(NS, 'never-docker'))).toMatchObject({
+      status: 403,
+      answer: { message: expect.stringContaining('no puller pod') },
+    });
+    expect(await send(bound(other, 'sender'))).toMatchObject({ status: 403 });
+    // The tenant itself can bind a token to its puller pod: for its own object, after the import,
+    // the agent answers from what it did and reads nothing.
+    const done = await send(bound(NS, pullerPod), 'other bytes');
+    expect(done).toMatchObject({ status: 200, answer: { ok: true } });
+    expect(done.answer.digest).toBe(nodeImage(await getPpi('airgap'), cases.pvc!.image)?.digest);
+    expect(ctr(['images', 'ls', `name==${cases.pvc!.image}`])).toBe(before);
+    kubectl(cluster, ['delete', 'namespace', other, '--wait=false']);
+  });
+
+  it('shows the archive sender in the tenant pod as restricted as the rest', async () => {
+    const pods = await client.list<Pod>(Resources.pods, {
+      namespace: NS,
+      labelSelector: 'app.kubernetes.io/name=prepull-puller',
+    });
+    const sender = pods.items.flatMap((p) => p.spec.containers).find((c) => c.name.startsWith('archive-'));
+    expect(sender?.args?.[0]).toBe('send-archive');
+    expect(sender?.volumeMounts).toContainEqual(
+      expect.objectContaining({ readOnly: true, mountPath: `/archives/${claimName}` }),
+    );
+  });
 
   it('reports a corrupt tarball as ImportFailed and a wrong checksum as ChecksumMismatch, the rest unaffected', async () => {
     const ppi = await getPpi('airgap');

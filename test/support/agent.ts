@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { AGENT_SERVICE, ARCHIVE_PORT } from '../../src/agent/node/imports/archive-protocol.ts';
 import { DOWNLOAD_CA_CONFIGMAP, type NodeAgentOptions, nodeAgentManifests } from '../harness/agent.ts';
 import type { ClusterInfo } from '../harness/types.ts';
 import { eventually } from './eventually.ts';
@@ -36,13 +37,7 @@ export async function startNodeAgent(
   );
   if (applied.status !== 0) throw new Error(`applying the node agent: ${applied.stderr}`);
   await eventually(() => {
-    const pods = kubectl(cluster, [
-      'get',
-      'pods',
-      '-n',
-      NAMESPACE,
-      '-l',
-      'app.kubernetes.io/component=agent',
+    const pods = agentPods(cluster, [
       '-o',
       'jsonpath={range .items[*]}{.metadata.deletionTimestamp}|{.status.containerStatuses[0].ready}{"\\n"}{end}',
     ]);
@@ -83,6 +78,47 @@ export async function startNodeAgent(
       ]);
     },
   };
+}
+
+/**
+ * The agent Service by its ClusterIP, for the operator's archive URL: the
+ * harness has kube-proxy but no cluster DNS.
+ */
+export function agentArchiveUrl(cluster: ClusterInfo): string {
+  const ip = kubectl(cluster, [
+    'get',
+    'service',
+    AGENT_SERVICE,
+    '-n',
+    NAMESPACE,
+    '-o',
+    'jsonpath={.spec.clusterIP}',
+  ]);
+  if (ip.status !== 0 || !ip.stdout.trim()) throw new Error(`reading the agent Service: ${ip.stderr}`);
+  return `http://${ip.stdout.trim()}:${ARCHIVE_PORT}`;
+}
+
+/** The agent pod's own address on the real node, where a test can send to it directly. */
+export function agentPodUrl(cluster: ClusterInfo): string {
+  const ip = agentPods(cluster, [
+    '--field-selector=status.phase=Running',
+    '-o',
+    'jsonpath={.items[0].status.podIP}',
+  ]);
+  if (ip.status !== 0 || !ip.stdout.trim()) throw new Error(`reading the agent pod: ${ip.stderr}`);
+  return `http://${ip.stdout.trim()}:${ARCHIVE_PORT}`;
+}
+
+function agentPods(cluster: ClusterInfo, args: string[]) {
+  return kubectl(cluster, [
+    'get',
+    'pods',
+    '-n',
+    NAMESPACE,
+    '-l',
+    'app.kubernetes.io/component=agent',
+    ...args,
+  ]);
 }
 
 /** Puts the admin's import policy (ConfigMap prepull-import-policy) in place; returns its removal. */

@@ -23,6 +23,11 @@ export interface TestOperator extends RunningOperator {
   reconcileCounts(controller?: string): Promise<{ total: number; errors: number }>;
 }
 
+/** The puller pods' Prepull image as the harness's node holds it. */
+export function testAgentOptions(cluster: ClusterInfo): OperatorOptions['agent'] {
+  return { image: cluster.node?.agentImage ?? releasedImage, pullPolicy: 'IfNotPresent', holdPath: '/hold' };
+}
+
 export function startTestOperator(
   cluster: ClusterInfo,
   name: string,
@@ -43,11 +48,7 @@ export function startTestOperator(
     clock: systemClock,
     metrics,
     identity: `test-${name}`,
-    agent: {
-      image: cluster.node?.agentImage ?? releasedImage,
-      pullPolicy: 'IfNotPresent',
-      holdPath: '/hold',
-    },
+    agent: testAgentOptions(cluster),
     ...overrides,
   });
   return {

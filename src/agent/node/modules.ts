@@ -31,6 +31,8 @@ export interface AgentSettings {
   downloadCaFile?: string | undefined;
   /** The largest tarball download accepted, in bytes; undefined: the importer's default. */
   maxDownloadBytes?: number | undefined;
+  /** The port puller pods send volume claims' archives to; undefined: none is received. */
+  archivePort?: number | undefined;
 }
 
 /** The importer gives up on one archive after this long. */
@@ -52,6 +54,7 @@ export function buildAgentModules(settings: AgentSettings): AgentModule[] {
       runImport: importerRunner(importer),
       runUnpin: unpinRunner(importer),
       retry: settings.importRetry,
+      ...(settings.archivePort !== undefined && { archivePort: settings.archivePort }),
     }),
     mirrorsModule({
       hostRoot: settings.hostRoot,

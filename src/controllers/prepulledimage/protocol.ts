@@ -7,11 +7,14 @@
  * binary, so the kubelet keeps the image in use). A tarball image is imported
  * by the node agent, not by the pod (src/agent/node/imports). With a pinned
  * digest (pinning.ts), `image-<i>` names the digest and `tag-<i>` pulls the
- * tag itself, so containerd's tag name follows the content.
+ * tag itself, so containerd's tag name follows the content. A tarball image
+ * from a volume claim has `archive-<i>`, which sends the archive to the node
+ * agent (src/agent/node/imports/archive-protocol.ts).
  */
 
 const HOLD_PREFIX = 'image-';
 const TAG_PREFIX = 'tag-';
+const ARCHIVE_PREFIX = 'archive-';
 
 /** The container that holds image `index`. */
 export function holdContainerName(index: number): string {
@@ -31,6 +34,11 @@ export function tagContainerName(index: number): string {
 /** The image index of a tag container, or undefined for another container. */
 export function tagIndexOf(containerName: string): number | undefined {
   return indexAfter(TAG_PREFIX, containerName);
+}
+
+/** The container that sends image `index`'s archive from its volume claim to the node agent. */
+export function archiveContainerName(index: number): string {
+  return `${ARCHIVE_PREFIX}${index}`;
 }
 
 function indexAfter(prefix: string, name: string): number | undefined {

@@ -376,4 +376,74 @@ describe('tarball images', () => {
     }
     expect(spec.containers.map((c) => c.imagePullPolicy)).toEqual(['Never', 'Never']);
   });
+
+  it('from volume claims: one read-only volume per claim, a restricted sender per image with a projected agent token, nothing else of the claim in the spec', () => {
+    const claim = (claimName: string, path: string) => ({ persistentVolumeClaim: { claimName, path } });
+    const ds = renderPullDaemonSet(
+      ppi({
+        images: [
+          { image: 'example.com/app:1', tarball: claim('images', 'app.tar') },
+          { image: 'example.com/plain:1' },
+          { image: 'example.com/model:1', tarball: claim('images', 'models/m.tar') },
+          { image: 'example.com/tool:1', tarball: claim('tools', 't.tar') },
+        ],
+      }),
+      { ...options, agent: { ...options.agent, archiveUrl: 'http://10.96.0.9:8471/' } },
+    );
+    const spec = ds.spec.template.spec;
+    expect(spec.volumes).toEqual([
+      { name: 'prepull', emptyDir: { sizeLimit: '4Mi' } },
+      { name: 'claim-0', persistentVolumeClaim: { claimName: 'images', readOnly: true } },
+      { name: 'claim-1', persistentVolumeClaim: { claimName: 'tools', readOnly: true } },
+      {
+        name: 'agent-token',
+        projected: {
+          sources: [
+            {
+              serviceAccountToken: { audience: 'prepull.dev/agent', expirationSeconds: 3600, path: 'token' },
+            },
+          ],
+        },
+      },
+    ]);
+    const senders = spec.containers.filter((c) => c.name.startsWith('archive-'));
+    expect(senders.map((c) => c.name)).toEqual(['archive-0', 'archive-2', 'archive-3']);
+    expect(senders[1]).toMatchObject({
+      image: options.agent.image,
+      args: [
+        'send-archive',
+        '--root=/archives/images',
+        '--file=models/m.tar',
+        `--to=http://10.96.0.9:8471/v1/imports/${uid}/2`,
+        '--token-file=/var/run/secrets/prepull.dev/agent/token',
+      ],
+      volumeMounts: [
+        { name: 'claim-0', mountPath: '/archives/images', readOnly: true },
+        { name: 'agent-token', mountPath: '/var/run/secrets/prepull.dev/agent', readOnly: true },
+      ],
+      securityContext: {
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ['ALL'] },
+      },
+    });
+    expect(senders[2]?.volumeMounts).toContainEqual({
+      name: 'claim-1',
+      mountPath: '/archives/tools',
+      readOnly: true,
+    });
+    // Still no API token mounted, no host path, and the hold containers as before.
+    expect(spec.automountServiceAccountToken).toBe(false);
+    expect(JSON.stringify(spec)).not.toContain('hostPath');
+    expect(spec.containers.filter((c) => c.name.startsWith('image-')).map((c) => c.imagePullPolicy)).toEqual([
+      'Never',
+      'IfNotPresent',
+      'Never',
+      'Never',
+    ]);
+    // Without claims, none of it.
+    const plain = renderPullDaemonSet(ppi(), options).spec.template.spec;
+    expect(plain.volumes).toEqual([{ name: 'prepull', emptyDir: { sizeLimit: '4Mi' } }]);
+    expect(plain.containers.map((c) => c.name)).toEqual(['image-0', 'image-1']);
+  });
 });

@@ -5,6 +5,7 @@
  * because a running container uses it. Pure: same input, deep-equal output.
  */
 import { createHash } from 'node:crypto';
+import { ARCHIVE_AUDIENCE, archivePath, defaultAgentUrl } from '../../agent/node/imports/archive-protocol.ts';
 import { API_VERSION } from '../../api/group.ts';
 import { IMAGES_NOT_READY_TAINT, type ImageEntry, type PrePulledImage } from '../../api/prepulledimage.ts';
 import { defaultPullPolicy, normalizeImageReference, type PullPolicy } from '../../image/reference.ts';
@@ -25,11 +26,16 @@ import {
   PULLER_NAME,
   REFRESH_ROUND_ANNOTATION,
 } from './labels.ts';
-import { holdContainerName } from './protocol.ts';
+import { archiveContainerName, holdContainerName } from './protocol.ts';
 
 /** What the controller knows besides the PrePulledImage itself. */
 export interface RenderOptions {
-  agent: { image: string; pullPolicy: PullPolicy; holdPath: string };
+  /**
+   * The Prepull image (hold binary, archive sender) and, for volume claim
+   * sources, the node agents' Service URL (default: cluster DNS's name in
+   * prepull-system).
+   */
+  agent: { image: string; pullPolicy: PullPolicy; holdPath: string; archiveUrl?: string };
   /** Secret names to add to imagePullSecrets besides spec.imagePullSecrets (from spec.registryCredentials, resolved by the controller). */
   extraPullSecrets: string[];
   defaultPriorityClassName?: string;
@@ -56,6 +62,13 @@ const HOLD_COMMAND = `${MOUNT_PATH}/hold`;
 const VOLUME_SIZE_LIMIT = '4Mi';
 /** Non-root, like distroless `nonroot`; any UID works because `hold` only sleeps. */
 const RUN_AS_ID = 65532;
+/** Volume claims holding archives are mounted read-only under here, each at its name. */
+const CLAIMS_PATH = '/archives';
+/** The projected token an archive sender shows the node agent. */
+const TOKEN_VOLUME = 'agent-token';
+const TOKEN_PATH = '/var/run/secrets/prepull.dev/agent';
+/** The kubelet renews a projected token at 80% of its life. */
+const TOKEN_SECONDS = 3600;
 const LINUX: NodeSelectorRequirement = { key: 'kubernetes.io/os', operator: 'In', values: ['linux'] };
 
 /** DaemonSet name for a PrePulledImage: `ppi-<name>`, shortened with a hash suffix when too long. */
@@ -152,8 +165,11 @@ function renderPodSpec(ppi: PrePulledImage, options: RenderOptions): PodSpec {
         securityContext: restrictedContainerSecurityContext(),
       },
     ],
-    containers: spec.images.map((entry, index) => renderImageContainer(entry, index, ppi, resources)),
-    volumes: [{ name: VOLUME_NAME, emptyDir: { sizeLimit: VOLUME_SIZE_LIMIT } }],
+    containers: [
+      ...spec.images.map((entry, index) => renderImageContainer(entry, index, ppi, resources)),
+      ...renderArchiveSenders(ppi, options),
+    ],
+    volumes: [{ name: VOLUME_NAME, emptyDir: { sizeLimit: VOLUME_SIZE_LIMIT } }, ...renderClaimVolumes(ppi)],
     securityContext: {
       runAsNonRoot: true,
       runAsUser: RUN_AS_ID,
@@ -207,6 +223,73 @@ function renderImageContainer(
     resources: jsonCopy(resources),
     securityContext: restrictedContainerSecurityContext(),
   };
+}
+
+/** Each distinct claim of the tarball sources, in order of first use: volume `claim-<k>`. */
+function claimsOf(ppi: PrePulledImage): string[] {
+  const names = ppi.spec.images.flatMap((e) => e.tarball?.persistentVolumeClaim?.claimName ?? []);
+  return [...new Set(names)];
+}
+
+function renderClaimVolumes(ppi: PrePulledImage): Record<string, unknown>[] {
+  const claims = claimsOf(ppi);
+  if (claims.length === 0) return [];
+  return [
+    ...claims.map((claimName, k) => ({
+      name: `claim-${k}`,
+      persistentVolumeClaim: { claimName, readOnly: true },
+    })),
+    {
+      name: TOKEN_VOLUME,
+      projected: {
+        sources: [
+          {
+            serviceAccountToken: {
+              audience: ARCHIVE_AUDIENCE,
+              expirationSeconds: TOKEN_SECONDS,
+              path: 'token',
+            },
+          },
+        ],
+      },
+    },
+  ];
+}
+
+/**
+ * For each image from a volume claim, a container that sends the archive to
+ * its node's agent and then waits (the tenant's pod reads the tenant's claim;
+ * the agent, in Prepull's namespace, imports).
+ */
+function renderArchiveSenders(ppi: PrePulledImage, options: RenderOptions): Container[] {
+  const claims = claimsOf(ppi);
+  const base = (options.agent.archiveUrl ?? defaultAgentUrl('prepull-system')).replace(/\/+$/, '');
+  return ppi.spec.images.flatMap((entry, index): Container[] => {
+    const source = entry.tarball?.persistentVolumeClaim;
+    if (!source) return [];
+    const k = claims.indexOf(source.claimName);
+    const root = `${CLAIMS_PATH}/${source.claimName}`;
+    return [
+      {
+        name: archiveContainerName(index),
+        image: options.agent.image,
+        imagePullPolicy: options.agent.pullPolicy,
+        args: [
+          'send-archive',
+          `--root=${root}`,
+          `--file=${source.path}`,
+          `--to=${base}${archivePath(ppi.metadata.uid!, index)}`,
+          `--token-file=${TOKEN_PATH}/token`,
+        ],
+        volumeMounts: [
+          { name: `claim-${k}`, mountPath: root, readOnly: true },
+          { name: TOKEN_VOLUME, mountPath: TOKEN_PATH, readOnly: true },
+        ],
+        resources: { requests: { cpu: '5m', memory: '32Mi' }, limits: { memory: '128Mi' } },
+        securityContext: restrictedContainerSecurityContext(),
+      },
+    ];
+  });
 }
 
 /** The puller runs a Linux binary, so every required term also demands a Linux node. */

@@ -653,6 +653,25 @@ describe('tarball images, as the node agent reports them', () => {
     ).toMatchObject({ state: 'Failed', reason: 'ImportConflict' });
   });
 
+  it("waits, from a volume claim, for the puller pod's sender, and says which container that is", () => {
+    const claim = { persistentVolumeClaim: { claimName: 'images', path: 'nginx.tar' } };
+    const state = computePrePulledImageStatus({
+      ppi: {
+        ...ppi(),
+        spec: { images: [{ image: 'ghcr.io/org/app' }, { image: 'nginx:1.27', tarball: claim }] },
+      },
+      pods: [pod('n1', ['ready', neverPulled], { images: [APP, NGINX] })],
+      nodes: nodeMap(node('n1')),
+      daemonSet: daemonSet(1),
+      imports: () => ({ agent: true, entries: [] }),
+      now,
+    }).nodes?.[0]?.images?.find((i) => i.image === NGINX);
+    expect(state).toMatchObject({ state: 'Pulling', reason: 'Importing' });
+    expect(state?.message).toBe(
+      "waiting for the puller pod's archive-1 container to send the archive from claim images to the node agent",
+    );
+  });
+
   it('ignores a report about an older spec of the image', () => {
     const stale: ImportsOnNode = () => ({
       agent: true,

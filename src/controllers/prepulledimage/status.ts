@@ -31,7 +31,7 @@ import { PULL_SLOT_GATE } from './labels.ts';
 import { namesImage } from './pinning.ts';
 import type { PlatformPlan } from './platforms.ts';
 import type { PullerPod } from './pods.ts';
-import { holdIndexOf, podCreatedAt, tagContainerName } from './protocol.ts';
+import { archiveContainerName, holdIndexOf, podCreatedAt, tagContainerName } from './protocol.ts';
 import { firstFailedCheck, type ImageResolution, withResolution } from './resolution.ts';
 import { selectsNode } from './selection.ts';
 
@@ -541,7 +541,9 @@ function importOutcome(
     reason: Reason.Importing,
     message: reported
       ? 'the node agent is importing the archive'
-      : 'waiting for the node agent to import the archive',
+      : entry.tarball.persistentVolumeClaim
+        ? `waiting for the puller pod's ${archiveContainerName(index!)} container to send the archive from claim ${entry.tarball.persistentVolumeClaim.claimName} to the node agent`
+        : 'waiting for the node agent to import the archive',
   };
 }
 

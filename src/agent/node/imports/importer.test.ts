@@ -20,6 +20,24 @@ const base = {
 };
 
 describe('importerArgs', () => {
+  it('reads a volume claim archive from standard input, where the puller pod sends it', () => {
+    const task: ImportTask = {
+      ...base,
+      tarball: { persistentVolumeClaim: { claimName: 'images', path: 'app.tar' } },
+    };
+    const args = importerArgs(task, settings);
+    expect(args.slice(0, 6)).toEqual([
+      '--image',
+      'prepull.local/team-a/app:v1',
+      '--owner',
+      'team-a',
+      '--archive',
+      '-',
+    ]);
+    expect(args).not.toContain('--archive-root');
+    expect(args.join(' ')).not.toContain('app.tar');
+  });
+
   it('resolves a hostPath inside the host root, names the owner, and detects the socket there', () => {
     const task: ImportTask = { ...base, tarball: { hostPath: '/var/lib/prepull/archives/team-a/app.tar' } };
     expect(importerArgs(task, settings)).toEqual([

@@ -7,6 +7,7 @@
  * every process of the node, /proc/<pid>/cmdline). I/O.
  */
 import { execFile } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { Reason } from '../../../api/conditions.ts';
 import type { ImportTask } from './plan.ts';
 import type { ImportOutcome } from './state.ts';
@@ -28,14 +29,19 @@ export interface ImporterSettings {
   maxDownloadBytes?: number;
 }
 
-/**
- * Runs one import; `signal` ends it early (the agent is stopping).
- * `authorization`: the HTTP Authorization value for a url source's download.
- */
+/** What an import reads besides its task. */
+export interface ImportInput {
+  /** The HTTP Authorization value for a url source's download. */
+  authorization?: string | undefined;
+  /** A volume claim source: the archive as its puller pod sends it (archive-protocol.ts). */
+  archive?: Readable;
+}
+
+/** Runs one import; `signal` ends it early (the agent is stopping). */
 export type RunImport = (
   task: ImportTask,
   signal: AbortSignal,
-  authorization?: string,
+  input?: ImportInput,
 ) => Promise<ImportOutcome>;
 
 /** What unpinning gave: the images unpinned, or why it failed. */
@@ -50,18 +56,21 @@ export type RunUnpin = (held: readonly string[], signal: AbortSignal) => Promise
 /** The importer's flags for `task`; `withCredential`: it reads one from standard input. */
 export function importerArgs(task: ImportTask, settings: ImporterSettings, withCredential = false): string[] {
   const { tarball } = task;
-  const source = tarball.url
-    ? [
-        '--url',
-        tarball.url,
-        ...(tarball.sha256 ? ['--sha256', tarball.sha256] : []),
-        ...(task.redirectWithin ?? []).flatMap((prefix) => ['--redirect-within', prefix]),
-        ...(settings.downloadCaFile ? ['--ca-file', settings.downloadCaFile] : []),
-        ...(settings.maxDownloadBytes ? ['--max-download-bytes', String(settings.maxDownloadBytes)] : []),
-        ...(withCredential ? ['--credentials-stdin'] : []),
-      ]
-    : // Resolved inside hostRoot, symlinks included: only the mounted directories exist there.
-      ['--archive-root', settings.hostRoot, '--archive', tarball.hostPath ?? ''];
+  const source = tarball.persistentVolumeClaim
+    ? // Sent by the puller pod, on standard input (the importer caps what it writes).
+      ['--archive', '-']
+    : tarball.url
+      ? [
+          '--url',
+          tarball.url,
+          ...(tarball.sha256 ? ['--sha256', tarball.sha256] : []),
+          ...(task.redirectWithin ?? []).flatMap((prefix) => ['--redirect-within', prefix]),
+          ...(settings.downloadCaFile ? ['--ca-file', settings.downloadCaFile] : []),
+          ...(settings.maxDownloadBytes ? ['--max-download-bytes', String(settings.maxDownloadBytes)] : []),
+          ...(withCredential ? ['--credentials-stdin'] : []),
+        ]
+      : // Resolved inside hostRoot, symlinks included: only the mounted directories exist there.
+        ['--archive-root', settings.hostRoot, '--archive', tarball.hostPath ?? ''];
   return [
     '--image',
     task.image,
@@ -125,7 +134,7 @@ function runImporter(
   settings: ImporterSettings,
   args: string[],
   signal: AbortSignal,
-  input = '',
+  input: string | Readable = '',
 ): Promise<{ stdout: string; fallback: string }> {
   return new Promise((resolve) => {
     const child = execFile(
@@ -144,19 +153,25 @@ function runImporter(
     );
     // It may exit before reading (a refused URL): a closed pipe is no failure of ours.
     child.stdin?.on('error', () => {});
-    child.stdin?.end(input);
+    if (typeof input === 'string') child.stdin?.end(input);
+    else if (child.stdin) {
+      // A sender that goes away ends the archive early: the importer reports it as truncated.
+      input.on('error', () => child.stdin?.end());
+      input.pipe(child.stdin);
+    }
   });
 }
 
 /** A {@link RunImport} over the real importer binary. */
 export function importerRunner(settings: ImporterSettings): RunImport {
-  return async (task, signal, authorization) => {
+  return async (task, signal, input = {}) => {
+    const { authorization, archive } = input;
     const withCredential = authorization !== undefined;
     const { stdout, fallback } = await runImporter(
       settings,
       importerArgs(task, settings, withCredential),
       signal,
-      withCredential ? credentialInput(authorization) : '',
+      archive ?? (withCredential ? credentialInput(authorization) : ''),
     );
     return parseImporterOutput(stdout, fallback);
   };

@@ -21,16 +21,20 @@ import { Resources } from '../../../kube/resources.ts';
 import { slimMeta } from '../../../kube/slim.ts';
 import { Sleeper } from '../../../runtime/clock.ts';
 import type { AgentContext, AgentModule } from '../module.ts';
+import { answerOf, isClaimTask } from './archive-protocol.ts';
+import { ArchiveServer, type QueuedSend } from './archive-server.ts';
 import { downloadCredentialFor } from './credentials.ts';
 import type { RunImport, RunUnpin } from './importer.ts';
-import { planImports } from './plan.ts';
+import { type ImportTask, planImports } from './plan.ts';
 import { IMPORT_MODULE } from './report.ts';
-import { DEFAULT_IMPORT_RETRY, type ImportRetryPolicy, ImportState } from './state.ts';
+import { DEFAULT_IMPORT_RETRY, type ImportOutcome, type ImportRetryPolicy, ImportState } from './state.ts';
 
 export interface ImportModuleOptions {
   runImport: RunImport;
   runUnpin: RunUnpin;
   retry?: ImportRetryPolicy;
+  /** Where puller pods send archives of volume claims (archive-protocol.ts); undefined: no server, such imports wait. */
+  archivePort?: number;
 }
 
 /** The import module, running imports with `runImport`. */
@@ -73,6 +77,7 @@ async function runImports(context: AgentContext, options: ImportModuleOptions): 
   for (const i of all) i.addHandler({ add: wake, update: wake, delete: wake });
   signal.addEventListener('abort', wake);
   for (const i of all) i.start();
+  let sends: ArchiveServer | undefined;
   try {
     await Promise.race([
       Promise.all(all.map((i) => i.waitForSync())),
@@ -81,11 +86,27 @@ async function runImports(context: AgentContext, options: ImportModuleOptions): 
     const state = new ImportState(options.retry ?? DEFAULT_IMPORT_RETRY);
     const policy = (): LoadedImportPolicy =>
       loadImportPolicy(policies.get(`${namespace}/${IMPORT_POLICY_CONFIGMAP}`)?.data ?? undefined);
+    let tasks: ImportTask[] = [];
+    sends =
+      options.archivePort === undefined
+        ? undefined
+        : new ArchiveServer({
+            client,
+            nodeName,
+            log,
+            port: options.archivePort,
+            tasks: () => tasks,
+            pods: () => pods.list(),
+            view: (task) => state.view(task, clock.now()),
+            wake,
+          });
+    await sends?.start();
     // The images the node holds for PrePulledImages, as of the last unpin; undefined: unpin again.
     let unpinnedFor: string | undefined;
     while (!signal.aborted) {
-      const tasks = planImports(pods.list(), (key) => prePulledImages.get(key), policy());
+      tasks = planImports(pods.list(), (key) => prePulledImages.get(key), policy());
       state.retain(tasks);
+      sends?.retain(new Set(tasks.map((t) => t.key)));
       context.report(state.report(tasks));
       // What no PrePulledImage here holds any longer loses its pin (kubelet GC may then remove it).
       const held = [...new Set(tasks.map((t) => t.image))].sort();
@@ -100,22 +121,26 @@ async function runImports(context: AgentContext, options: ImportModuleOptions): 
           log.warn({ message: unpinned.message }, 'unpinning failed; trying again with the next change');
         }
       }
-      const next = state.next(tasks, clock.now());
+      // A volume claim's archive can be imported only while its puller pod sends it.
+      const next = state.next(tasks, clock.now(), (t) => !isClaimTask(t) || sends?.has(t.key) === true);
       if (!('task' in next)) {
         await sleeper.sleep(next.inMs ?? Number.POSITIVE_INFINITY);
         continue;
       }
       const { task } = next;
+      const send = isClaimTask(task) ? sends?.take(task.key) : undefined;
       state.started(task);
       context.report(state.report(tasks));
       log.info({ ppi: task.owner, image: task.image, index: task.index }, 'importing');
-      // A url source's credential, read from Prepull's namespace now; never logged.
-      const credential = await downloadCredentialFor(client, namespace, task);
-      const outcome = credential.ok
-        ? await options.runImport(task, signal, credential.authorization)
-        : credential.outcome;
+      const outcome = await importOne(task, send);
       if (signal.aborted) break;
       state.finished(task, outcome, clock.now());
+      if (send) {
+        // The sender, and any other pod's send of the same import, learn the outcome.
+        const answer = answerOf(outcome, state.view(task, clock.now()));
+        send.respond(answer.status, answer.answer);
+        sends?.answerAll(task.key, answer.status, answer.answer);
+      }
       if (outcome.ok) log.info({ ppi: task.owner, image: task.image, digest: outcome.digest }, 'imported');
       else
         log.warn(
@@ -124,6 +149,17 @@ async function runImports(context: AgentContext, options: ImportModuleOptions): 
         );
     }
   } finally {
+    await sends?.stop();
     await Promise.all(all.map((i) => i.stop()));
+  }
+
+  async function importOne(task: ImportTask, send: QueuedSend | undefined): Promise<ImportOutcome> {
+    if (send?.failure) return { ok: false, ...send.failure };
+    if (send) return options.runImport(task, signal, { archive: send.begin() });
+    // A url source's credential, read from Prepull's namespace now; never logged.
+    const credential = await downloadCredentialFor(client, namespace, task);
+    return credential.ok
+      ? options.runImport(task, signal, { authorization: credential.authorization })
+      : credential.outcome;
   }
 }

@@ -86,4 +86,26 @@ describe('ImportState', () => {
     state.retain([]);
     expect(state.next([t], 0)).toEqual({ task: t });
   });
+
+  it('passes over a task that is not ready, and tells how a task stands', () => {
+    const state = new ImportState({ baseMs: 1000, maxMs: 4000 });
+    const tasks = [task('u/0'), task('u/1')];
+    expect(state.next(tasks, 0, (t) => t.key !== 'u/0')).toEqual({ task: tasks[1] });
+    expect(state.next(tasks, 0, () => false)).toEqual({ inMs: undefined });
+    expect(state.view(tasks[0]!, 0)).toBeUndefined();
+    state.started(tasks[0]!);
+    expect(state.view(tasks[0]!, 0)).toEqual({ state: 'Importing' });
+    state.finished(tasks[0]!, { ok: false, reason: 'ImportFailed', message: 'bad' }, 0);
+    expect(state.view(tasks[0]!, 400)).toEqual({
+      state: 'Failed',
+      reason: 'ImportFailed',
+      message: 'bad',
+      retryInMs: 600,
+    });
+    state.started(tasks[0]!);
+    state.finished(tasks[0]!, { ok: true, digest: 'sha256:d' }, 2000);
+    expect(state.view(tasks[0]!, 2000)).toEqual({ state: 'Imported', digest: 'sha256:d' });
+    // Another spec of the entry: nothing known of it.
+    expect(state.view(task('u/0', 'f2'), 2000)).toBeUndefined();
+  });
 });

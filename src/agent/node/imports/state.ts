@@ -8,6 +8,7 @@
  */
 import { shortenMessage } from '../../../runtime/conditions.ts';
 import { MAX_REPORT_BYTES } from '../report.ts';
+import type { RecordView } from './archive-protocol.ts';
 import type { ImportTask } from './plan.ts';
 import {
   type ImportEntryReport,
@@ -54,11 +55,19 @@ export class ImportState {
     for (const key of this.#records.keys()) if (!keys.has(key)) this.#records.delete(key);
   }
 
-  /** The next task to run now, or in how many ms one falls due (undefined: none waits). */
-  next(tasks: readonly ImportTask[], now: number): { task: ImportTask } | { inMs: number | undefined } {
+  /**
+   * The next task to run now, or in how many ms one falls due (undefined: none
+   * waits). A task that is not `ready` (an archive its puller pod has not sent
+   * yet) is passed over.
+   */
+  next(
+    tasks: readonly ImportTask[],
+    now: number,
+    ready: (task: ImportTask) => boolean = () => true,
+  ): { task: ImportTask } | { inMs: number | undefined } {
     let inMs: number | undefined;
     for (const task of tasks) {
-      if (task.refusal !== undefined) continue;
+      if (task.refusal !== undefined || !ready(task)) continue;
       const record = this.#records.get(task.key);
       if (!record || record.fingerprint !== task.fingerprint) return { task };
       if (record.state !== 'Failed' || record.retryAt === undefined) continue;
@@ -144,6 +153,21 @@ export class ImportState {
       if (!added) break;
     }
     return { imports };
+  }
+
+  /** How `task` stands, for an answer to its puller pod. */
+  view(task: ImportTask, now: number): RecordView {
+    const record = this.#records.get(task.key);
+    if (!record || record.fingerprint !== task.fingerprint) return undefined;
+    if (record.state === 'Imported')
+      return { state: 'Imported', ...(record.digest && { digest: record.digest }) };
+    if (record.state === 'Importing') return { state: 'Importing' };
+    return {
+      state: 'Failed',
+      ...(record.reason && { reason: record.reason }),
+      ...(record.message && { message: record.message }),
+      ...(record.retryAt !== undefined && { retryInMs: record.retryAt - now }),
+    };
   }
 
   /** Images imported for tasks still owed: what must stay pinned on the node. */
