@@ -10,6 +10,7 @@ import { buildAgentModules } from '../agent/node/modules.ts';
 import { agentIdentityFromEnv, startAgent } from '../agent/node/run.ts';
 import { loadKubeConfig } from '../kube/config.ts';
 import { systemClock } from '../runtime/clock.ts';
+import { untilSignal } from '../runtime/signals.ts';
 
 export const agentUsage = `usage: prepull agent [flags]
 
@@ -88,9 +89,7 @@ export async function runAgentCommand(argv: string[], env: NodeJS.ProcessEnv): P
       archivePort: parsePort(values['archive-port']),
     }),
   });
-  const signal = await new Promise<string>((resolve) => {
-    for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => resolve(s));
-  });
+  const signal = await untilSignal().signal;
   log.info({ signal }, 'stopping');
   await agent.stop();
   return 0;

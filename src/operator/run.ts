@@ -12,6 +12,7 @@ import { AGENT_SERVICE, ARCHIVE_PORT, defaultAgentUrl } from '../agent/node/impo
 import { KubeClient } from '../kube/client.ts';
 import { findKubeconfig, loadKubeConfig, serverVersion } from '../kube/config.ts';
 import { systemClock } from '../runtime/clock.ts';
+import { untilSignal } from '../runtime/signals.ts';
 import { releasedImage } from '../version.ts';
 import { startHealthServer } from './health.ts';
 import { type LogFormat, prettyLogStream, usePrettyLogs } from './log-format.ts';
@@ -54,9 +55,9 @@ export async function runOperator(options: RunOptions): Promise<number> {
     pretty ? prettyLogStream(process.stdout, { color: process.stdout.isTTY === true }) : undefined,
   );
   const cleanups: Array<() => Promise<void>> = [];
-  const stopped = new Promise<string>((resolve) => {
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve(signal));
-  });
+  // Up until a signal, also while its only work is a wait on the clock (its image ID at start).
+  const life = untilSignal();
+  const stopped: Promise<string> = life.signal;
 
   try {
     let found = findKubeconfig(options.kubeconfig, options.env);
@@ -104,6 +105,16 @@ export async function runOperator(options: RunOptions): Promise<number> {
     // Read once at start: a changed bundle takes a restart, like the operator's other flags.
     const caBundle = checks?.caFile ? readFileSync(checks.caFile, 'utf8') : undefined;
     const metrics = createOperatorMetrics();
+    // Served from the start: the liveness probe has its answer while the
+    // operator waits for its own image ID; ready only once its caches sync.
+    let ready = (): boolean => false;
+    const health = await startHealthServer({
+      address: options.healthAddress,
+      ready: () => ready(),
+      metrics: metrics.registry,
+    });
+    cleanups.push(() => new Promise<void>((resolve) => health.server.close(() => resolve())));
+    log.info({ address: options.healthAddress, port: health.port }, 'serving /healthz, /readyz and /metrics');
     const identity = options.identity ?? options.env.POD_NAME ?? `${hostname()}-${process.pid}`;
     // The puller pods copy hold from this image: by digest, read from the operator's own pod.
     const { POD_NAMESPACE, POD_NAME } = options.env;
@@ -154,13 +165,7 @@ export async function runOperator(options: RunOptions): Promise<number> {
         : {}),
     });
     cleanups.push(() => operator.stop());
-    const health = await startHealthServer({
-      address: options.healthAddress,
-      ready: operator.ready,
-      metrics: metrics.registry,
-    });
-    cleanups.push(() => new Promise<void>((resolve) => health.server.close(() => resolve())));
-    log.info({ address: options.healthAddress, port: health.port }, 'serving /healthz, /readyz and /metrics');
+    ready = operator.ready;
 
     const outcome = await Promise.race([stopped, operator.ended]);
     if (outcome === 'lost') {
@@ -174,6 +179,7 @@ export async function runOperator(options: RunOptions): Promise<number> {
     log.error({ err }, 'operator failed');
     return 1;
   } finally {
+    life.release();
     for (const cleanup of cleanups.reverse()) {
       try {
         await cleanup();

@@ -161,7 +161,12 @@ describe.runIf(cluster.node && cluster.registry)('the operator in the cluster, f
           expect(pod.image).toContain(releasedImage);
           // The very image the harness built and imported: its index digest.
           expect(pod.imageID).toContain(image.indexDigest);
-          expect(pod.restarts).toBe(0);
+          // A restart says why: the log of the container that ended.
+          const previous =
+            pod.restarts > 0
+              ? kubectl(cluster, ['logs', '--previous', '-n', 'prepull-system', pod.name])
+              : undefined;
+          expect(pod.restarts, previous && `${previous.stdout}${previous.stderr}`).toBe(0);
           const container = (
             pod.spec.containers as {
               livenessProbe?: unknown;

@@ -17,6 +17,7 @@ import { type IncomingMessage, request } from 'node:http';
 import { isAbsolute, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Reason } from '../../../api/conditions.ts';
+import { untilSignal } from '../../../runtime/signals.ts';
 import { type ArchiveAnswer, archiveAnswerSchema, type SenderFailure } from './archive-protocol.ts';
 
 export const sendArchiveUsage = `usage: prepull send-archive --root DIR --file PATH --to URL --token-file PATH
@@ -240,14 +241,14 @@ export async function runSendArchive(argv: string[]): Promise<number> {
     process.stderr.write(sendArchiveUsage);
     return 2;
   }
+  // Up until the pod ends: once done, nothing else would keep the process alive.
+  const life = untilSignal();
   const controller = new AbortController();
   const wakers = new Set<() => void>();
-  for (const s of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(s, () => {
-      controller.abort();
-      for (const wake of wakers) wake();
-    });
-  }
+  void life.signal.then(() => {
+    controller.abort();
+    for (const wake of wakers) wake();
+  });
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
       const wake = () => {
@@ -267,6 +268,6 @@ export async function runSendArchive(argv: string[]): Promise<number> {
     sleep,
   );
   // Done: the pod keeps running (like its hold containers) until it is stopped.
-  if (!controller.signal.aborted) await new Promise<void>((resolve) => wakers.add(resolve));
+  await life.signal;
   return 0;
 }
