@@ -8,7 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -227,6 +227,17 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
       tarball: { persistentVolumeClaim: { claimName: claim, path: pvcArchive } },
     };
     claimName = claim;
+    // What a hostile tenant could put in its claim: a symlink out of it, and a FIFO.
+    symlinkSync('/etc/hostname', join(dir, `escape-${run}.tar`));
+    execFileSync('mkfifo', [join(dir, `fifo-${run}.tar`)]);
+    cases.pvcEscape = {
+      image: name('pvc-escape'),
+      tarball: { persistentVolumeClaim: { claimName: claim, path: `escape-${run}.tar` } },
+    };
+    cases.pvcFifo = {
+      image: name('pvc-fifo'),
+      tarball: { persistentVolumeClaim: { claimName: claim, path: `fifo-${run}.tar` } },
+    };
     // A claim the policy does not name.
     pvcCase = {
       image: name('pvc'),
@@ -394,7 +405,9 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
     // the agent answers from what it did and reads nothing.
     const done = await send(bound(NS, pullerPod), 'other bytes');
     expect(done).toMatchObject({ status: 200, answer: { ok: true } });
-    expect(done.answer.digest).toBe(nodeImage(await getPpi('airgap'), cases.pvc!.image)?.digest);
+    // The digest the import gave the image in containerd (its manifest's), which stands unchanged.
+    expect(done.answer.digest).toMatch(/^sha256:[a-f0-9]{64}$/);
+    expect(before).toContain(done.answer.digest);
     expect(ctr(['images', 'ls', `name==${cases.pvc!.image}`])).toBe(before);
     kubectl(cluster, ['delete', 'namespace', other, '--wait=false']);
   });
@@ -422,6 +435,19 @@ describe(`tarball import on the real node (${node.runtime})`, () => {
     expect(ppi.status?.conditions?.find((c) => c.type === 'Degraded')).toMatchObject({ status: 'True' });
     // A failed import stays failed without the controller retrying it hot.
     expect((await operator.reconcileCounts()).errors).toBe(0);
+  });
+
+  it('reports what the puller pod cannot send from its claim: a symlink out of it, a FIFO, without blocking', async () => {
+    const ppi = await getPpi('airgap');
+    expect(nodeImage(ppi, cases.pvcEscape!.image)).toMatchObject({ state: 'Failed', reason: 'PathRefused' });
+    expect(nodeImage(ppi, cases.pvcFifo!.image)).toMatchObject({
+      state: 'Failed',
+      reason: 'NotRegularFile',
+      message: expect.stringContaining('is a FIFO'),
+    });
+    expect(ctr(['images', 'ls', '-q', `name==${cases.pvcEscape!.image}`]).trim()).toBe('');
+    // The other claim image of the same pod came through all the same.
+    expect(nodeImage(ppi, cases.pvc!.image)).toMatchObject({ state: 'Ready' });
   });
 
   it('keeps the puller pods restricted: no host path, no root, no import step in the tenant namespace', async () => {

@@ -220,16 +220,19 @@ describe('PrePulledImage on the real node', () => {
       });
       expect(ppi.status?.images?.[0]?.readyNodes).toBe(1);
     }, 180_000);
-    const events = kubectl(cluster, [
-      'events',
-      '-n',
-      NS,
-      '--for',
-      'PrePulledImage/mixed',
-      '--types',
-      'Warning',
-    ]);
-    expect(events.stdout).toContain('NodesFailing');
+    // The Event follows the status write that made the transition: it may land a moment later.
+    await eventually(() => {
+      const events = kubectl(cluster, [
+        'events',
+        '-n',
+        NS,
+        '--for',
+        'PrePulledImage/mixed',
+        '--types',
+        'Warning',
+      ]);
+      expect(events.stdout).toContain('NodesFailing');
+    }, 30_000);
   });
 
   it('reports a single-platform image of another architecture with the digest the registry serves, never another', async () => {
