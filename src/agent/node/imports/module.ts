@@ -86,7 +86,7 @@ async function runImports(context: AgentContext, options: ImportModuleOptions): 
     const state = new ImportState(options.retry ?? DEFAULT_IMPORT_RETRY);
     const policy = (): LoadedImportPolicy =>
       loadImportPolicy(policies.get(`${namespace}/${IMPORT_POLICY_CONFIGMAP}`)?.data ?? undefined);
-    let tasks: ImportTask[] = [];
+    const plan = () => planImports(pods.list(), (key) => prePulledImages.get(key), policy());
     sends =
       options.archivePort === undefined
         ? undefined
@@ -95,7 +95,8 @@ async function runImports(context: AgentContext, options: ImportModuleOptions): 
             nodeName,
             log,
             port: options.archivePort,
-            tasks: () => tasks,
+            // Planned afresh for each send: the loop's own list may be a long import old.
+            tasks: plan,
             pods: () => pods.list(),
             view: (task) => state.view(task, clock.now()),
             wake,
@@ -104,7 +105,7 @@ async function runImports(context: AgentContext, options: ImportModuleOptions): 
     // The images the node holds for PrePulledImages, as of the last unpin; undefined: unpin again.
     let unpinnedFor: string | undefined;
     while (!signal.aborted) {
-      tasks = planImports(pods.list(), (key) => prePulledImages.get(key), policy());
+      const tasks = plan();
       state.retain(tasks);
       sends?.retain(new Set(tasks.map((t) => t.key)));
       context.report(state.report(tasks));
