@@ -157,6 +157,8 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
         },
         900_000,
         `${size} nodes Ready`,
+        // A list of 5000 kwok nodes is about 20 MB: polled back to back, it kept the API server busy while kwok brought them up.
+        5_000,
       );
       operator ??= startOperatorProcess(
         await buildBundle(),
