@@ -14,7 +14,10 @@
  * Run: node bench/prepulledimage.ts   (prints figures; asserts nothing)
  * BENCH_CPU_PROFILE=PREFIX also profiles the operator during each rollout of
  * step 2: PREFIX-<nodes>.cpuprofile (open in Chrome DevTools), and prints the
- * functions with the most self time.
+ * functions with the most self time. BENCH_HEAP_SNAPSHOT=PATH writes a heap
+ * snapshot of the operator with 100 PrePulledImages, after the RSS is read,
+ * and prints what kinds of object hold the heap. BENCH_KCM_FLAGS and the like
+ * (bench/support.ts) add flags to the cluster's components.
  */
 import { writeFileSync } from 'node:fs';
 
@@ -29,6 +32,7 @@ import { auditedRequests } from '../test/support/audit.ts';
 import { createFakeNodes, KWOK_TOLERATION } from '../test/support/nodes.ts';
 import {
   applyPrePulledImage,
+  benchFlags,
   connectProfiler,
   fmt,
   kubectl,
@@ -37,6 +41,7 @@ import {
   sampleRssMiB,
   say,
   startOperatorProcess,
+  takeHeapSnapshot,
   topSelfTime,
   until,
   untilControllersStarted,
@@ -48,6 +53,7 @@ const LARGEST = Math.max(...SIZES);
 const OBJECTS = 100;
 const NS = 'bench';
 const PROFILE = process.env.BENCH_CPU_PROFILE;
+const HEAP_SNAPSHOT = process.env.BENCH_HEAP_SNAPSHOT;
 /** Rounds of floor and PrePulledImage at each size (BENCH_PAIRS, default 2). */
 const PAIRS = Number(process.env.BENCH_PAIRS ?? '2');
 
@@ -151,13 +157,15 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
         },
         900_000,
         `${size} nodes Ready`,
+        // A list of 5000 kwok nodes is about 20 MB: polled back to back, it kept the API server busy while kwok brought them up.
+        5_000,
       );
       operator ??= startOperatorProcess(
         await buildBundle(),
         cluster,
         operatorLog,
         [],
-        PROFILE ? ['--inspect=127.0.0.1:0'] : [],
+        PROFILE || HEAP_SNAPSHOT ? ['--inspect=127.0.0.1:0'] : [],
       );
       await untilControllersStarted(operatorLog);
       // The first rollout on fresh nodes also pays for their warm-up: the floor's, and left out.
@@ -194,6 +202,9 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
     const quietFrom = Date.now();
     await new Promise((resolve) => setTimeout(resolve, 15_000));
     const steady = auditedRequests(cluster.auditLog, USER_AGENT, quietFrom).filter((r) => r.verb !== 'watch');
+    for (const r of steady) {
+      say(`  steady-state request at +${fmt((r.at - quietFrom) / 1000)} s: ${r.verb} ${r.uri} (${r.code})`);
+    }
 
     // Memory with 100 PrePulledImages, one per slice of the nodes (node i in slice i % OBJECTS).
     say(`memory: ${OBJECTS} PrePulledImages over ${LARGEST} nodes`);
@@ -228,14 +239,23 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
     await new Promise((resolve) => setTimeout(resolve, 5_000));
     const rssMany = await sampleRssMiB(operator?.pid ?? 0, 30);
     const heapMany = (await operatorMetric('prepull_nodejs_heap_size_used_bytes')) / 1048576;
+    const heapTotal = (await operatorMetric('prepull_nodejs_heap_size_total_bytes')) / 1048576;
+    const external = (await operatorMetric('prepull_nodejs_external_memory_bytes')) / 1048576;
+    if (HEAP_SNAPSHOT) {
+      say(`heap snapshot: ${HEAP_SNAPSHOT}; the heap by kind of object, self size:`);
+      for (const line of await takeHeapSnapshot(operatorLog, HEAP_SNAPSHOT, 25)) say(`  ${line}`);
+    }
+    const flags = Object.entries(benchFlags()).filter(([, f]) => f.length > 0);
 
     const lines = [
       `PrePulledImage benchmark on kwok nodes (Kubernetes ${cluster.kubernetesVersion}), one image set against a bare DaemonSet in the same run:`,
       '  nodes  floor (bare DaemonSet)          PrePulledImage    ratio (target <= 1.05x)  operator requests, RSS',
       ...rows,
       `  operator API requests at steady state (15 s, ${LARGEST} nodes): ${steady.length} (target 0)`,
-      `  operator RSS, ${LARGEST} nodes, ${OBJECTS} PrePulledImages: ${fmt(rssMany.median)} MiB median, ${fmt(rssMany.max)} MiB peak over 30 s (V8 heap in use ${fmt(heapMany)} MiB; target <= 150 MiB)`,
+      ...steady.map((r) => `    ${r.verb} ${r.uri} (${r.code})`),
+      `  operator RSS, ${LARGEST} nodes, ${OBJECTS} PrePulledImages: ${fmt(rssMany.median)} MiB median, ${fmt(rssMany.max)} MiB peak over 30 s (V8 heap in use ${fmt(heapMany)} MiB of ${fmt(heapTotal)} MiB, external ${fmt(external)} MiB; target <= 150 MiB)`,
       `    (node flags as in the image: ${imageNodeFlags().join(' ')}; kwok renews every node's status about every 30 s, so the caches churn)`,
+      ...flags.map(([component, f]) => `    (${component} flags added for this run: ${f.join(' ')})`),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {

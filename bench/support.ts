@@ -4,7 +4,7 @@
  * process whose memory we can read and whose requests the audit log shows.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { openSync, readFileSync } from 'node:fs';
+import { openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { imageNodeFlags } from '../scripts/build.ts';
 import { KubeClient } from '../src/kube/client.ts';
@@ -25,6 +25,23 @@ export function say(line: string): void {
 // compared with see the same nodes either way.
 const BENCH_CONTROLLER_MANAGER_FLAGS = ['--node-monitor-grace-period=5m'];
 
+/**
+ * More flags for one run, space-separated, after the benchmark's own (a
+ * repeated flag's last value wins): BENCH_KCM_FLAGS (kube-controller-manager),
+ * BENCH_APISERVER_FLAGS, BENCH_SCHEDULER_FLAGS and BENCH_KWOK_FLAGS. For
+ * trying what lifts the harness's limits at thousands of nodes; the
+ * benchmark prints them with its figures.
+ */
+export function benchFlags(): Record<'kcm' | 'apiserver' | 'scheduler' | 'kwok', string[]> {
+  const split = (name: string) => (process.env[name] ?? '').split(' ').filter((f) => f !== '');
+  return {
+    kcm: split('BENCH_KCM_FLAGS'),
+    apiserver: split('BENCH_APISERVER_FLAGS'),
+    scheduler: split('BENCH_SCHEDULER_FLAGS'),
+    kwok: split('BENCH_KWOK_FLAGS'),
+  };
+}
+
 /** Starts a cluster for one benchmark and stops it afterwards, whatever happens. */
 export async function withCluster<T>(
   name: string,
@@ -33,12 +50,16 @@ export async function withCluster<T>(
   run: (cluster: ClusterInfo, client: KubeClient) => Promise<T>,
 ): Promise<T> {
   const { startCluster } = await import('../test/harness/cluster.ts');
+  const extra = benchFlags();
   const cluster = await startCluster({
     name,
     basePort,
     kwok: options.kwok,
     ...(options.registry ? { registry: true } : {}),
-    controllerManagerFlags: BENCH_CONTROLLER_MANAGER_FLAGS,
+    controllerManagerFlags: [...BENCH_CONTROLLER_MANAGER_FLAGS, ...extra.kcm],
+    apiServerFlags: extra.apiserver,
+    schedulerFlags: extra.scheduler,
+    kwokFlags: extra.kwok,
     progress: (l) => say(l),
   });
   try {
@@ -97,15 +118,17 @@ export function median(values: number[]): number {
   return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
 }
 
+/** Polls `check` every `intervalMs` (100 ms by default) until it holds; throws after `timeoutMs`. */
 export async function until(
   check: () => Promise<boolean> | boolean,
   timeoutMs: number,
   what: string,
+  intervalMs = 100,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
 
@@ -189,14 +212,14 @@ export function fmt(n: number, digits = 1): string {
 }
 
 /**
- * The V8 CPU profiler of a process started with `--inspect=127.0.0.1:0`,
- * through the inspector protocol: start it before a phase and stop it after,
- * so the profile holds that phase only. The inspector's address is read from
- * the process's log ("Debugger listening on ws://…").
+ * The inspector protocol of a process started with `--inspect=127.0.0.1:0`,
+ * whose address is read from the process's log ("Debugger listening on
+ * ws://…"): `send` a method and get its result; `on` a notification.
  */
-export async function connectProfiler(logFile: string): Promise<{
-  start(): Promise<void>;
-  stop(): Promise<unknown>;
+async function connectInspector(logFile: string): Promise<{
+  send(method: string, params?: object): Promise<unknown>;
+  on(method: string, listener: (params: unknown) => void): void;
+  close(): void;
 }> {
   let url = '';
   await until(
@@ -214,29 +237,113 @@ export async function connectProfiler(logFile: string): Promise<{
   });
   let nextId = 0;
   const pending = new Map<number, (result: unknown) => void>();
+  const listeners = new Map<string, (params: unknown) => void>();
   socket.addEventListener('message', (event) => {
-    const message = JSON.parse(String(event.data)) as { id?: number; result?: unknown };
+    const message = JSON.parse(String(event.data)) as {
+      id?: number;
+      result?: unknown;
+      method?: string;
+      params?: unknown;
+    };
     if (message.id !== undefined) pending.get(message.id)?.(message.result);
+    else if (message.method) listeners.get(message.method)?.(message.params);
   });
-  const send = (method: string, params: object = {}) =>
-    new Promise<unknown>((resolve) => {
-      const id = ++nextId;
-      pending.set(id, resolve);
-      socket.send(JSON.stringify({ id, method, params }));
-    });
-  await send('Profiler.enable');
+  return {
+    send: (method, params = {}) =>
+      new Promise<unknown>((resolve) => {
+        const id = ++nextId;
+        pending.set(id, resolve);
+        socket.send(JSON.stringify({ id, method, params }));
+      }),
+    on: (method, listener) => {
+      listeners.set(method, listener);
+    },
+    close: () => socket.close(),
+  };
+}
+
+/**
+ * The V8 CPU profiler of a process started with `--inspect=127.0.0.1:0`,
+ * through the inspector protocol: start it before a phase and stop it after,
+ * so the profile holds that phase only.
+ */
+export async function connectProfiler(logFile: string): Promise<{
+  start(): Promise<void>;
+  stop(): Promise<unknown>;
+}> {
+  const inspector = await connectInspector(logFile);
+  await inspector.send('Profiler.enable');
   // A sample every 10 ms, not 1: the profiler's own cost stays out of the ratio.
-  await send('Profiler.setSamplingInterval', { interval: 10_000 });
+  await inspector.send('Profiler.setSamplingInterval', { interval: 10_000 });
   return {
     start: async () => {
-      await send('Profiler.start');
+      await inspector.send('Profiler.start');
     },
     stop: async () => {
-      const { profile } = (await send('Profiler.stop')) as { profile: unknown };
-      socket.close();
+      const { profile } = (await inspector.send('Profiler.stop')) as { profile: unknown };
+      inspector.close();
       return profile;
     },
   };
+}
+
+/**
+ * Writes a heap snapshot of a process started with `--inspect=127.0.0.1:0`
+ * to `path` (open it in Chrome DevTools' Memory tab), after a full garbage
+ * collection, and returns the V8 heap in use by kind of object, largest
+ * first: `MiB  count  type name`.
+ */
+export async function takeHeapSnapshot(logFile: string, path: string, count: number): Promise<string[]> {
+  const inspector = await connectInspector(logFile);
+  const chunks: string[] = [];
+  inspector.on('HeapProfiler.addHeapSnapshotChunk', (params) => {
+    chunks.push((params as { chunk: string }).chunk);
+  });
+  await inspector.send('HeapProfiler.enable');
+  await inspector.send('HeapProfiler.collectGarbage');
+  await inspector.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false });
+  inspector.close();
+  const text = chunks.join('');
+  writeFileSync(path, text);
+  return heapByKind(JSON.parse(text), count);
+}
+
+/** Self size by node type and name (constructor, or the string's first characters), largest first. */
+function heapByKind(snapshot: unknown, count: number): string[] {
+  const {
+    snapshot: meta,
+    nodes,
+    strings,
+  } = snapshot as {
+    snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
+    nodes: number[];
+    strings: string[];
+  };
+  const fields = meta.meta.node_fields;
+  const width = fields.length;
+  const [typeAt, nameAt, sizeAt] = ['type', 'name', 'self_size'].map((f) => fields.indexOf(f)) as [
+    number,
+    number,
+    number,
+  ];
+  const types = meta.meta.node_types[0];
+  const totals = new Map<string, { bytes: number; count: number }>();
+  for (let i = 0; i < nodes.length; i += width) {
+    const type = types[nodes[i + typeAt] ?? 0] ?? '?';
+    const name = strings[nodes[i + nameAt] ?? 0] ?? '';
+    const key =
+      type === 'string' || type === 'concatenated string' || type === 'sliced string'
+        ? `${type}`
+        : `${type} ${name.slice(0, 60)}`;
+    const entry = totals.get(key) ?? { bytes: 0, count: 0 };
+    entry.bytes += nodes[i + sizeAt] ?? 0;
+    entry.count += 1;
+    totals.set(key, entry);
+  }
+  return [...totals]
+    .sort((a, b) => b[1].bytes - a[1].bytes)
+    .slice(0, count)
+    .map(([key, t]) => `${fmt(t.bytes / 1048576, 2).padStart(7)} MiB ${String(t.count).padStart(8)}  ${key}`);
 }
 
 interface ProfileNode {

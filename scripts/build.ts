@@ -11,7 +11,7 @@
  * The embedded local cluster (`npm start` with no kubeconfig) is left out: it
  * needs the test harness of a source checkout.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { build } from 'esbuild';
 
@@ -38,7 +38,24 @@ export async function buildBundle(outfile: string = bundlePath): Promise<string>
     logLevel: 'warning',
     absWorkingDir: root,
   });
+  writeFileSync(outfile, asciiOnly(readFileSync(outfile, 'utf8')));
   return outfile;
+}
+
+/**
+ * The bundle with every non-ASCII character written as a `\u` escape. esbuild
+ * escapes them in code (its default `charset: 'ascii'`) but keeps comments as
+ * they are, and dependencies' comments hold a few (’, §, —). V8 keeps a
+ * script's source in memory for its whole life, and one such character makes
+ * it a two-byte string: 8.8 MiB for this 4.6 MB file instead of 4.4 MiB.
+ * Inside a comment the escape is inert text.
+ */
+export function asciiOnly(source: string): string {
+  // Per UTF-16 unit: a character beyond the BMP becomes its surrogate pair, as JavaScript writes it.
+  return source.replace(
+    /[\u0080-\uffff]/g,
+    (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** The flags the image gives Node before the bundle; the Dockerfile's ENTRYPOINT is their one source. */

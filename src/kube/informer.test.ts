@@ -17,7 +17,11 @@ class ScriptedSource implements ListWatchSource<KubeObject> {
   objects = new Map<string, KubeObject>();
   rv = 1;
   lists = 0;
-  watches: Array<{ from: string; push: (e: WatchEvent<KubeObject> | Error | 'end') => void }> = [];
+  watches: Array<{
+    from: string;
+    timeoutSeconds: number;
+    push: (e: WatchEvent<KubeObject> | Error | 'end') => void;
+  }> = [];
   listError: Error | undefined;
 
   set(name: string, data = ''): KubeObject {
@@ -37,14 +41,17 @@ class ScriptedSource implements ListWatchSource<KubeObject> {
     return { items, resourceVersion: String(this.rv), ...(next ? { continue: next } : {}) };
   }
 
-  watch(options: { resourceVersion: string }, signal: AbortSignal): AsyncIterable<WatchEvent<KubeObject>> {
+  watch(
+    options: { resourceVersion: string; timeoutSeconds: number },
+    signal: AbortSignal,
+  ): AsyncIterable<WatchEvent<KubeObject>> {
     const queue: Array<WatchEvent<KubeObject> | Error | 'end'> = [];
     let wake: (() => void) | undefined;
     const push = (e: WatchEvent<KubeObject> | Error | 'end') => {
       queue.push(e);
       wake?.();
     };
-    this.watches.push({ from: options.resourceVersion, push });
+    this.watches.push({ from: options.resourceVersion, timeoutSeconds: options.timeoutSeconds, push });
     signal.addEventListener('abort', () => push(new DOMException('aborted', 'AbortError')));
     return (async function* () {
       for (;;) {
@@ -231,6 +238,42 @@ describe('Informer', () => {
     expect(restarts).toEqual(['stall']);
     expect(source.watches).toHaveLength(2);
     expect(source.current.from).toBe('7');
+    await informer.stop();
+  });
+
+  it('lets a watch the server sends no bookmarks on run to its long timeout, until a bookmark comes', async () => {
+    const { clock, source, informer, restarts } = setup({ stallTimeoutMs: 60_000 });
+    informer.start();
+    await informer.waitForSync();
+    await settle();
+    expect(source.current.timeoutSeconds).toBe(300);
+    // Silent before any bookmark: not known to be dead, so restarted at once, with a long timeout.
+    clock.advance(60_000);
+    await settle();
+    expect(restarts).toEqual(['stall']);
+    expect(source.watches).toHaveLength(2);
+    expect(source.current.timeoutSeconds).toBe(1200);
+    // Silence is no stall now, until a minute after the server should have ended the watch.
+    clock.advance(1_200_000);
+    await settle();
+    expect(source.watches).toHaveLength(2);
+    clock.advance(60_000);
+    await settle();
+    clock.advance(1_000);
+    await settle();
+    expect(restarts).toEqual(['stall', 'stall']);
+    expect(source.watches).toHaveLength(3);
+    // A bookmark says the server sends them: silence is a stall again.
+    source.current.push({ type: 'BOOKMARK', object: { metadata: { resourceVersion: '9' } } });
+    await settle();
+    clock.advance(60_000);
+    await settle();
+    clock.advance(1_000);
+    await settle();
+    expect(restarts).toEqual(['stall', 'stall', 'stall']);
+    expect(source.current.from).toBe('9');
+    expect(source.current.timeoutSeconds).toBe(300);
+    expect(source.lists).toBe(1);
     await informer.stop();
   });
 

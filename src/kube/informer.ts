@@ -4,6 +4,15 @@
  * Gone, re-watches when the server closes the stream, restarts with jittered
  * exponential backoff on any error, and restarts a watch that went silent (no
  * event and no bookmark for too long). `synced` resolves after the first list.
+ *
+ * The API server sends bookmarks only from its watch cache. A type it serves
+ * from etcd directly (Events, by kube-apiserver's defaults) gets none, so a
+ * quiet watch of it cannot be told from a dead one, and its resourceVersion
+ * stays the list's: every restart then replays from etcd all that changed
+ * since, or, once etcd has compacted past it (every 5 minutes by default),
+ * ends in 410 and a relist. Once a watch went silent without the informer
+ * ever having seen a bookmark, its watches run long (20 to 40 minutes) and
+ * count as stalled only a minute after the server should have ended them.
  */
 import type { Logger } from 'pino';
 import { type Clock, Sleeper } from '../runtime/clock.ts';
@@ -77,6 +86,13 @@ export function stripManagedFields<T extends KubeObject>(obj: T): T {
 
 type IndexFn<T> = (obj: T) => string[];
 
+/** Server-side watch timeout, in seconds, while the server sends bookmarks: 5 to 10 minutes, as client-go's. */
+const WATCH_TIMEOUT_S = { min: 300, spread: 300 };
+/** The same for a server that sends no bookmarks on this watch: 20 to 40 minutes. */
+const UNBOOKMARKED_WATCH_TIMEOUT_S = { min: 1200, spread: 1200 };
+/** How long after its timeout a watch with no bookmarks counts as stalled. */
+const UNBOOKMARKED_STALL_MARGIN_MS = 60_000;
+
 export class Informer<T extends KubeObject> {
   readonly name: string;
   readonly #options: InformerOptions<T>;
@@ -89,6 +105,10 @@ export class Informer<T extends KubeObject> {
   #resolveSynced!: () => void;
   readonly #syncedPromise: Promise<void>;
   #stopped = true;
+  /** A bookmark came on some watch: the server sends them, so silence means a stall. */
+  #bookmarked = false;
+  /** A watch went silent before any bookmark came: the server sends none (see the module's comment). */
+  #unbookmarked = false;
   #abort: AbortController | undefined;
   readonly #sleeper: Sleeper;
   #running: Promise<void> | undefined;
@@ -177,7 +197,14 @@ export class Informer<T extends KubeObject> {
         if (this.#stopped) break;
         // The server ended the watch (its timeout): carry on from where it stopped.
         this.#options.onRestart?.(outcome);
-        if (outcome === 'stall') {
+        if (outcome === 'stall' && !this.#bookmarked && !this.#unbookmarked) {
+          // Not known to be dead: the server may simply send no bookmarks.
+          this.#unbookmarked = true;
+          log.info(
+            { informer: this.name },
+            'watch brought no bookmark; the server sends none for it, so its watches run longer',
+          );
+        } else if (outcome === 'stall') {
           log.warn({ informer: this.name }, 'watch went silent; restarting it');
           await this.#sleeper.sleep(this.#delay(failures++));
         }
@@ -236,21 +263,25 @@ export class Informer<T extends KubeObject> {
     const abort = new AbortController();
     this.#abort = abort;
     let stalled = false;
-    const stallMs = this.#options.stallTimeoutMs ?? 180_000;
-    let stallTimer = clock.schedule(stallMs, () => {
-      stalled = true;
-      abort.abort();
-    });
     const random = this.#options.random ?? Math.random;
     // Spread the server-side timeouts so that watches do not all restart together.
-    const timeoutSeconds = Math.floor(300 + random() * 300);
+    const timeout = this.#unbookmarked && !this.#bookmarked ? UNBOOKMARKED_WATCH_TIMEOUT_S : WATCH_TIMEOUT_S;
+    const timeoutSeconds = Math.floor(timeout.min + random() * timeout.spread);
+    const stallMs = () =>
+      this.#unbookmarked && !this.#bookmarked
+        ? timeoutSeconds * 1000 + UNBOOKMARKED_STALL_MARGIN_MS
+        : (this.#options.stallTimeoutMs ?? 180_000);
+    const arm = () =>
+      clock.schedule(stallMs(), () => {
+        stalled = true;
+        abort.abort();
+      });
+    let stallTimer = arm();
     try {
       for await (const event of source.watch({ resourceVersion, timeoutSeconds }, abort.signal)) {
+        if (event.type === 'BOOKMARK') this.#bookmarked = true;
         stallTimer.cancel();
-        stallTimer = clock.schedule(stallMs, () => {
-          stalled = true;
-          abort.abort();
-        });
+        stallTimer = arm();
         this.#options.onEvent?.(event.type);
         if (event.type === 'ERROR') {
           const status = event.object as unknown as { code?: number; reason?: string; message?: string };

@@ -48,6 +48,9 @@ describe('slimWorkload', () => {
       metadata: {
         name: 'web-abc',
         namespace: 'ml',
+        uid: 'p1',
+        resourceVersion: '9',
+        labels: { app: 'web', 'pod-template-hash': 'abc' },
         ownerReferences: [
           { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web', uid: 'u', controller: true },
         ],
@@ -56,7 +59,7 @@ describe('slimWorkload', () => {
     } as KubeObject;
     expect(slimWorkload('Pod')(pod)).toEqual({
       kind: 'Pod',
-      metadata: { name: 'web-abc', namespace: 'ml' },
+      metadata: { name: 'web-abc', namespace: 'ml', resourceVersion: '9' },
       images: [],
       pullSecrets: [],
       controlled: true,

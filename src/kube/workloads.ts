@@ -7,6 +7,7 @@
  * the operator's memory flat. Pure.
  */
 import type { KubeObject, ObjectMeta, PodSpec } from './objects.ts';
+import { intern } from './slim.ts';
 
 /** A workload as {@link slimWorkload} keeps it. */
 export interface SlimWorkload extends KubeObject {
@@ -37,6 +38,9 @@ function podSpecOf(obj: PodTemplateHolder): Partial<PodSpec> | undefined {
   return obj.spec?.jobTemplate?.spec?.template?.spec ?? obj.spec?.template?.spec;
 }
 
+/** The images and pull secrets of a controlled workload: one shared empty list, never written to. */
+const NONE: string[] = Object.freeze([]) as unknown as string[];
+
 /**
  * The informer's transform for every workload kind. Ephemeral containers are
  * left out: they are debugging sessions added to a running pod, not what the
@@ -48,13 +52,15 @@ export function slimWorkload(kind: string): (obj: KubeObject) => SlimWorkload {
     const { name, namespace, uid, resourceVersion, labels, ownerReferences } = obj.metadata;
     const metadata: SlimWorkload['metadata'] = {};
     if (name !== undefined) metadata.name = name;
-    if (namespace !== undefined) metadata.namespace = namespace;
-    if (uid !== undefined) metadata.uid = uid;
+    if (namespace !== undefined) metadata.namespace = intern(namespace);
     if (resourceVersion !== undefined) metadata.resourceVersion = resourceVersion;
-    if (labels !== undefined) metadata.labels = labels;
-    // A controlled workload is never read, so nothing of its spec is kept: most pods are such.
+    // A controlled workload is never read, so nothing of it is kept but its key and
+    // version (for the cache) and that it is controlled: most pods are such, and at
+    // thousands of nodes the puller pods alone are thousands of them.
     const controlled = ownerReferences?.some((o) => o.controller === true) ?? false;
-    if (controlled) return { kind, metadata, images: [], pullSecrets: [], controlled: true };
+    if (controlled) return { kind, metadata, images: NONE, pullSecrets: NONE, controlled: true };
+    if (uid !== undefined) metadata.uid = uid;
+    if (labels !== undefined) metadata.labels = labels;
     const spec = podSpecOf({ ...obj, kind } as PodTemplateHolder);
     const images = [...(spec?.containers ?? []), ...(spec?.initContainers ?? [])].flatMap((c) =>
       typeof c.image === 'string' && c.image !== '' ? [c.image] : [],

@@ -184,12 +184,17 @@ export function startOperator(options: OperatorOptions): RunningOperator {
     namespaces: informer<Namespace>('namespaces', { type: Resources.namespaces }),
     serviceAccounts: informer<ServiceAccount>('serviceaccounts', { type: Resources.serviceAccounts }),
     // spec.imagesFrom: every workload, kept as names, labels, images and pull secrets (src/kube/workloads.ts).
+    // Puller pods never count (a DaemonSet controls them), and the pods informer above has them
+    // already: left out here, the API server sends each of their events once, not twice.
     workloads: Object.fromEntries(
       WORKLOAD_KINDS.map((kind) => [
         kind,
         informer<SlimWorkload>(
           `workload-${kind.toLowerCase()}s`,
-          { type: WORKLOAD_RESOURCES[kind] },
+          {
+            type: WORKLOAD_RESOURCES[kind],
+            ...(kind === 'Pod' ? { labelSelector: `${NAME_LABEL}!=${PULLER_NAME}` } : {}),
+          },
           slimWorkload(kind) as (obj: SlimWorkload) => SlimWorkload,
         ),
       ]),

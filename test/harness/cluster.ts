@@ -39,6 +39,12 @@ export interface ClusterOptions {
   progress?: (line: string) => void;
   /** More kube-controller-manager flags (the benchmarks lift its limits for thousands of nodes). */
   controllerManagerFlags?: string[];
+  /** More kube-apiserver flags, after the harness's own (a repeated flag's last value wins). */
+  apiServerFlags?: string[];
+  /** More kube-scheduler flags. */
+  schedulerFlags?: string[];
+  /** More kwok flags, after the harness's own (e.g. a longer node lease for thousands of nodes). */
+  kwokFlags?: string[];
 }
 
 export interface Cluster {
@@ -281,6 +287,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       // No watch cache for ConfigMaps: their watches go to etcd itself, so a test
       // can compact etcd and see a real 410 Gone (the runtime tier does).
       '--watch-cache-sizes=configmaps#0',
+      ...(options.apiServerFlags ?? []),
     ];
     const startApiServer = async (): Promise<Supervised> => {
       const p = startProcess('kube-apiserver', join(k8sBin, 'kube-apiserver'), apiserverArgs, logDir);
@@ -333,6 +340,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         '--bind-address=127.0.0.1',
         `--secure-port=${ports.scheduler}`,
         '--leader-elect=false',
+        ...(options.schedulerFlags ?? []),
       ],
       logDir,
     );
@@ -362,6 +370,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
           // Heartbeats as Lease renewals: at 1000 nodes, status heartbeats fall behind on 2 cores.
           '--node-lease-duration-seconds=40',
           `--server-address=127.0.0.1:${ports.kwok}`,
+          ...(options.kwokFlags ?? []),
         ],
         logDir,
       );

@@ -53,7 +53,6 @@ describe('slimPullerPod', () => {
       spec: {
         nodeName: 'n1',
         containers: [{ name: 'image-0', image: 'a:1' }],
-        initContainers: [{ name: 'install-hold', image: 'agent' }],
         schedulingGates: [{ name: 'prepull.dev/pull-slot' }],
       },
       status: {
@@ -65,10 +64,53 @@ describe('slimPullerPod', () => {
             imageID: 'a@sha256:1',
             ready: true,
             restartCount: 0,
-            state: { running: { startedAt: 'x' } },
+            state: { running: {} },
           },
         ],
       },
     });
+  });
+
+  it('keeps only the labels, annotations and owner the controllers read, and placement once bound', () => {
+    const pod = (nodeName?: string): Pod => ({
+      metadata: {
+        name: 'p',
+        namespace: 'ns',
+        labels: {
+          'app.kubernetes.io/name': 'prepull-puller',
+          'prepull.dev/owner-uid': 'u1',
+          'prepull.dev/platform-group': 'arm64',
+          'controller-revision-hash': 'abc',
+        },
+        annotations: {
+          'prepull.dev/owner': 'ns/x',
+          'cluster-autoscaler.kubernetes.io/safe-to-evict': 'true',
+        },
+        ownerReferences: [
+          { apiVersion: 'v1', kind: 'Other', name: 'o', uid: 'o1' },
+          { apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'ppi-x', uid: 'd1', controller: true },
+        ],
+      },
+      spec: {
+        ...(nodeName ? { nodeName } : {}),
+        containers: [{ name: 'image-0', image: 'a:1' }],
+        affinity: {
+          nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [] } },
+        },
+      },
+    });
+    const bound = slimPullerPod(pod('n1'));
+    expect(bound.metadata).toEqual({
+      name: 'p',
+      namespace: 'ns',
+      labels: { 'prepull.dev/owner-uid': 'u1', 'prepull.dev/platform-group': 'arm64' },
+      annotations: { 'prepull.dev/owner': 'ns/x' },
+      ownerReferences: [
+        { apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'ppi-x', uid: 'd1', controller: true },
+      ],
+    });
+    expect(bound.spec).toEqual({ nodeName: 'n1', containers: [{ name: 'image-0', image: 'a:1' }] });
+    // Unbound, the DaemonSet controller's node affinity is what names its node.
+    expect(slimPullerPod(pod()).spec.affinity).toEqual(pod().spec.affinity);
   });
 });

@@ -4,17 +4,28 @@
  * routes their events. Pure.
  */
 import type { PrePulledImage } from '../../api/prepulledimage.ts';
-import type { ContainerStatus, CoreEvent, DaemonSet, KubeObject, PodSpec } from '../../kube/objects.ts';
-import { slimContainerStatus, slimMeta } from '../../kube/slim.ts';
+import type {
+  ContainerStatus,
+  CoreEvent,
+  DaemonSet,
+  KubeObject,
+  ObjectMeta,
+  PodSpec,
+} from '../../kube/objects.ts';
+import { intern, slimContainerStatus, slimOwnerReference } from '../../kube/slim.ts';
 import { OWNER_ANNOTATION, OWNER_UID_LABEL } from './labels.ts';
+import { PLATFORM_GROUP_LABEL } from './platforms.ts';
 import { REFUSAL_DAEMONSET_INDEX, refusedDaemonSetKey } from './refusals.ts';
 import { podNodeName } from './status.ts';
 
-/** A pod as {@link slimPullerPod} keeps it: containers' names and images, placement, gates, and statuses. */
+/**
+ * A pod as {@link slimPullerPod} keeps it: identity, the labels and
+ * annotations this controller reads, its controller, containers' names and
+ * images, placement, gates, and statuses.
+ */
 export interface PullerPod extends KubeObject {
   spec: Pick<PodSpec, 'nodeName' | 'schedulingGates' | 'affinity'> & {
     containers: Array<{ name: string; image?: string }>;
-    initContainers?: Array<{ name: string; image?: string }>;
   };
   status?: {
     phase?: string;
@@ -23,23 +34,33 @@ export interface PullerPod extends KubeObject {
   };
 }
 
-/** The informer's transform: only what status, throttle and retry read. */
+/** The only labels of a puller pod anything reads: whose it is, and its architecture set. */
+const KEPT_LABELS = [OWNER_UID_LABEL, PLATFORM_GROUP_LABEL];
+/** The only annotation of a puller pod anything reads: the owner key its events route by. */
+const KEPT_ANNOTATIONS = [OWNER_ANNOTATION];
+
+/**
+ * The informer's transform: only what status, throttle, retry and the node
+ * gate read. At thousands of nodes the puller pods are most of the operator's
+ * memory, so even their labels are cut to those read; the strings every pod
+ * repeats (owner, images, container names) are kept once.
+ */
 export function slimPullerPod(pod: PullerPod): PullerPod {
   const named = (c: { name: string; image?: string }) => ({
-    name: c.name,
-    ...(c.image ? { image: c.image } : {}),
+    name: intern(c.name),
+    ...(c.image ? { image: intern(c.image) } : {}),
   });
   const spec: PullerPod['spec'] = { containers: pod.spec.containers.map(named) };
-  if (pod.spec.initContainers) spec.initContainers = pod.spec.initContainers.map(named);
-  if (pod.spec.nodeName) spec.nodeName = pod.spec.nodeName;
   if (pod.spec.schedulingGates) spec.schedulingGates = pod.spec.schedulingGates;
-  if (pod.spec.affinity) spec.affinity = pod.spec.affinity;
-  const slim: PullerPod = { metadata: slimMeta(pod.metadata), spec };
+  if (pod.spec.nodeName) spec.nodeName = pod.spec.nodeName;
+  // The node an unbound pod is pinned to (podNodeName); once bound, nodeName says it.
+  else if (pod.spec.affinity) spec.affinity = pod.spec.affinity;
+  const slim: PullerPod = { metadata: pullerPodMeta(pod.metadata), spec };
   if (pod.apiVersion) slim.apiVersion = pod.apiVersion;
   if (pod.kind) slim.kind = pod.kind;
   if (pod.status) {
     const status: NonNullable<PullerPod['status']> = {};
-    if (pod.status.phase) status.phase = pod.status.phase;
+    if (pod.status.phase) status.phase = intern(pod.status.phase);
     if (pod.status.containerStatuses)
       status.containerStatuses = pod.status.containerStatuses.map(slimContainerStatus);
     if (pod.status.initContainerStatuses) {
@@ -48,6 +69,40 @@ export function slimPullerPod(pod: PullerPod): PullerPod {
     slim.status = status;
   }
   return slim;
+}
+
+function pullerPodMeta(m: ObjectMeta): ObjectMeta {
+  const out: ObjectMeta = {};
+  if (m.name !== undefined) out.name = m.name;
+  if (m.namespace !== undefined) out.namespace = intern(m.namespace);
+  if (m.uid !== undefined) out.uid = m.uid;
+  if (m.resourceVersion !== undefined) out.resourceVersion = m.resourceVersion;
+  if (m.creationTimestamp !== undefined) out.creationTimestamp = m.creationTimestamp;
+  if (m.deletionTimestamp !== undefined) out.deletionTimestamp = m.deletionTimestamp;
+  const labels = picked(m.labels, KEPT_LABELS);
+  if (labels) out.labels = labels;
+  const annotations = picked(m.annotations, KEPT_ANNOTATIONS);
+  if (annotations) out.annotations = annotations;
+  const controllers = m.ownerReferences?.filter((o) => o.controller).map(slimOwnerReference);
+  if (controllers && controllers.length > 0) out.ownerReferences = controllers;
+  return out;
+}
+
+/** The entries of `map` under `keys`, values interned; undefined when there are none. */
+function picked(
+  map: Record<string, string> | undefined,
+  keys: readonly string[],
+): Record<string, string> | undefined {
+  if (!map) return undefined;
+  const out: Record<string, string> = {};
+  let any = false;
+  for (const key of keys) {
+    const value = map[key];
+    if (value === undefined) continue;
+    out[key] = intern(value);
+    any = true;
+  }
+  return any ? out : undefined;
 }
 
 /**
