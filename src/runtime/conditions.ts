@@ -200,6 +200,23 @@ export function readyAndStallEvents(readyReason: string, action: string): readon
   ];
 }
 
+/**
+ * Whether a condition appears, goes or changes its status between two lists:
+ * a transition, which the status throttle lets through at once (a waiter on
+ * Ready learns it when it happens). Reasons, messages and times alone are not.
+ */
+export function conditionsTransitioned(
+  before: Condition[] | undefined,
+  after: Condition[] | undefined,
+): boolean {
+  const statusOf = (list: Condition[] | undefined) => new Map((list ?? []).map((c) => [c.type, c.status]));
+  const was = statusOf(before);
+  const now = statusOf(after);
+  if (was.size !== now.size) return true;
+  for (const [type, status] of now) if (was.get(type) !== status) return true;
+  return false;
+}
+
 /** An Event to record for a change of conditions. */
 export interface TransitionEvent {
   type: 'Normal' | 'Warning';

@@ -209,6 +209,45 @@ describe('createObjectController', () => {
     await controller.stop();
   });
 
+  it('lets a condition transition past the throttle at once, once per interval', async () => {
+    const counted = (object: Widget, ready: boolean) => {
+      const decided = verdict(SET, {
+        reason: ready ? 'Counted' : 'Counting',
+        message: `${object.spec.replicas} counted`,
+        ready,
+        progressing: !ready,
+        failing: false,
+      });
+      const count = object.spec.replicas;
+      return { status: { conditions: applyConditions(object, decided, new Date(0)), count } };
+    };
+    const { clock, source, client, controller } = await setup({
+      intervalMs: 2_000,
+      reconcile: async (object) => counted(object, object.spec.replicas >= 3),
+    });
+    const ready = () => client.statusWrites.map((s) => s.conditions?.find((c) => c.type === 'Ready')?.status);
+    source.put(widget(1), 'ADDED');
+    await settle();
+    // A count that moves within the interval waits for it.
+    source.put({ ...widget(2, 2), status: client.statusWrites[0]! });
+    await settle();
+    expect(client.statusWrites.map((s) => s.count)).toEqual([1]);
+    // Ready turning True does not wait.
+    source.put({ ...widget(3, 3), status: client.statusWrites[0]! });
+    await settle();
+    expect(client.statusWrites.map((s) => s.count)).toEqual([1, 3]);
+    expect(ready()).toEqual(['False', 'True']);
+    expect(client.events.map((e) => e.reason)).toEqual(['Counted']);
+    // A second transition in the same interval waits: a flapping condition is throttled like a count.
+    source.put({ ...widget(1, 4), status: client.statusWrites[1]! });
+    await settle();
+    expect(client.statusWrites).toHaveLength(2);
+    clock.advance(2_000);
+    await settle();
+    expect(ready()).toEqual(['False', 'True', 'False']);
+    await controller.stop();
+  });
+
   it('writes the failed step into status with the server message, and retries with back-off', async () => {
     let fail = true;
     const { clock, source, client, controller, reconciles } = await setup({

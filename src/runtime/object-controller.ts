@@ -12,7 +12,8 @@
  *   result, never a retry;
  * - status: server-side apply under `prepull/<name>-status`, only when it
  *   changed (deep-equal against what we last wrote), at most once per
- *   interval per object, and written on every outcome, a failed step
+ *   interval per object (a condition that changes its status is written at
+ *   once, once per interval), and written on every outcome, a failed step
  *   included, whose reason and message the conditions then carry;
  * - Events derived from condition transitions;
  * - failures classified once ({@link classifyFailure}) and retried with
@@ -34,7 +35,7 @@ import type { Informer } from '../kube/informer.ts';
 import { keyOf } from '../kube/objects.ts';
 import type { ResourceType } from '../kube/resources.ts';
 import type { Clock } from './clock.ts';
-import { type TransitionRule, transitionEvents } from './conditions.ts';
+import { conditionsTransitioned, type TransitionRule, transitionEvents } from './conditions.ts';
 import type { ConsistencyStore } from './consistency.ts';
 import {
   Controller,
@@ -116,7 +117,8 @@ export interface ReconcileRequest<T, Spec> {
   /**
    * How long until the throttle lets a status write through (0: now). A kind
    * whose status is costly to compute may skip it until then and come back;
-   * the runtime would hold the write back anyway.
+   * the runtime would hold the write back anyway, unless a condition changes
+   * its status (a transition goes through at once, once per interval).
    */
   statusDueInMs: number;
 }
@@ -223,6 +225,8 @@ export function createObjectController<T extends KindObject<Status>, Spec, Statu
   const interval = kind.statusWriteIntervalMs ?? 0;
   /** When each object's status was last written, for the per-object throttle. */
   const lastWrite = new Map<string, number>();
+  /** When a condition transition last went past the throttle, per object: once per interval, so a flapping condition is throttled too. */
+  const lastTransitionWrite = new Map<string, number>();
   /** Objects whose namespace the API server reported as being deleted, by key: their uid then. */
   const namespaceGoing = new Map<string, string>();
 
@@ -253,9 +257,15 @@ export function createObjectController<T extends KindObject<Status>, Spec, Statu
   async function writeStatus(object: T, status: Status, log: Logger, immediate: boolean) {
     const key = keyOf(object);
     if (isDeepStrictEqual(object.status ?? {}, status)) return undefined;
+    const conditions = (s: StatusShape | undefined) =>
+      (s as { conditions?: Condition[] } | undefined)?.conditions;
     if (!immediate) {
       const wait = statusDueInMs(key);
-      if (wait > 0) return wait;
+      const transition =
+        conditionsTransitioned(conditions(object.status), conditions(status)) &&
+        (lastTransitionWrite.get(key) ?? Number.NEGATIVE_INFINITY) + interval <= clock.now();
+      if (wait > 0 && !transition) return wait;
+      if (wait > 0) lastTransitionWrite.set(key, clock.now());
     }
     await client.apply(
       kind.resource,
@@ -268,8 +278,6 @@ export function createObjectController<T extends KindObject<Status>, Spec, Statu
     store.wrote(statusType, key, object.metadata.resourceVersion, { value: status });
     lastWrite.set(key, clock.now());
     log.debug('wrote status');
-    const conditions = (s: StatusShape | undefined) =>
-      (s as { conditions?: Condition[] } | undefined)?.conditions;
     for (const e of transitionEvents(conditions(object.status), conditions(status), kind.transitions)) {
       await deps.events.record(object, e.type, e.reason, e.action, e.note);
     }
@@ -297,6 +305,7 @@ export function createObjectController<T extends KindObject<Status>, Spec, Statu
     const cached = kind.informer.get(key);
     if (!cached) {
       lastWrite.delete(key);
+      lastTransitionWrite.delete(key);
       store.forget(statusType, key);
       kind.forget?.(key);
       namespaceGoing.delete(key);

@@ -79,7 +79,12 @@ import type { RegistryCheckResult, RegistryChecks } from './registry-checks.ts';
 import { daemonSetName, type RenderOptions, renderPullDaemonSet } from './render.ts';
 import { checkDueInMs, checkedImages, movedTags, resolutionsInStatus } from './resolution.ts';
 import { staleNodes } from './stale-nodes.ts';
-import { computePrePulledImageStatus, isWaitingForPullSlot, stalledStatus } from './status.ts';
+import {
+  computePrePulledImageStatus,
+  isWaitingForPullSlot,
+  mayHaveBecomeReady,
+  stalledStatus,
+} from './status.ts';
 import { podsToAdmit, resolvePullLimit } from './throttle.ts';
 import type { ImagesFromPlans, WorkloadInformers } from './workload-caches.ts';
 
@@ -258,14 +263,17 @@ export function prePulledImageKind(
     // While a rollout moves, pods change many times a second and the status
     // could not be written before the throttle allows: computing it over every
     // node each time would only cost CPU the control plane needs. Only pods
-    // waiting for a pull slot (maxConcurrentPulls) are seen to at once.
+    // waiting for a pull slot (maxConcurrentPulls) are seen to at once, and a
+    // rollout that may just have ended (Ready is a transition, which the
+    // runtime writes at once).
     const throttled = { requeueAfterMs: Math.min(request.statusDueInMs, ...comeBack) };
-    if (request.statusDueInMs > 0 && !candidates.some(isWaitingForPullSlot)) return throttled;
+    const daemonSet = combinedDaemonSet(applied);
+    const mayBeReady = request.statusDueInMs > 0 && mayHaveBecomeReady(ppi, candidates, daemonSet);
+    if (request.statusDueInMs > 0 && !mayBeReady && !candidates.some(isWaitingForPullSlot)) return throttled;
     const podsBySet = applied.map((ds) => podsOf(ppi, ds, candidates));
     const pods = podsBySet.flat();
-    const daemonSet = combinedDaemonSet(applied);
     await admitPods(request, pods, daemonSet);
-    if (request.statusDueInMs > 0) return throttled;
+    if (request.statusDueInMs > 0 && !mayBeReady) return throttled;
     const stale =
       checks && ppi.spec.refresh
         ? staleNodes({ pods, refs: checkedImages(ppi), resolutions: checks.resolutions }).length

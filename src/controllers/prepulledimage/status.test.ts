@@ -15,6 +15,7 @@ import {
   classifyPullFailure,
   computePrePulledImageStatus,
   digestOf,
+  mayHaveBecomeReady,
   podNodeName,
   type StatusInput,
   stalledStatus,
@@ -877,5 +878,24 @@ describe('registry checks in status', () => {
       status: 'True',
       reason: Reason.NodesFailing,
     });
+  });
+});
+
+describe('mayHaveBecomeReady', () => {
+  const notReady: Condition[] = [
+    { type: 'Ready', status: 'False', reason: 'Pulling', message: '', lastTransitionTime: now.toISOString() },
+  ];
+  it('is true once as many pods hold every image as the DaemonSet wants, and only while status is not Ready', () => {
+    const pods = [pod('a', ['ready', 'ready']), pod('b', ['ready', 'ready'])];
+    expect(mayHaveBecomeReady(ppi(undefined, notReady), pods, daemonSet(2))).toBe(true);
+    expect(mayHaveBecomeReady(ppi(undefined, notReady), pods, daemonSet(3))).toBe(false);
+    const ready = [{ ...notReady[0]!, status: 'True' as const, reason: 'Ready' }];
+    expect(mayHaveBecomeReady(ppi(undefined, ready), pods, daemonSet(2))).toBe(false);
+  });
+  it('does not count a pod that still pulls one of its images, nor a DaemonSet that wants nothing yet', () => {
+    const pods = [pod('a', ['ready', 'ready']), pod('b', ['ready', 'creating'])];
+    expect(mayHaveBecomeReady(ppi(undefined, notReady), pods, daemonSet(2))).toBe(false);
+    expect(mayHaveBecomeReady(ppi(undefined, notReady), [], daemonSet(0))).toBe(false);
+    expect(mayHaveBecomeReady(ppi(undefined, notReady), pods, undefined)).toBe(false);
   });
 });
