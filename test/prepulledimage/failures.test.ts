@@ -73,8 +73,12 @@ describe('PrePulledImage failures and counts', () => {
       );
       expect(condition(p, 'Ready')?.status).toBe('False');
     });
-    const events = kubectl(cluster, ['events', '-n', NS, '--for', 'PrePulledImage/quota']);
-    expect(events.stdout).toContain('exceeded quota');
+    // The Event follows the status write that made the transition: it may not be there yet.
+    await eventually(() =>
+      expect(kubectl(cluster, ['events', '-n', NS, '--for', 'PrePulledImage/quota']).stdout).toContain(
+        'exceeded quota',
+      ),
+    );
     // Fixing the namespace is enough: the back-off brings it back without a spec edit.
     expect(kubectl(cluster, ['delete', 'resourcequota', 'no-daemonsets', '-n', NS]).status).toBe(0);
     await eventually(async () => {

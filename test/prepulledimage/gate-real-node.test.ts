@@ -209,8 +209,11 @@ describe.runIf(cluster.node !== undefined)('the node readiness gate on the real 
       const { status } = await getPrePulledImage(client, NS, 'broken');
       expect(status?.nodeReadiness?.releasedUnready).toContain(cluster.node?.name);
     });
-    expect(kubectl(cluster, ['events', '-n', NS, '--for', 'PrePulledImage/broken']).stdout).toContain(
-      'ReleasedUnready',
+    // The Event follows the status write: it may not be there yet.
+    await eventually(() =>
+      expect(kubectl(cluster, ['events', '-n', NS, '--for', 'PrePulledImage/broken']).stdout).toContain(
+        'ReleasedUnready',
+      ),
     );
     expect(
       kubectl(cluster, ['events', '-n', 'default', '--for', `Node/${cluster.node?.name}`]).stdout,

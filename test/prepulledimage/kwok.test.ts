@@ -108,8 +108,12 @@ describe('PrePulledImage on kwok nodes', () => {
     const table = kubectl(cluster, ['get', 'ppi', 'scale', '-n', NS]);
     expect(table.stdout).toMatch(/NAME\s+READY\s+STATUS\s+AGE/);
     expect(table.stdout).toMatch(new RegExp(`scale\\s+${POOL}/${POOL}\\s+AllNodesReady`));
-    const events = kubectl(cluster, ['events', '-n', NS, '--for', 'PrePulledImage/scale']);
-    expect(events.stdout).toContain('AllNodesReady');
+    // The Event follows the status write that made the transition: it may not be there yet.
+    await eventually(() =>
+      expect(kubectl(cluster, ['events', '-n', NS, '--for', 'PrePulledImage/scale']).stdout).toContain(
+        'AllNodesReady',
+      ),
+    );
   });
 
   it(`covers ${JOINING.length} nodes that join, then returns to Ready`, async () => {

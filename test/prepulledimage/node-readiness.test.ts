@@ -261,8 +261,12 @@ describe('node readiness gate on kwok nodes', () => {
         const ppi = await getPrePulledImage(client, NS, 'slow');
         expect(ppi.status?.nodeReadiness).toEqual({ heldBack: 0, releasedUnready: [name] });
       });
-      const events = kubectl(cluster, ['events', '-n', NS, '--for', 'PrePulledImage/slow']);
-      expect(events.stdout).toContain('ReleasedUnready');
+      // The Event follows the status write: it may not be there yet.
+      await eventually(() =>
+        expect(kubectl(cluster, ['events', '-n', NS, '--for', 'PrePulledImage/slow']).stdout).toContain(
+          'ReleasedUnready',
+        ),
+      );
     } finally {
       kubectl(cluster, ['delete', 'node', name ?? '', '--wait=false']);
     }
