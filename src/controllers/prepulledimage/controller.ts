@@ -268,12 +268,12 @@ export function prePulledImageKind(
     // runtime writes at once).
     const throttled = { requeueAfterMs: Math.min(request.statusDueInMs, ...comeBack) };
     const daemonSet = combinedDaemonSet(applied);
-    const mayBeReady = request.statusDueInMs > 0 && mayHaveBecomeReady(ppi, candidates, daemonSet);
-    if (request.statusDueInMs > 0 && !mayBeReady && !candidates.some(isWaitingForPullSlot)) return throttled;
+    const holdBack = request.statusDueInMs > 0 && !mayHaveBecomeReady(ppi, candidates, daemonSet);
+    if (holdBack && !candidates.some(isWaitingForPullSlot)) return throttled;
     const podsBySet = applied.map((ds) => podsOf(ppi, ds, candidates));
     const pods = podsBySet.flat();
     await admitPods(request, pods, daemonSet);
-    if (request.statusDueInMs > 0 && !mayBeReady) return throttled;
+    if (holdBack) return throttled;
     const stale =
       checks && ppi.spec.refresh
         ? staleNodes({ pods, refs: checkedImages(ppi), resolutions: checks.resolutions }).length
