@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { imageNodeFlags } from '../scripts/build.ts';
+import { imageNodeEnv, imageNodeFlags } from '../scripts/build.ts';
 import { KubeClient } from '../src/kube/client.ts';
 import { loadKubeConfig } from '../src/kube/config.ts';
 import { releasedImage } from '../src/version.ts';
@@ -160,7 +160,8 @@ export function startOperatorProcess(
       releasedImage,
       ...extra,
     ],
-    { stdio: ['ignore', out, out] },
+    // As the image runs it: its Node flags above, its environment here.
+    { stdio: ['ignore', out, out], env: { ...process.env, ...imageNodeEnv() } },
   );
 }
 

@@ -58,8 +58,8 @@ export function asciiOnly(source: string): string {
   );
 }
 
-/** The flags the image gives Node before the bundle; the Dockerfile's ENTRYPOINT is their one source. */
-export { imageNodeFlags } from './image-recipe.ts';
+/** The flags and environment the image gives Node; the Dockerfile's ENTRYPOINT and ENV are their one source. */
+export { imageNodeEnv, imageNodeFlags } from './image-recipe.ts';
 
 if (import.meta.main) {
   // An output path may be given; inside the checkout, the source map's paths do not depend on where it is.

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   buildahConfigArgs,
+  imageNodeEnv,
   imageNodeFlags,
   layerSource,
   parseImageRecipe,
@@ -69,5 +70,11 @@ describe('the repository Dockerfile', () => {
     expect(recipe.user).toBe('65532:65532');
     expect(recipe.layers.length).toBeGreaterThan(0);
     expect(imageNodeFlags().every((f) => f.startsWith('--'))).toBe(true);
+  });
+
+  it("gives the benchmarks and tests the image's environment for Node, but its PATH", () => {
+    const { PATH, ...rest } = readImageRecipe().env;
+    expect(PATH).toBeDefined();
+    expect(imageNodeEnv()).toEqual(rest);
   });
 });

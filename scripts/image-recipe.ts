@@ -138,6 +138,16 @@ export function imageNodeFlags(dockerfile: string = dockerfilePath): string[] {
   return entrypoint.slice(1, -1);
 }
 
+/**
+ * The environment the image gives Node (its ENV lines but PATH, which names the
+ * image's own directories), so the benchmarks and tests run the operator with
+ * it as they run it with {@link imageNodeFlags}.
+ */
+export function imageNodeEnv(dockerfile: string = dockerfilePath): Record<string, string> {
+  const { PATH: _path, ...env } = readImageRecipe(dockerfile).env;
+  return env;
+}
+
 /** A layer's source directory for one platform (`${TARGETARCH}` filled in). */
 export function layerSource(layer: RecipeLayer, arch: string): string {
   return layer.source.replace(/\$\{TARGETARCH\}/g, arch);

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { imageNodeFlags } from '../../scripts/build.ts';
+import { imageNodeEnv, imageNodeFlags } from '../../scripts/build.ts';
 import { renderCrdsYaml } from '../../src/api/crd.ts';
 import { version } from '../../src/version.ts';
 
@@ -17,7 +17,7 @@ function prepull(args: string[], env: NodeJS.ProcessEnv = {}) {
   return spawnSync(process.execPath, [...imageNodeFlags(), bundle, ...args], {
     encoding: 'utf8',
     cwd: dirname(bundle),
-    env: { PATH: process.env.PATH, HOME: dirname(bundle), ...env },
+    env: { ...imageNodeEnv(), PATH: process.env.PATH, HOME: dirname(bundle), ...env },
   });
 }
 

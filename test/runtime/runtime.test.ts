@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { imageNodeFlags } from '../../scripts/build.ts';
+import { imageNodeEnv, imageNodeFlags } from '../../scripts/build.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
 import { apiSource, Informer, type RestartReason } from '../../src/kube/informer.ts';
@@ -175,7 +175,7 @@ describe('leader election between two operator processes', () => {
         '--agent-image',
         cluster.node?.agentImage ?? releasedImage,
       ],
-      { stdio: ['ignore', out, out] },
+      { stdio: ['ignore', out, out], env: { ...process.env, ...imageNodeEnv() } },
     );
     processes.set(identity, child);
   }
@@ -277,7 +277,7 @@ describe('a leader whose API connection hangs', () => {
           '--agent-image',
           cluster.node?.agentImage ?? 'prepull.local/agent:dev',
         ],
-        { stdio: ['ignore', out, out] },
+        { stdio: ['ignore', out, out], env: { ...process.env, ...imageNodeEnv() } },
       ),
     );
     return () =>
