@@ -30,6 +30,11 @@ COPY --from=parts --chown=65532:65532 /parts/home/nonroot/ /home/nonroot/
 COPY --from=parts /parts/${TARGETARCH}/node/ /
 COPY --from=parts /parts/${TARGETARCH}/prepull/ /
 ENV PATH=/usr/local/bin:/usr/bin:/bin
+# Two glibc malloc arenas instead of up to 8 per core: V8's worker threads
+# (concurrent marking, compilation) each take an arena and keep what they
+# freed. A fresh operator over 5000 kwok nodes with 100 PrePulledImages: 141 MiB
+# RSS, 132 MiB with this, 125 MiB with this and the whitespace-free bundle.
+ENV MALLOC_ARENA_MAX=2
 USER 65532:65532
 WORKDIR /app
 # A young generation of 2 MiB semi-spaces instead of V8's default (which grows

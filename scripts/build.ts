@@ -33,6 +33,10 @@ export async function buildBundle(outfile: string = bundlePath): Promise<string>
     banner: {
       js: "import { createRequire as prepullCreateRequire } from 'node:module';\nconst require = prepullCreateRequire(import.meta.url);",
     },
+    // Without comments and indentation: V8 keeps the source and parses it, and at 5000 kwok nodes with
+    // 100 PrePulledImages a fresh operator's RSS is 131 MiB instead of 141. Names stay (stack traces
+    // keep their function names); the linked source map gives the lines.
+    minifyWhitespace: true,
     legalComments: 'linked',
     sourcemap: 'linked',
     logLevel: 'warning',
@@ -47,7 +51,7 @@ export async function buildBundle(outfile: string = bundlePath): Promise<string>
  * escapes them in code (its default `charset: 'ascii'`) but keeps comments as
  * they are, and dependencies' comments hold a few (’, §, —). V8 keeps a
  * script's source in memory for its whole life, and one such character makes
- * it a two-byte string: 8.8 MiB for this 4.6 MB file instead of 4.4 MiB.
+ * it a two-byte string: twice the memory for the whole file.
  * Inside a comment the escape is inert text.
  */
 export function asciiOnly(source: string): string {

@@ -4,7 +4,7 @@
  * the operator itself from it against the cluster.)
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { imageNodeEnv, imageNodeFlags } from '../../scripts/build.ts';
@@ -29,6 +29,15 @@ describe('the bundle', () => {
       if (dirname(dir) === dir) break;
       dir = dirname(dir);
     }
+  });
+
+  it('holds no comments, since V8 keeps and parses the whole source (scripts/build.ts)', () => {
+    const text = readFileSync(bundle, 'utf8');
+    const commentLines = text
+      .split('\n')
+      .filter((l) => /^\s*(\/\/|\/\*)/.test(l) && !l.startsWith('//# sourceMappingURL='));
+    expect(commentLines).toEqual([]);
+    expect(/[\u0080-\uffff]/.test(text)).toBe(false);
   });
 
   it('prints the version and the same CRDs as the sources', () => {
