@@ -183,15 +183,16 @@ describe(`download credentials from a Secret (${node.runtime})`, () => {
   });
 
   it("never uses another namespace's Secret of that name", async () => {
+    // Awaited as a whole: on a busy machine the agent can run the import before the controller
+    // has written the copy's verdict, and the first failure then says "not copied yet".
     await eventually(async () => {
-      const p = await getPpi(OTHER_NS, 'borrowed');
-      expect(stateOf(p, 'borrowed')).toMatchObject({ state: 'Failed', reason: 'CredentialsUnavailable' });
+      const state = stateOf(await getPpi(OTHER_NS, 'borrowed'), 'borrowed');
+      expect(state).toMatchObject({ state: 'Failed', reason: 'CredentialsUnavailable' });
+      expect(state?.message).toContain(
+        `Secret ${SECRET} (tarball.credentialsSecretRef) in namespace ${OTHER_NS}`,
+      );
+      expect(state?.message).toContain('does not exist');
     }, 240_000);
-    const state = stateOf(await getPpi(OTHER_NS, 'borrowed'), 'borrowed');
-    expect(state?.message).toContain(
-      `Secret ${SECRET} (tarball.credentialsSecretRef) in namespace ${OTHER_NS}`,
-    );
-    expect(state?.message).toContain('does not exist');
   });
 
   it('shows the password nowhere: status, Events, pod specs, agent and operator logs', () => {
