@@ -8,7 +8,9 @@
  *      rounds paired with the floor's in ABBA order (the operator runs
  *      throughout), as a ratio of the medians;
  *   3. API requests and status writes during those rollouts, from the API
- *      server's audit log, and the operator's RSS;
+ *      server's audit log, the operator's RSS, and the CPU seconds of each
+ *      side's rollouts (the operator's, and the whole machine's busy time:
+ *      on a saturated machine the difference is what the ratio pays for);
  * then, at the largest size, requests at steady state and the RSS with 100
  * PrePulledImages.
  * Run: node bench/prepulledimage.ts   (prints figures; asserts nothing)
@@ -34,10 +36,13 @@ import {
   applyPrePulledImage,
   benchFlags,
   connectProfiler,
+  cpuSeconds,
   fmt,
   kubectl,
+  machineBusySeconds,
   median,
   operatorMetric,
+  prePulledImageManifest,
   sampleRssMiB,
   say,
   startOperatorProcess,
@@ -85,8 +90,18 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
       900_000,
       'the pods to go',
     );
-  const bareRollout = async (nodes: number, round: number): Promise<number> => {
+  /** CPU seconds so far: the operator's, and the whole machine's busy time. */
+  const cpuNow = () => ({
+    operator: operator?.pid ? cpuSeconds(operator.pid) : 0,
+    machine: machineBusySeconds(),
+  });
+  const cpuSince = (from: ReturnType<typeof cpuNow>) => {
+    const now = cpuNow();
+    return { operatorCpu: now.operator - from.operator, machineCpu: now.machine - from.machine };
+  };
+  const bareRollout = async (nodes: number, round: number) => {
     say(`${nodes} nodes: bare DaemonSet, round ${round}`);
+    const cpu = cpuNow();
     const start = Date.now();
     await client.create(Resources.daemonSets, bare);
     await until(
@@ -98,11 +113,12 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
       'the bare DaemonSet to be ready',
     );
     const seconds = (Date.now() - start) / 1000;
+    const used = cpuSince(cpu);
     await client.delete(Resources.daemonSets, bare.metadata.name ?? '', NS, {
       propagationPolicy: 'Background',
     });
     await podsGone();
-    return seconds;
+    return { seconds, ...used };
   };
   const ppiReady = (name: string, nodes: number) => async () => {
     const ppi = await client.get<PrePulledImage>(Resources.prePulledImages, name, NS);
@@ -118,17 +134,14 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
     say(`${nodes} nodes: PrePulledImage, round ${round}`);
     const profiler = PROFILE && profile ? await connectProfiler(operatorLog) : undefined;
     await profiler?.start();
+    const cpu = cpuNow();
     const start = Date.now();
     // Created as the floor's DaemonSet is, with one request from this process: a kubectl apply
     // would add its own start-up and discovery to this side only.
-    await client.create<PrePulledImage>(Resources.prePulledImages, {
-      apiVersion: 'prepull.dev/v1alpha1',
-      kind: 'PrePulledImage',
-      metadata: { name: 'one', namespace: NS },
-      spec,
-    });
+    await client.create<PrePulledImage>(Resources.prePulledImages, prePulledImageManifest(NS, 'one', spec));
     await until(ppiReady('one', nodes), 1_800_000, 'the PrePulledImage to be Ready');
     const end = Date.now();
+    const used = cpuSince(cpu);
     if (profiler) {
       const cpu = await profiler.stop();
       writeFileSync(`${PROFILE}-${nodes}.cpuprofile`, JSON.stringify(cpu));
@@ -139,7 +152,7 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
     const statusWrites = requests.filter((r) => r.uri.includes('/prepulledimages/one/status')).length;
     kubectl(cluster, ['delete', 'ppi', 'one', '-n', NS, '--wait=true']);
     await podsGone();
-    return { seconds: (end - start) / 1000, requests: requests.length, statusWrites };
+    return { seconds: (end - start) / 1000, requests: requests.length, statusWrites, ...used };
   };
 
   const operatorLog = `${cluster.dir}/bench-operator.log`;
@@ -150,8 +163,13 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
     for (const size of SIZES) {
       say(`growing to ${size} kwok nodes`);
       // In parts of 50: one apply of hundreds of nodes can outlast kubectl's minute on a busy machine.
+      // Each node carries its slice for the 100-object phase from the start (node i in slice
+      // i % OBJECTS): labelling 5000 nodes afterwards took kubectl about 8 minutes.
       for (let from = created; from < size; from += 50) {
-        createFakeNodes(cluster, 'bench', from, Math.min(size, from + 50), { 'prepull-bench/pool': 'all' });
+        createFakeNodes(cluster, 'bench', from, Math.min(size, from + 50), (i) => ({
+          'prepull-bench/pool': 'all',
+          'prepull-bench/slice': String(i % OBJECTS),
+        }));
       }
       created = Math.max(created, size);
       await until(
@@ -176,11 +194,11 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
       );
       await untilControllersStarted(operatorLog);
       // The first rollout on fresh nodes also pays for their warm-up: the floor's, and left out.
-      const bareFirst = await bareRollout(size, 0);
+      const bareFirst = (await bareRollout(size, 0)).seconds;
       // Paired rounds in ABBA order (floor, object, object, floor, …), so that load which drifts
       // during the run weighs on both sides alike; the ratio is of the medians.
-      const bareRuns: number[] = [];
-      const ppiRuns: Array<{ seconds: number; requests: number; statusWrites: number }> = [];
+      const bareRuns: Array<Awaited<ReturnType<typeof bareRollout>>> = [];
+      const ppiRuns: Array<Awaited<ReturnType<typeof ppiRollout>>> = [];
       for (let round = 1; round <= PAIRS; round++) {
         const order = round % 2 === 1 ? ['bare', 'ppi'] : ['ppi', 'bare'];
         for (const side of order) {
@@ -188,17 +206,19 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
           else ppiRuns.push(await ppiRollout(size, round, round === 1));
         }
       }
-      const bareSeconds = median(bareRuns);
+      const bareSeconds = median(bareRuns.map((r) => r.seconds));
       const ppiSeconds = median(ppiRuns.map((r) => r.seconds));
       const rss = await sampleRssMiB(operator.pid ?? 0, 10);
+      const cpu = (runs: typeof bareRuns) =>
+        `operator ${fmt(median(runs.map((r) => r.operatorCpu)))} s, machine ${fmt(median(runs.map((r) => r.machineCpu)))} s`;
       rows.push(
         `  ${String(size).padStart(5)}  bare ${fmt(bareSeconds).padStart(6)} s (fresh ${fmt(bareFirst)} s)  ` +
           `PrePulledImage ${fmt(ppiSeconds).padStart(6)} s  ratio ${fmt(ppiSeconds / bareSeconds, 2)}x  ` +
           `requests ${median(ppiRuns.map((r) => r.requests))} (${median(ppiRuns.map((r) => r.statusWrites))} status writes)  RSS ${fmt(rss.median)} MiB`,
-        `         rounds: bare ${bareRuns.map((x) => fmt(x)).join(', ')} s; PrePulledImage ${ppiRuns.map((r) => fmt(r.seconds)).join(', ')} s`,
+        `         rounds: bare ${bareRuns.map((r) => fmt(r.seconds)).join(', ')} s; PrePulledImage ${ppiRuns.map((r) => fmt(r.seconds)).join(', ')} s`,
+        `         CPU per rollout (median): bare: ${cpu(bareRuns)}; PrePulledImage: ${cpu(ppiRuns)}`,
       );
-      say(rows.at(-2)!.trim());
-      say(rows.at(-1)!.trim());
+      for (const row of rows.slice(-3)) say(row.trim());
     }
     // The steady state and the memory figures below are with one PrePulledImage over every node.
     apply('one');
@@ -213,14 +233,8 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
       say(`  steady-state request at +${fmt((r.at - quietFrom) / 1000)} s: ${r.verb} ${r.uri} (${r.code})`);
     }
 
-    // Memory with 100 PrePulledImages, one per slice of the nodes (node i in slice i % OBJECTS).
+    // Memory with 100 PrePulledImages, one per slice of the nodes (labelled when they were made).
     say(`memory: ${OBJECTS} PrePulledImages over ${LARGEST} nodes`);
-    const slices = new Map<number, string[]>();
-    for (let i = 0; i < LARGEST; i++)
-      slices.set(i % OBJECTS, [...(slices.get(i % OBJECTS) ?? []), `bench-${i}`]);
-    for (const [slice, names] of slices) {
-      kubectl(cluster, ['label', 'nodes', '--overwrite', ...names, `prepull-bench/slice=${slice}`]);
-    }
     const list = {
       apiVersion: 'v1',
       kind: 'List',

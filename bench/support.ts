@@ -85,6 +85,11 @@ export function kubectl(
   return run.stdout;
 }
 
+/** The PrePulledImage `name` in `namespace` with `spec`, as a user writes it. */
+export function prePulledImageManifest<Spec extends object>(namespace: string, name: string, spec: Spec) {
+  return { apiVersion: 'prepull.dev/v1alpha1', kind: 'PrePulledImage', metadata: { name, namespace }, spec };
+}
+
 /** Creates or updates the PrePulledImage `name` in `namespace` with `spec`, as a user would (kubectl apply). */
 export function applyPrePulledImage(
   cluster: { info?: ClusterInfo } | ClusterInfo,
@@ -92,16 +97,7 @@ export function applyPrePulledImage(
   name: string,
   spec: object,
 ): void {
-  kubectl(
-    cluster,
-    ['apply', '-f', '-'],
-    JSON.stringify({
-      apiVersion: 'prepull.dev/v1alpha1',
-      kind: 'PrePulledImage',
-      metadata: { name, namespace },
-      spec,
-    }),
-  );
+  kubectl(cluster, ['apply', '-f', '-'], JSON.stringify(prePulledImageManifest(namespace, name, spec)));
 }
 
 /** The value at quantile `q` (0.5: p50) of `values`, nearest rank. */
@@ -192,6 +188,20 @@ export function rssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
   return kb / 1024;
+}
+
+/** CPU time (user and system) a process has used so far, in seconds. */
+export function cpuSeconds(pid: number): number {
+  // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th, in clock ticks (100 a second).
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100;
+}
+
+/** CPU time every core of the machine has spent busy so far (not idle or waiting on I/O), in seconds. */
+export function machineBusySeconds(): number {
+  const [, ...ticks] = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = ticks.map(Number);
+  return (user + nice + system + irq + softirq + steal) / 100;
 }
 
 /**

@@ -22,25 +22,27 @@ export function fakeNodeManifest(name: string, labels: Record<string, string>): 
   };
 }
 
-/** Creates fake nodes `prefix-from` … `prefix-(to-1)` with `labels`. */
+/**
+ * Creates fake nodes `prefix-from` … `prefix-(to-1)` with `labels`, or with
+ * `labels(i)` for node `prefix-i`.
+ */
 export function createFakeNodes(
   target: KubectlTarget,
   prefix: string,
   from: number,
   to: number,
-  labels: Record<string, string>,
+  labels: Record<string, string> | ((index: number) => Record<string, string>),
 ): string[] {
-  const names = Array.from({ length: to - from }, (_, i) => `${prefix}-${from + i}`);
-  applyFakeNodes(target, names, labels);
-  return names;
+  const indices = Array.from({ length: to - from }, (_, i) => from + i);
+  const manifests = indices.map((i) =>
+    fakeNodeManifest(`${prefix}-${i}`, typeof labels === 'function' ? labels(i) : labels),
+  );
+  applyFakeNodes(target, manifests);
+  return indices.map((i) => `${prefix}-${i}`);
 }
 
-function applyFakeNodes(
-  target: KubectlTarget,
-  names: readonly string[],
-  labels: Record<string, string>,
-): void {
-  const list = { apiVersion: 'v1', kind: 'List', items: names.map((n) => fakeNodeManifest(n, labels)) };
+function applyFakeNodes(target: KubectlTarget, manifests: readonly object[]): void {
+  const list = { apiVersion: 'v1', kind: 'List', items: manifests };
   const applied = kubectl(target, ['apply', '-f', '-'], JSON.stringify(list));
   if (applied.status !== 0)
     throw new Error(`creating fake nodes failed: ${applied.stderr || 'kubectl timed out'}`);
@@ -81,7 +83,10 @@ export function sharedKwokPool(target: KubectlTarget): readonly string[] {
   const missing = SHARED_POOL_NODES.filter((name) => !present.has(name));
   // In parts: on a busy machine one apply of many nodes can outlast kubectl's minute.
   for (let i = 0; i < missing.length; i += 20) {
-    applyFakeNodes(target, missing.slice(i, i + 20), { [SHARED_POOL_LABEL]: 'shared' });
+    const part = missing
+      .slice(i, i + 20)
+      .map((name) => fakeNodeManifest(name, { [SHARED_POOL_LABEL]: 'shared' }));
+    applyFakeNodes(target, part);
   }
   waitForReadyNodes(target, `${SHARED_POOL_LABEL}=shared`, SHARED_POOL_SIZE);
   return SHARED_POOL_NODES;
