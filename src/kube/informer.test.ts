@@ -295,6 +295,11 @@ describe('Informer', () => {
         .map((o) => o.metadata.name)
         .sort(),
     ).toEqual(['a', 'b']);
+    expect([informer.countByIndex('data', 'x'), informer.countByIndex('data', 'y')]).toEqual([0, 2]);
+    source.current.push({ type: 'DELETED', object: source.objects.get('b')! });
+    await settle();
+    expect(informer.countByIndex('data', 'y')).toBe(1);
+    expect(informer.countByIndex('other', 'y')).toBe(0);
     await informer.stop();
   });
 });

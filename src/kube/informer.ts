@@ -157,6 +157,11 @@ export class Informer<T extends KubeObject> {
     return this.#store.size;
   }
 
+  /** How many objects {@link Informer.byIndex} would return, without building the list. */
+  countByIndex(name: string, value: string): number {
+    return this.#indices.get(name)?.get(value)?.size ?? 0;
+  }
+
   byIndex(name: string, value: string): T[] {
     const keys = this.#indices.get(name)?.get(value);
     if (!keys) return [];

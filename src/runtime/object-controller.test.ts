@@ -13,7 +13,13 @@ import { applyConditions, verdict } from './conditions.ts';
 import { ConsistencyStore } from './consistency.ts';
 import type { Controller } from './controller.ts';
 import { type Failure, StepError } from './failure.ts';
-import { createObjectController, type ObjectKind, type ReconcileOutcome } from './object-controller.ts';
+import {
+  createObjectController,
+  type ObjectKind,
+  owns,
+  type ReconcileOutcome,
+  type WatchOptions,
+} from './object-controller.ts';
 
 const log = pino({ level: 'silent' });
 const widgets: ResourceType = {
@@ -125,19 +131,28 @@ function stalled(obj: Widget, failure: Failure, now: Date): WidgetStatus {
 }
 
 async function setup(
-  options: { intervalMs?: number; reconcile?: (obj: Widget) => Promise<ReconcileOutcome<WidgetStatus>> } = {},
+  options: {
+    intervalMs?: number;
+    reconcile?: (obj: Widget) => Promise<ReconcileOutcome<WidgetStatus>>;
+    /** Also watch parts, widgets owned by the widget their `owner` annotation names, with these options. */
+    parts?: WatchOptions<Widget>;
+  } = {},
 ) {
   const clock = new FakeClock();
   const source = new Source();
   const client = new FakeClient(source);
   const informer = new Informer<Widget>({ name: 'widgets', source, clock, log });
+  const partSource = new Source();
+  const parts = new Informer<Widget>({ name: 'parts', source: partSource, clock, log });
   const reconciles: string[] = [];
   const kind: ObjectKind<Widget, { replicas: number }, WidgetStatus> = {
     name: 'widget',
     resource: widgets,
     informer,
     specSchema,
-    watches: [],
+    watches: options.parts
+      ? [owns(parts, widgets, (part) => part.metadata.annotations?.owner, options.parts)]
+      : [],
     statusWriteIntervalMs: options.intervalMs ?? 0,
     transitions: [
       { condition: 'Ready', when: 'becameTrue', type: 'Normal', action: 'Count' },
@@ -174,9 +189,14 @@ async function setup(
     concurrency: 1,
   });
   informer.start();
-  await informer.waitForSync();
+  parts.start();
+  await Promise.all([informer.waitForSync(), parts.waitForSync()]);
   controller.start();
-  return { clock, source, client, informer, controller, reconciles };
+  const stop = async () => {
+    await controller.stop();
+    await parts.stop();
+  };
+  return { clock, source, partSource, client, informer, controller, reconciles, stop };
 }
 
 describe('createObjectController', () => {
@@ -360,5 +380,52 @@ describe('createObjectController', () => {
     expect(client.events.map((e) => e.reason)).toEqual(['Counted']);
     expect(current.metadata.generation).toBe(3);
     await controller.stop();
+  });
+
+  it('holds a change of an owned object that is not urgent until the status throttle opens, and passes an urgent one at once', async () => {
+    const { clock, source, partSource, client, reconciles, stop } = await setup({
+      intervalMs: 2_000,
+      parts: { urgent: ({ obj }) => obj.metadata.labels?.urgent === 'yes' },
+    });
+    const part = (name: string, urgent: boolean): Widget => ({
+      ...widget(0),
+      metadata: {
+        name,
+        namespace: 'ns',
+        annotations: { owner: 'ns/w' },
+        ...(urgent && { labels: { urgent: 'yes' } }),
+      },
+    });
+    source.put(widget(1), 'ADDED');
+    await settle();
+    expect([reconciles.length, client.statusWrites.length]).toEqual([1, 1]);
+    // Within the interval after that write, plain changes wait for it to end, and come as one pass.
+    partSource.put(part('p', false), 'ADDED');
+    partSource.put(part('q', false), 'ADDED');
+    await settle();
+    clock.advance(1_000);
+    await settle();
+    expect(reconciles).toHaveLength(1);
+    clock.advance(1_000);
+    await settle();
+    expect(reconciles).toHaveLength(2);
+    // That pass wrote nothing (status unchanged), so the throttle is open: nothing is held.
+    partSource.put(part('q', false));
+    await settle();
+    expect(reconciles).toHaveLength(3);
+    // A new write closes it again; a plain change waits, an urgent one does not, and takes the held one with it.
+    source.put({ ...widget(2, 2), status: client.statusWrites[0]! });
+    await settle();
+    expect([reconciles.length, client.statusWrites.length]).toEqual([4, 2]);
+    partSource.put(part('p', false));
+    await settle();
+    expect(reconciles).toHaveLength(4);
+    partSource.put(part('q', true));
+    await settle();
+    expect(reconciles).toHaveLength(5);
+    clock.advance(2_000);
+    await settle();
+    expect(reconciles).toHaveLength(5);
+    await stop();
   });
 });

@@ -14,7 +14,9 @@
  *   changed (deep-equal against what we last wrote), at most once per
  *   interval per object (a condition that changes its status is written at
  *   once, once per interval), and written on every outcome, a failed step
- *   included, whose reason and message the conditions then carry;
+ *   included, whose reason and message the conditions then carry; while the
+ *   throttle holds an object's write back, the events a watch does not call
+ *   urgent reach it when the throttle opens;
  * - Events derived from condition transitions;
  * - failures classified once ({@link classifyFailure}) and retried with
  *   back-off per key.
@@ -65,7 +67,37 @@ export interface KindObject<Status extends StatusShape> extends KubeObject {
 export interface Watch {
   /** The watched type, for the consistency store. */
   resource: ResourceType;
-  subscribe(onChange: (key: string, dependents: Iterable<string>, deleted: boolean) => void): void;
+  /**
+   * `urgent`, when given, says which dependents must have the event at once
+   * even while the throttle holds back their status write (see {@link WatchOptions}).
+   */
+  subscribe(
+    onChange: (
+      key: string,
+      dependents: Iterable<string>,
+      deleted: boolean,
+      urgent?: (dependent: string) => boolean,
+    ) => void,
+  ): void;
+}
+
+/** One event of a watched object, for {@link WatchOptions.urgent}. */
+export interface WatchedChange<O> {
+  obj: O;
+  /** The version before, on an update. */
+  previous: O | undefined;
+  deleted: boolean;
+}
+
+export interface WatchOptions<O> {
+  /**
+   * Whether `event` may change more for `dependent` than its status. Given,
+   * every other event reaches a dependent whose status write the throttle
+   * holds back only when the throttle opens: a rollout's pods change many
+   * times a second, and a pass for each would compute a status that could not
+   * be written sooner anyway. Absent, every event is urgent.
+   */
+  urgent?(change: WatchedChange<O>, dependent: string): boolean;
 }
 
 /** A watch of `informer`: `map` names the dependents of `obj` (on an update, `previous` is the version before). */
@@ -73,14 +105,23 @@ export function watch<O extends KubeObject>(
   informer: Informer<O>,
   resource: ResourceType,
   map: (obj: O, previous: O | undefined) => Iterable<string>,
+  options: WatchOptions<O> = {},
 ): Watch {
+  const { urgent } = options;
   return {
     resource,
     subscribe(onChange) {
+      const changed = (obj: O, previous: O | undefined, deleted: boolean) =>
+        onChange(
+          keyOf(obj),
+          map(obj, previous),
+          deleted,
+          urgent && ((dependent) => urgent({ obj, previous, deleted }, dependent)),
+        );
       informer.addHandler({
-        add: (obj) => onChange(keyOf(obj), map(obj, undefined), false),
-        update: (previous, obj) => onChange(keyOf(obj), map(obj, previous), false),
-        delete: (obj) => onChange(keyOf(obj), map(obj, undefined), true),
+        add: (obj) => changed(obj, undefined, false),
+        update: (previous, obj) => changed(obj, previous, false),
+        delete: (obj) => changed(obj, undefined, true),
       });
     },
   };
@@ -91,15 +132,21 @@ export function owns<O extends KubeObject>(
   informer: Informer<O>,
   resource: ResourceType,
   ownerKey: (obj: O) => string | undefined,
+  options: WatchOptions<O> = {},
 ): Watch {
-  return watch(informer, resource, (obj, previous) => {
-    const keys = new Set<string>();
-    for (const version of [previous, obj]) {
-      const key = version && ownerKey(version);
-      if (key) keys.add(key);
-    }
-    return keys;
-  });
+  return watch(
+    informer,
+    resource,
+    (obj, previous) => {
+      const keys = new Set<string>();
+      for (const version of [previous, obj]) {
+        const key = version && ownerKey(version);
+        if (key) keys.add(key);
+      }
+      return keys;
+    },
+    options,
+  );
 }
 
 /** What a kind's reconcile is given: the object as this controller last wrote it, and its parsed spec. */
@@ -242,9 +289,14 @@ export function createObjectController<T extends KindObject<Status>, Spec, Statu
     },
   });
   for (const w of kind.watches) {
-    w.subscribe((objectKey, dependents, deleted) => {
+    w.subscribe((objectKey, dependents, deleted, urgent) => {
       store.seen(w.resource, objectKey, deleted);
-      for (const key of dependents) queue.add(key);
+      for (const key of dependents) {
+        // An event that can change only status waits while the throttle holds the write back.
+        const wait = urgent ? statusDueInMs(key) : 0;
+        if (wait > 0 && !urgent?.(key)) queue.addAfter(key, wait);
+        else queue.add(key);
+      }
     });
   }
   kind.connect?.((key) => queue.add(key));

@@ -48,6 +48,7 @@ import {
   owns,
   type ReconcileOutcome,
   type ReconcileRequest,
+  type WatchedChange,
   watch,
 } from '../../runtime/object-controller.ts';
 import type { AgentPod } from '../agent-reports.ts';
@@ -71,7 +72,7 @@ import {
   planForNodes,
   splitByPlatform,
 } from './platforms.ts';
-import { OWNER_INDEX, ownerKeyOf, type PullerPod, podsOf } from './pods.ts';
+import { HOLDING_INDEX, OWNER_INDEX, ownerKeyOf, type PullerPod, podsOf, WAITING_INDEX } from './pods.ts';
 import { DEFAULT_ALLOWED_PRIORITY_CLASSES, priorityClassRefusal } from './priority.ts';
 import { refreshSchedule } from './refresh.ts';
 import { currentRefusalOfAny, REFUSAL_DAEMONSET_INDEX, refusedDaemonSetKey } from './refusals.ts';
@@ -81,6 +82,7 @@ import { checkDueInMs, checkedImages, movedTags, resolutionsInStatus } from './r
 import { staleNodes } from './stale-nodes.ts';
 import {
   computePrePulledImageStatus,
+  holdsEveryImage,
   isWaitingForPullSlot,
   mayHaveBecomeReady,
   stalledStatus,
@@ -172,7 +174,7 @@ export function prePulledImageKind(
       // The import policy changed: every object that imports may be allowed or refused now.
       watch(informers.importPolicies, Resources.configMaps, () => objectsWithTarballs()),
       owns(informers.daemonSets, Resources.daemonSets, ownerKeyOf),
-      owns(informers.pods, Resources.pods, ownerKeyOf),
+      owns(informers.pods, Resources.pods, ownerKeyOf, { urgent: podChangeIsUrgent }),
       // A node that joins or leaves, or whose disk pressure changes, may change any object's nodes.
       // So may the startup taint leaving it, or a release before its images were there (nodeReadiness).
       watch(informers.nodes, Resources.nodes, (node, previous) =>
@@ -257,7 +259,6 @@ export function prePulledImageKind(
     const ownSet = await applyDaemonSet(request, own!, refresh);
     const applied = [ownSet, ...(await applyArchDaemonSets(request, archSets))];
     if (asked !== undefined) await handledRefresh(request, asked, checks, refresh);
-    const candidates = informers.pods.byIndex(OWNER_INDEX, key);
     // Back for the next refresh round.
     const comeBack = [refresh?.nextInMs].filter((ms) => ms !== undefined);
     // While a rollout moves, pods change many times a second and the status
@@ -265,11 +266,13 @@ export function prePulledImageKind(
     // node each time would only cost CPU the control plane needs. Only pods
     // waiting for a pull slot (maxConcurrentPulls) are seen to at once, and a
     // rollout that may just have ended (Ready is a transition, which the
-    // runtime writes at once).
+    // runtime writes at once). Both are counts, kept by the informer's indexes.
     const throttled = { requeueAfterMs: Math.min(request.statusDueInMs, ...comeBack) };
     const daemonSet = combinedDaemonSet(applied);
-    const holdBack = request.statusDueInMs > 0 && !mayHaveBecomeReady(ppi, candidates, daemonSet);
-    if (holdBack && !candidates.some(isWaitingForPullSlot)) return throttled;
+    const holding = informers.pods.countByIndex(HOLDING_INDEX, key);
+    const holdBack = request.statusDueInMs > 0 && !mayHaveBecomeReady(ppi, holding, daemonSet);
+    if (holdBack && informers.pods.countByIndex(WAITING_INDEX, key) === 0) return throttled;
+    const candidates = informers.pods.byIndex(OWNER_INDEX, key);
     const podsBySet = applied.map((ds) => podsOf(ppi, ds, candidates));
     const pods = podsBySet.flat();
     await admitPods(request, pods, daemonSet);
@@ -452,6 +455,26 @@ export function prePulledImageKind(
       log.info({ daemonSet: ds.metadata.name }, 'deleted an architecture DaemonSet no node needs');
     }
     return applied;
+  }
+
+  /**
+   * Whether a puller pod's change must reach its object at once, even while
+   * the status throttle holds the object's write back ({@link owns}): when it
+   * may take or free a pull slot (the object limits them, or the pod waits
+   * for one), or when it is the pod that may have made the object Ready. The
+   * rest of a rollout's pod changes only move counts in status, and wait for
+   * the throttle.
+   */
+  function podChangeIsUrgent({ obj: pod, previous }: WatchedChange<PullerPod>, owner: string): boolean {
+    if (isWaitingForPullSlot(pod) || (previous !== undefined && isWaitingForPullSlot(previous))) return true;
+    const ppi = informers.prePulledImages.get(owner);
+    if (!ppi || ppi.spec.maxConcurrentPulls !== undefined) return true;
+    if (!holdsEveryImage(pod) || (previous !== undefined && holdsEveryImage(previous))) return false;
+    // The object's own DaemonSet: with architecture DaemonSets beside it this may be true early, which costs one pass.
+    const own = informers.daemonSets.get(
+      `${ppi.metadata.namespace}/${daemonSetName(ppi.metadata.name ?? '')}`,
+    );
+    return mayHaveBecomeReady(ppi, informers.pods.countByIndex(HOLDING_INDEX, owner), own);
   }
 
   /** Lifts the pull-slot gate from as many of the oldest gated pods as `maxConcurrentPulls` allows. */

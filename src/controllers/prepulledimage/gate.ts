@@ -121,8 +121,11 @@ export function nodeGateKind(deps: GateKindDeps): ObjectKind<Node, unknown, NonN
       watch(informers.prePulledImages, Resources.prePulledImages, (ppi, previous) =>
         gating(ppi) || (previous && gating(previous)) ? gatedNodes() : [],
       ),
-      // A puller pod that changes is news for its node.
-      watch(informers.pods, Resources.pods, (pod) => (pod.spec.nodeName ? [pod.spec.nodeName] : [])),
+      // A puller pod that changes is news for its node, if that is held (the rest pass at once).
+      watch(informers.pods, Resources.pods, (pod) => {
+        const node = pod.spec.nodeName ? informers.nodes.get(pod.spec.nodeName) : undefined;
+        return node && isGated(node) ? [pod.spec.nodeName ?? ''] : [];
+      }),
     ],
     reconcile,
   };

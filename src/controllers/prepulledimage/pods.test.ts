@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { Pod } from '../../kube/objects.ts';
-import { slimPullerPod } from './pods.ts';
+import {
+  addPullerPodIndexes,
+  HOLDING_INDEX,
+  OWNER_INDEX,
+  type PullerPod,
+  slimPullerPod,
+  WAITING_INDEX,
+} from './pods.ts';
 
 describe('slimPullerPod', () => {
   it('keeps what the controllers read and drops the rest', () => {
@@ -112,5 +119,44 @@ describe('slimPullerPod', () => {
     expect(bound.spec).toEqual({ nodeName: 'n1', containers: [{ name: 'image-0', image: 'a:1' }] });
     // Unbound, the DaemonSet controller's node affinity is what names its node.
     expect(slimPullerPod(pod()).spec.affinity).toEqual(pod().spec.affinity);
+  });
+});
+
+describe('addPullerPodIndexes', () => {
+  const indexes = new Map<string, (pod: PullerPod) => string[]>();
+  addPullerPodIndexes({ addIndex: (name, fn) => indexes.set(name, fn) });
+  const index = (name: string, pod: PullerPod) => indexes.get(name)?.(pod);
+  const puller = (patch: { gated?: boolean; holding?: boolean; owner?: string }): PullerPod => ({
+    metadata: { name: 'p', namespace: 'ns', annotations: { 'prepull.dev/owner': patch.owner ?? 'ns/x' } },
+    spec: {
+      containers: [{ name: 'image-0', image: 'a:1' }],
+      ...(patch.gated && { schedulingGates: [{ name: 'prepull.dev/pull-slot' }] }),
+    },
+    status: {
+      containerStatuses: [
+        {
+          name: 'image-0',
+          image: 'a:1',
+          imageID: patch.holding ? 'a@sha256:1' : '',
+          ready: patch.holding ?? false,
+          restartCount: 0,
+          state: patch.holding ? { running: {} } : { waiting: { reason: 'ContainerCreating' } },
+        },
+      ],
+    },
+  });
+
+  it('indexes by owner every pod, and those holding every image or waiting for a pull slot apart', () => {
+    expect(index(OWNER_INDEX, puller({}))).toEqual(['ns/x']);
+    expect(index(HOLDING_INDEX, puller({ holding: true }))).toEqual(['ns/x']);
+    expect(index(HOLDING_INDEX, puller({}))).toEqual([]);
+    expect(index(WAITING_INDEX, puller({ gated: true }))).toEqual(['ns/x']);
+    expect(index(WAITING_INDEX, puller({ holding: true }))).toEqual([]);
+  });
+
+  it('indexes no pod whose owner is in another namespace', () => {
+    for (const name of [OWNER_INDEX, HOLDING_INDEX, WAITING_INDEX]) {
+      expect(index(name, puller({ owner: 'other/x', holding: true, gated: true }))).toEqual([]);
+    }
   });
 });

@@ -16,7 +16,7 @@ import { intern, slimContainerStatus, slimOwnerReference } from '../../kube/slim
 import { OWNER_ANNOTATION, OWNER_UID_LABEL } from './labels.ts';
 import { PLATFORM_GROUP_LABEL } from './platforms.ts';
 import { REFUSAL_DAEMONSET_INDEX, refusedDaemonSetKey } from './refusals.ts';
-import { podNodeName } from './status.ts';
+import { holdsEveryImage, isWaitingForPullSlot, podNodeName } from './status.ts';
 
 /**
  * A pod as {@link slimPullerPod} keeps it: identity, the labels and
@@ -141,15 +141,27 @@ export function podsOf(
 
 /** Index of puller pods by {@link ownerKeyOf}. */
 export const OWNER_INDEX = 'prepulledimage-owner';
+/** Index of the puller pods that hold every image ({@link holdsEveryImage}), by {@link ownerKeyOf}: counted, not listed. */
+export const HOLDING_INDEX = 'prepulledimage-holding';
+/** Index of the puller pods waiting for a pull slot, by {@link ownerKeyOf}: counted, not listed. */
+export const WAITING_INDEX = 'prepulledimage-waiting';
 
-/** Adds {@link OWNER_INDEX}; call once, before or after the informer starts. */
+/**
+ * Adds {@link OWNER_INDEX}, {@link HOLDING_INDEX} and {@link WAITING_INDEX};
+ * call once, before or after the informer starts. The last two let a pass
+ * that the status throttle holds back decide from counts, not a walk over
+ * every node's pod.
+ */
 export function addPullerPodIndexes(pods: {
   addIndex(name: string, fn: (pod: PullerPod) => string[]): void;
 }): void {
-  pods.addIndex(OWNER_INDEX, (pod) => {
-    const key = ownerKeyOf(pod);
+  const ownerIf = (pod: PullerPod, yes: boolean) => {
+    const key = yes ? ownerKeyOf(pod) : undefined;
     return key ? [key] : [];
-  });
+  };
+  pods.addIndex(OWNER_INDEX, (pod) => ownerIf(pod, true));
+  pods.addIndex(HOLDING_INDEX, (pod) => ownerIf(pod, holdsEveryImage(pod)));
+  pods.addIndex(WAITING_INDEX, (pod) => ownerIf(pod, isWaitingForPullSlot(pod)));
 }
 
 /** Index of puller pods by the node they are for (bound, or pinned by the DaemonSet controller). */

@@ -15,6 +15,7 @@ import {
   classifyPullFailure,
   computePrePulledImageStatus,
   digestOf,
+  holdsEveryImage,
   mayHaveBecomeReady,
   podNodeName,
   type StatusInput,
@@ -886,16 +887,23 @@ describe('mayHaveBecomeReady', () => {
     { type: 'Ready', status: 'False', reason: 'Pulling', message: '', lastTransitionTime: now.toISOString() },
   ];
   it('is true once as many pods hold every image as the DaemonSet wants, and only while status is not Ready', () => {
-    const pods = [pod('a', ['ready', 'ready']), pod('b', ['ready', 'ready'])];
-    expect(mayHaveBecomeReady(ppi(undefined, notReady), pods, daemonSet(2))).toBe(true);
-    expect(mayHaveBecomeReady(ppi(undefined, notReady), pods, daemonSet(3))).toBe(false);
+    expect(mayHaveBecomeReady(ppi(undefined, notReady), 2, daemonSet(2))).toBe(true);
+    expect(mayHaveBecomeReady(ppi(undefined, notReady), 2, daemonSet(3))).toBe(false);
     const ready = [{ ...notReady[0]!, status: 'True' as const, reason: 'Ready' }];
-    expect(mayHaveBecomeReady(ppi(undefined, ready), pods, daemonSet(2))).toBe(false);
+    expect(mayHaveBecomeReady(ppi(undefined, ready), 2, daemonSet(2))).toBe(false);
   });
-  it('does not count a pod that still pulls one of its images, nor a DaemonSet that wants nothing yet', () => {
-    const pods = [pod('a', ['ready', 'ready']), pod('b', ['ready', 'creating'])];
-    expect(mayHaveBecomeReady(ppi(undefined, notReady), pods, daemonSet(2))).toBe(false);
-    expect(mayHaveBecomeReady(ppi(undefined, notReady), [], daemonSet(0))).toBe(false);
-    expect(mayHaveBecomeReady(ppi(undefined, notReady), pods, undefined)).toBe(false);
+  it('is false while the DaemonSet wants nothing yet', () => {
+    expect(mayHaveBecomeReady(ppi(undefined, notReady), 0, daemonSet(0))).toBe(false);
+    expect(mayHaveBecomeReady(ppi(undefined, notReady), 2, undefined)).toBe(false);
+  });
+});
+
+describe('holdsEveryImage', () => {
+  it('counts a pod only once every container reports its image', () => {
+    expect(holdsEveryImage(pod('a', ['ready', 'ready']))).toBe(true);
+    expect(holdsEveryImage(pod('b', ['ready', 'creating']))).toBe(false);
+    // A status for one container of two: the other has not been reported yet.
+    expect(holdsEveryImage(pod('c', ['ready', 'none']))).toBe(false);
+    expect(holdsEveryImage({ ...pod('d', ['ready', 'ready']), status: {} })).toBe(false);
   });
 });

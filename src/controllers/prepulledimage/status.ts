@@ -150,31 +150,30 @@ export function isWaitingForPullSlot(pod: PullerPod): boolean {
   return pod.spec.schedulingGates?.some((gate) => gate.name === PULL_SLOT_GATE) ?? false;
 }
 
+/** Whether the pod reports every one of its containers' images as on its node. */
+export function holdsEveryImage(pod: PullerPod): boolean {
+  const statuses = pod.status?.containerStatuses ?? [];
+  return statuses.length === pod.spec.containers.length && statuses.length > 0 && statuses.every(hasImage);
+}
+
 /**
  * Whether the object may just have become Ready: its status does not say so
- * yet, and as many puller pods hold every image as its DaemonSets want. A
- * count, with no per-node work: while the status throttle holds, the
- * controller computes status only then (or for pods waiting for a pull slot),
- * so that the write that makes the object Ready is not held back. A pod of an
- * older rollout may make it true too early; that costs one computation.
+ * yet, and as many puller pods hold every image ({@link holdsEveryImage};
+ * `holding` of them, counted by an index) as its DaemonSets want. A count,
+ * with no per-node work: while the status throttle holds, the controller
+ * computes status only then (or for pods waiting for a pull slot), so that
+ * the write that makes the object Ready is not held back. A pod of an older
+ * rollout may make it true too early; that costs one computation.
  */
 export function mayHaveBecomeReady(
   ppi: PrePulledImage,
-  pods: readonly PullerPod[],
+  holding: number,
   daemonSet: DaemonSet | undefined,
 ): boolean {
   if (ppi.status?.conditions?.some((c) => c.type === ConditionType.Ready && c.status === 'True'))
     return false;
   const desired = daemonSet?.status?.desiredNumberScheduled ?? 0;
-  if (desired === 0) return false;
-  let holding = 0;
-  for (const pod of pods) {
-    const statuses = pod.status?.containerStatuses ?? [];
-    if (statuses.length === pod.spec.containers.length && statuses.length > 0 && statuses.every(hasImage)) {
-      holding++;
-    }
-  }
-  return holding >= desired;
+  return desired > 0 && holding >= desired;
 }
 
 const PLATFORM_MISMATCH = /no match for platform|no matching manifest for/i;
