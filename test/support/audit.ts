@@ -3,7 +3,8 @@
  * trusts when it asks "how many requests did the operator make?", since the
  * operator's own counters could be wrong in the same way as the operator.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { KubeClient } from '../../src/kube/client.ts';
 import type { Namespace } from '../../src/kube/objects.ts';
 import { Resources } from '../../src/kube/resources.ts';
@@ -16,10 +17,27 @@ export interface AuditedRequest {
   at: number;
 }
 
+/**
+ * The audit log's files from `sinceMs` on, oldest first: the API server
+ * rotates `audit.log` at its size limit (`audit-<time>.log` beside it), and a
+ * rotated file last written before `sinceMs` holds nothing after it.
+ */
+function auditFiles(auditLog: string, sinceMs: number): string[] {
+  const dir = dirname(auditLog);
+  const name = basename(auditLog, '.log');
+  const rotated = readdirSync(dir)
+    .filter((f) => f.startsWith(`${name}-`) && f.endsWith('.log'))
+    .sort()
+    .map((f) => join(dir, f))
+    .filter((f) => statSync(f).mtimeMs >= sinceMs);
+  return [...rotated, auditLog];
+}
+
 /** Completed requests whose user agent starts with `userAgent`, at or after `sinceMs`. */
 export function auditedRequests(auditLog: string, userAgent: string, sinceMs = 0): AuditedRequest[] {
   const out: AuditedRequest[] = [];
-  for (const line of readFileSync(auditLog, 'utf8').split('\n')) {
+  const lines = auditFiles(auditLog, sinceMs).flatMap((f) => readFileSync(f, 'utf8').split('\n'));
+  for (const line of lines) {
     if (!line.includes(userAgent)) continue;
     const event = JSON.parse(line) as {
       stage: string;
