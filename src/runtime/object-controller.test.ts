@@ -132,7 +132,7 @@ function stalled(obj: Widget, failure: Failure, now: Date): WidgetStatus {
 
 async function setup(
   options: {
-    intervalMs?: number;
+    intervalMs?: number | ((obj: Widget) => number);
     reconcile?: (obj: Widget) => Promise<ReconcileOutcome<WidgetStatus>>;
     /** Also watch parts, widgets owned by the widget their `owner` annotation names, with these options. */
     parts?: WatchOptions<Widget>;
@@ -227,6 +227,22 @@ describe('createObjectController', () => {
     await settle();
     expect(client.statusWrites.map((s) => s.count)).toEqual([1, 2]);
     await controller.stop();
+  });
+
+  it('takes the throttle interval of each object from the object, when the kind says so', async () => {
+    const { clock, source, client, stop } = await setup({ intervalMs: (w) => w.spec.replicas * 1_000 });
+    source.put(widget(3), 'ADDED');
+    await settle();
+    source.put({ ...widget(4, 2), status: client.statusWrites[0]! });
+    await settle();
+    clock.advance(3_000);
+    await settle();
+    // Four replicas: four seconds.
+    expect(client.statusWrites.map((s) => s.count)).toEqual([3]);
+    clock.advance(1_000);
+    await settle();
+    expect(client.statusWrites.map((s) => s.count)).toEqual([3, 4]);
+    await stop();
   });
 
   it('lets a condition transition past the throttle at once, once per interval', async () => {

@@ -214,8 +214,12 @@ export interface ObjectKind<T extends KindObject<Status>, Spec, Status extends S
   connect?(enqueue: (key: string) => void): void;
   /** Stops what the kind started; the controller calls it after its workers have stopped. */
   stop?(): Promise<void>;
-  /** Status writes per object at least this far apart, the first immediate (default 0). */
-  statusWriteIntervalMs?: number;
+  /**
+   * Status writes per object at least this far apart, the first immediate
+   * (default 0); a function of the object for a kind whose status costs more
+   * to compute as the object grows.
+   */
+  statusWriteIntervalMs?: number | ((object: T) => number);
   /** How failures are described (e.g. without the server's text where a write body is secret). */
   classify?: ClassifyOptions;
 }
@@ -269,7 +273,13 @@ export function createObjectController<T extends KindObject<Status>, Spec, Statu
   const statusType = statusResourceOf(kind.resource);
   const fieldManager = fieldManagerOf(kind.name);
   const statusFieldManager = statusFieldManagerOf(kind.name);
-  const interval = kind.statusWriteIntervalMs ?? 0;
+  const intervalOption = kind.statusWriteIntervalMs ?? 0;
+  /** The throttle's interval for the object of `key` (as cached). */
+  const intervalOf = (key: string): number => {
+    if (typeof intervalOption === 'number') return intervalOption;
+    const object = kind.informer.get(key);
+    return object ? intervalOption(object) : 0;
+  };
   /** When each object's status was last written, for the per-object throttle. */
   const lastWrite = new Map<string, number>();
   /** When a condition transition last went past the throttle, per object: once per interval, so a flapping condition is throttled too. */
@@ -315,7 +325,7 @@ export function createObjectController<T extends KindObject<Status>, Spec, Statu
       const wait = statusDueInMs(key);
       const transition =
         conditionsTransitioned(conditions(object.status), conditions(status)) &&
-        (lastTransitionWrite.get(key) ?? Number.NEGATIVE_INFINITY) + interval <= clock.now();
+        (lastTransitionWrite.get(key) ?? Number.NEGATIVE_INFINITY) + intervalOf(key) <= clock.now();
       if (wait > 0 && !transition) return wait;
       if (wait > 0) lastTransitionWrite.set(key, clock.now());
     }
@@ -350,7 +360,8 @@ export function createObjectController<T extends KindObject<Status>, Spec, Statu
 
   /** Milliseconds until the throttle lets a status write for `key` through. */
   function statusDueInMs(key: string): number {
-    return Math.max(0, (lastWrite.get(key) ?? Number.NEGATIVE_INFINITY) + interval - clock.now());
+    const last = lastWrite.get(key);
+    return last === undefined ? 0 : Math.max(0, last + intervalOf(key) - clock.now());
   }
 
   async function reconcileKey(key: string, { log }: ReconcileContext): Promise<ReconcileResult | undefined> {

@@ -86,13 +86,12 @@ import {
   isWaitingForPullSlot,
   mayHaveBecomeReady,
   stalledStatus,
+  statusWriteIntervalOf,
 } from './status.ts';
 import { podsToAdmit, resolvePullLimit } from './throttle.ts';
 import type { ImagesFromPlans, WorkloadInformers } from './workload-caches.ts';
 
 export const CONTROLLER_NAME = 'prepulledimage';
-/** Status writes per object are at least this far apart (the first one is immediate). */
-export const STATUS_WRITE_INTERVAL_MS = 2_000;
 /** Hash of the rendered DaemonSet, so an unchanged spec costs no request. */
 export const SPEC_HASH_ANNOTATION = 'prepull.dev/spec-hash';
 
@@ -221,7 +220,7 @@ export function prePulledImageKind(
       ),
       ...imagesFromWatches(informers),
     ],
-    statusWriteIntervalMs: STATUS_WRITE_INTERVAL_MS,
+    statusWriteIntervalMs: statusWriteIntervalOf,
     transitions: [
       { condition: ConditionType.Ready, when: 'becameTrue', type: 'Normal', action: 'Pull' },
       { condition: ConditionType.Degraded, when: 'trueAndNew', type: 'Warning', action: 'Pull' },

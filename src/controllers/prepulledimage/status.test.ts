@@ -18,8 +18,10 @@ import {
   holdsEveryImage,
   mayHaveBecomeReady,
   podNodeName,
+  STATUS_WRITE_INTERVAL_MS,
   type StatusInput,
   stalledStatus,
+  statusWriteIntervalOf,
 } from './status.ts';
 
 const now = new Date('2026-01-01T00:00:00Z');
@@ -905,5 +907,14 @@ describe('holdsEveryImage', () => {
     // A status for one container of two: the other has not been reported yet.
     expect(holdsEveryImage(pod('c', ['ready', 'none']))).toBe(false);
     expect(holdsEveryImage({ ...pod('d', ['ready', 'ready']), status: {} })).toBe(false);
+  });
+});
+
+describe('statusWriteIntervalOf', () => {
+  it('is 2 s, and over more than 2000 nodes 1 ms per node its status last counted', () => {
+    expect(statusWriteIntervalOf(ppi())).toBe(STATUS_WRITE_INTERVAL_MS);
+    const over = (desiredNodes: number) => ({ ...ppi(), status: { desiredNodes } });
+    expect(statusWriteIntervalOf(over(1000))).toBe(2_000);
+    expect(statusWriteIntervalOf(over(5000))).toBe(5_000);
   });
 });
