@@ -14,10 +14,14 @@ import { Resources } from '../../../kube/resources.ts';
 import type { ImportTask } from './plan.ts';
 import type { ImportOutcome } from './state.ts';
 
-/** What an import needs besides its task: the `Authorization` value, or why it cannot run. */
+/**
+ * What an import needs besides its task: the `Authorization` value, or why it
+ * cannot run; `notYet` when the copy is not there at all, which the controller
+ * writes as soon as it sees the object (the agent may see the puller pod first).
+ */
 export type DownloadCredential =
   | { ok: true; authorization: string | undefined }
-  | { ok: false; outcome: Extract<ImportOutcome, { ok: false }> };
+  | { ok: false; outcome: Extract<ImportOutcome, { ok: false }>; notYet?: true };
 
 /** Reads the credential `task` needs from Prepull's namespace `namespace`; none for a task without one. */
 export async function downloadCredentialFor(
@@ -43,6 +47,7 @@ export async function downloadCredentialFor(
     return {
       ok: false,
       outcome: { ok: false, reason: Reason.CredentialsUnavailable, message: credential.problem },
+      ...(copy === undefined && { notYet: true as const }),
     };
   }
   return { ok: true, authorization: credential.authorization };

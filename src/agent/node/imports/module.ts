@@ -23,7 +23,7 @@ import { Sleeper } from '../../../runtime/clock.ts';
 import type { AgentContext, AgentModule } from '../module.ts';
 import { answerOf, isClaimTask } from './archive-protocol.ts';
 import { ArchiveServer, type QueuedSend } from './archive-server.ts';
-import { downloadCredentialFor } from './credentials.ts';
+import { type DownloadCredential, downloadCredentialFor } from './credentials.ts';
 import type { RunImport, RunUnpin } from './importer.ts';
 import { type ImportTask, planImports } from './plan.ts';
 import { IMPORT_MODULE } from './report.ts';
@@ -130,10 +130,21 @@ async function runImports(context: AgentContext, options: ImportModuleOptions): 
       }
       const { task } = next;
       const send = isClaimTask(task) ? sends?.take(task.key) : undefined;
+      // A url source's credential, read from Prepull's namespace before the import starts; never logged.
+      const credential = send ? undefined : await downloadCredentialFor(client, namespace, task);
+      if (signal.aborted) break;
+      if (credential && !credential.ok && credential.notYet) {
+        log.debug(
+          { ppi: task.owner, image: task.image },
+          'download credential not copied yet; asking again shortly',
+        );
+        state.postponed(task, credential.outcome, clock.now());
+        continue;
+      }
       state.started(task);
       context.report(state.report(tasks));
       log.info({ ppi: task.owner, image: task.image, index: task.index }, 'importing');
-      const outcome = await importOne(task, send);
+      const outcome = await importOne(task, send, credential);
       if (signal.aborted) break;
       state.finished(task, outcome, clock.now());
       if (send) {
@@ -154,13 +165,14 @@ async function runImports(context: AgentContext, options: ImportModuleOptions): 
     await Promise.all(all.map((i) => i.stop()));
   }
 
-  async function importOne(task: ImportTask, send: QueuedSend | undefined): Promise<ImportOutcome> {
+  async function importOne(
+    task: ImportTask,
+    send: QueuedSend | undefined,
+    credential: DownloadCredential | undefined,
+  ): Promise<ImportOutcome> {
     if (send?.failure) return { ok: false, ...send.failure };
     if (send) return options.runImport(task, signal, { archive: send.begin() });
-    // A url source's credential, read from Prepull's namespace now; never logged.
-    const credential = await downloadCredentialFor(client, namespace, task);
-    return credential.ok
-      ? options.runImport(task, signal, { authorization: credential.authorization })
-      : credential.outcome;
+    if (credential && !credential.ok) return credential.outcome;
+    return options.runImport(task, signal, { authorization: credential?.authorization });
   }
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { encodeReport } from '../report.ts';
 import type { ImportTask } from './plan.ts';
-import { ImportState } from './state.ts';
+import { ImportState, MAX_POSTPONED_MS, POSTPONE_MS } from './state.ts';
 
 function task(key: string, fingerprint = 'f1', refusal?: string): ImportTask {
   return {
@@ -51,6 +51,42 @@ describe('ImportState', () => {
     });
     const edited = task('u/0', 'f2');
     expect(state.next([edited], 1000)).toEqual({ task: edited });
+  });
+
+  it('asks about a postponed import again shortly without reporting it, and reports it failed once postponed a minute', () => {
+    const state = new ImportState({ baseMs: 30_000, maxMs: 600_000 });
+    const t = task('u/0');
+    const notCopied = { ok: false as const, reason: 'CredentialsUnavailable', message: 'not copied yet' };
+    state.postponed(t, notCopied, 0);
+    expect(state.report([t]).imports).toEqual([]);
+    expect(state.view(t, 0)).toBeUndefined();
+    expect(state.next([t], 0)).toEqual({ inMs: POSTPONE_MS });
+    expect(state.next([t], POSTPONE_MS)).toEqual({ task: t });
+    // The copy came: the import runs as a first try, with no failure behind it.
+    state.started(t);
+    state.finished(t, { ok: true }, POSTPONE_MS);
+    expect(state.report([t]).imports).toEqual([{ uid: 'u', index: 0, spec: 'f1', state: 'Imported' }]);
+
+    const other = task('u/1');
+    for (let at = 0; at < MAX_POSTPONED_MS; at += POSTPONE_MS) state.postponed(other, notCopied, at);
+    expect(state.report([other]).imports).toEqual([]);
+    state.postponed(other, notCopied, MAX_POSTPONED_MS);
+    expect(state.report([other]).imports[0]).toMatchObject({
+      state: 'Failed',
+      reason: 'CredentialsUnavailable',
+      failures: 1,
+    });
+    expect(state.next([other], MAX_POSTPONED_MS)).toEqual({ inMs: 30_000 });
+  });
+
+  it('keeps the failure and back-off of an import that was failing when it is postponed', () => {
+    const state = new ImportState({ baseMs: 1000, maxMs: 4000 });
+    const t = task('u/0');
+    state.started(t);
+    state.finished(t, { ok: false, reason: 'DownloadFailed', message: 'connection refused' }, 0);
+    state.postponed(t, { ok: false, reason: 'CredentialsUnavailable', message: 'not copied yet' }, 1000);
+    expect(state.report([t]).imports[0]).toMatchObject({ state: 'Failed', failures: 2 });
+    expect(state.next([t], 1000)).toEqual({ inMs: 2000 });
   });
 
   it('never runs a refused import, and reports it as ImportNotAllowed', () => {

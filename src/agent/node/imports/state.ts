@@ -27,12 +27,20 @@ export interface ImportRetryPolicy {
 
 export const DEFAULT_IMPORT_RETRY: ImportRetryPolicy = { baseMs: 30_000, maxMs: 600_000 };
 
+/** How soon a postponed import is asked about again. */
+export const POSTPONE_MS = 2_000;
+/** How long an import may stay postponed before it counts as failed. */
+export const MAX_POSTPONED_MS = 60_000;
+
 /** The outcome of one run of the importer. */
 export type ImportOutcome = { ok: true; digest?: string } | { ok: false; reason: string; message: string };
 
 interface ImportRecord {
   fingerprint: string;
-  state: 'Importing' | 'Imported' | 'Failed';
+  /** Postponed: not run yet, for a reason that is not its own failure (never reported). */
+  state: 'Importing' | 'Imported' | 'Failed' | 'Postponed';
+  /** Since when it has been postponed without a break (ms since the epoch). */
+  postponedSince?: number;
   reason?: string;
   message?: string;
   digest?: string;
@@ -70,7 +78,8 @@ export class ImportState {
       if (task.refusal !== undefined || !ready(task)) continue;
       const record = this.#records.get(task.key);
       if (!record || record.fingerprint !== task.fingerprint) return { task };
-      if (record.state !== 'Failed' || record.retryAt === undefined) continue;
+      if ((record.state !== 'Failed' && record.state !== 'Postponed') || record.retryAt === undefined)
+        continue;
       const wait = record.retryAt - now;
       if (wait <= 0) return { task };
       inMs = Math.min(inMs ?? wait, wait);
@@ -115,6 +124,31 @@ export class ImportState {
   }
 
   /**
+   * `task` cannot run yet, for a reason that is not its failure (its download
+   * credential has not been copied for the agents yet, which the controller
+   * does as soon as it sees the object): asked about again in
+   * {@link POSTPONE_MS}, and reported as an untried import is (not at all).
+   * Postponed for {@link MAX_POSTPONED_MS} in a row, it has failed with `outcome`.
+   */
+  postponed(task: ImportTask, outcome: Extract<ImportOutcome, { ok: false }>, now: number): void {
+    const previous = this.#records.get(task.key);
+    const same = previous?.fingerprint === task.fingerprint;
+    // Only an import not already failing waits quietly: a failing one keeps its failure and back-off.
+    const since = same && previous.state === 'Postponed' ? (previous.postponedSince ?? now) : now;
+    if ((same && previous.state === 'Failed') || now - since >= MAX_POSTPONED_MS) {
+      this.finished(task, outcome, now);
+      return;
+    }
+    this.#records.set(task.key, {
+      fingerprint: task.fingerprint,
+      state: 'Postponed',
+      postponedSince: since,
+      failures: 0,
+      retryAt: now + POSTPONE_MS,
+    });
+  }
+
+  /**
    * The report of every task: refused ones as Failed ImportNotAllowed, untried
    * ones left out; cut to fit the annotation budget (the controller shows the
    * images left out as waiting for the agent).
@@ -141,7 +175,7 @@ export class ImportState {
         continue;
       }
       const record = this.#records.get(task.key);
-      if (!record || record.fingerprint !== task.fingerprint) continue;
+      if (!record || record.fingerprint !== task.fingerprint || record.state === 'Postponed') continue;
       const added = add({
         ...base,
         state: record.state,
@@ -158,7 +192,7 @@ export class ImportState {
   /** How `task` stands, for an answer to its puller pod. */
   view(task: ImportTask, now: number): RecordView {
     const record = this.#records.get(task.key);
-    if (!record || record.fingerprint !== task.fingerprint) return undefined;
+    if (!record || record.fingerprint !== task.fingerprint || record.state === 'Postponed') return undefined;
     if (record.state === 'Imported')
       return { state: 'Imported', ...(record.digest && { digest: record.digest }) };
     if (record.state === 'Importing') return { state: 'Importing' };
