@@ -104,7 +104,7 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
   };
   /**
    * A rollout as the API server timed it, from its audit log: from the create
-   * request to the last write of `statusPath` by `writer` before the poll saw
+   * request to the last write of `resourcePath`'s status by `writer` before the poll saw
    * the rollout done. The poll's interval (100 ms) and its requests' time
    * drop out of both sides alike.
    */

@@ -91,7 +91,7 @@ export interface WatchedChange<O> {
 
 export interface WatchOptions<O> {
   /**
-   * Whether `event` may change more for `dependent` than its status. Given,
+   * Whether `change` may change more for `dependent` than its status. Given,
    * every other event reaches a dependent whose status write the throttle
    * holds back only when the throttle opens: a rollout's pods change many
    * times a second, and a pass for each would compute a status that could not
