@@ -136,6 +136,7 @@ async function setup(
     reconcile?: (obj: Widget) => Promise<ReconcileOutcome<WidgetStatus>>;
     /** Also watch parts, widgets owned by the widget their `owner` annotation names, with these options. */
     parts?: WatchOptions<Widget>;
+    updateMatters?: (obj: Widget, previous: Widget) => boolean;
   } = {},
 ) {
   const clock = new FakeClock();
@@ -154,6 +155,7 @@ async function setup(
       ? [owns(parts, widgets, (part) => part.metadata.annotations?.owner, options.parts)]
       : [],
     statusWriteIntervalMs: options.intervalMs ?? 0,
+    ...(options.updateMatters && { updateMatters: options.updateMatters }),
     transitions: [
       { condition: 'Ready', when: 'becameTrue', type: 'Normal', action: 'Count' },
       { condition: 'Degraded', when: 'trueAndNew', type: 'Warning', action: 'Count' },
@@ -226,6 +228,28 @@ describe('createObjectController', () => {
     clock.advance(2_000);
     await settle();
     expect(client.statusWrites.map((s) => s.count)).toEqual([1, 2]);
+    await controller.stop();
+  });
+
+  it('reconciles only the updates the kind says can matter; a new object always', async () => {
+    const { source, controller, reconciles } = await setup({
+      updateMatters: (obj, previous) =>
+        obj.metadata.labels?.held === 'yes' || previous.metadata.labels?.held === 'yes',
+    });
+    source.put(widget(1), 'ADDED');
+    await settle();
+    expect(reconciles).toHaveLength(1);
+    source.put(widget(2, 2));
+    await settle();
+    expect(reconciles).toHaveLength(1);
+    const held = { ...widget(3, 3), metadata: { ...widget(3, 3).metadata, labels: { held: 'yes' } } };
+    source.put(held);
+    await settle();
+    expect(reconciles).toHaveLength(2);
+    // Released: the update that lets it go still reaches the reconcile.
+    source.put(widget(4, 4));
+    await settle();
+    expect(reconciles).toHaveLength(3);
     await controller.stop();
   });
 

@@ -191,6 +191,14 @@ export interface ObjectKind<T extends KindObject<Status>, Spec, Status extends S
   informer: Informer<T>;
   specSchema: z.ZodType<Spec>;
   watches: Watch[];
+  /**
+   * Whether an update of the object itself can matter to its reconcile
+   * (absent, every update does); objects made and deleted always do. A kind
+   * that acts on few of its objects (the node gate, on the nodes its taint
+   * holds) skips the rest: kubelets renew every node's status, thousands of
+   * updates a minute in a large cluster.
+   */
+  updateMatters?(object: T, previous: T): boolean;
   reconcile(request: ReconcileRequest<T, Spec>): Promise<ReconcileOutcome<Status>>;
   /**
    * Pure: the status of a pass that cannot go on (an invalid spec, a failed
@@ -289,8 +297,9 @@ export function createObjectController<T extends KindObject<Status>, Spec, Statu
 
   kind.informer.addHandler({
     add: (obj) => queue.add(keyOf(obj)),
-    update: (_, obj) => {
+    update: (previous, obj) => {
       store.seen(statusType, keyOf(obj), false);
+      if (kind.updateMatters && !kind.updateMatters(obj, previous)) return;
       queue.add(keyOf(obj));
     },
     delete: (obj) => {

@@ -115,6 +115,8 @@ export function nodeGateKind(deps: GateKindDeps): ObjectKind<Node, unknown, NonN
     resource: Resources.nodes,
     informer: informers.nodes,
     specSchema: z.unknown(),
+    // Only a node the taint holds, or held until now, has anything to reconcile.
+    updateMatters: (node, previous) => isGated(node) || isGated(previous),
     transitions: [],
     watches: [
       // A gating object that appears, changes or goes may release any held node.
