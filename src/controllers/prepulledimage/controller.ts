@@ -85,6 +85,7 @@ import {
   holdsEveryImage,
   isWaitingForPullSlot,
   mayHaveBecomeReady,
+  onlyCountsMoved,
   stalledStatus,
   statusWriteIntervalOf,
 } from './status.ts';
@@ -172,7 +173,7 @@ export function prePulledImageKind(
       }),
       // The import policy changed: every object that imports may be allowed or refused now.
       watch(informers.importPolicies, Resources.configMaps, () => objectsWithTarballs()),
-      owns(informers.daemonSets, Resources.daemonSets, ownerKeyOf),
+      owns(informers.daemonSets, Resources.daemonSets, ownerKeyOf, { urgent: daemonSetChangeIsUrgent }),
       owns(informers.pods, Resources.pods, ownerKeyOf, { urgent: podChangeIsUrgent }),
       // A node that joins or leaves, or whose disk pressure changes, may change any object's nodes.
       // So may the startup taint leaving it, or a release before its images were there (nodeReadiness).
@@ -469,7 +470,29 @@ export function prePulledImageKind(
     const ppi = informers.prePulledImages.get(owner);
     if (!ppi || ppi.spec.maxConcurrentPulls !== undefined) return true;
     if (!holdsEveryImage(pod) || (previous !== undefined && holdsEveryImage(previous))) return false;
-    // The object's own DaemonSet: with architecture DaemonSets beside it this may be true early, which costs one pass.
+    return mayBeReadyNow(ppi, owner);
+  }
+
+  /**
+   * Whether a puller DaemonSet's change must reach its object at once: it was
+   * made or deleted, more than its status counts changed ({@link onlyCountsMoved}),
+   * the object limits pull slots (their number may follow the nodes), or the
+   * counts may have made the object Ready. The DaemonSet controller's other
+   * status writes wait for the throttle.
+   */
+  function daemonSetChangeIsUrgent(
+    { obj: daemonSet, previous, deleted }: WatchedChange<DaemonSet>,
+    owner: string,
+  ): boolean {
+    if (deleted || previous === undefined || !onlyCountsMoved(previous, daemonSet)) return true;
+    const ppi = informers.prePulledImages.get(owner);
+    if (!ppi || ppi.spec.maxConcurrentPulls !== undefined) return true;
+    return mayBeReadyNow(ppi, owner);
+  }
+
+  /** {@link mayHaveBecomeReady} from the index's count and the object's own DaemonSet in the cache. */
+  function mayBeReadyNow(ppi: PrePulledImage, owner: string): boolean {
+    // The own DaemonSet: with architecture DaemonSets beside it this may be true early, which costs one pass.
     const own = informers.daemonSets.get(
       `${ppi.metadata.namespace}/${daemonSetName(ppi.metadata.name ?? '')}`,
     );

@@ -17,6 +17,7 @@ import {
   digestOf,
   holdsEveryImage,
   mayHaveBecomeReady,
+  onlyCountsMoved,
   podNodeName,
   STATUS_WRITE_INTERVAL_MS,
   type StatusInput,
@@ -676,6 +677,27 @@ describe('tarball images, as the node agent reports them', () => {
     );
   });
 
+  it('reads the same pod object afresh when only the agent report changed', () => {
+    // Status passes reuse a pod's image states while the pod object is the same; not for imports.
+    const same = pod('n1', [neverPulled, 'ready']);
+    const pass = (imports: ImportsOnNode) =>
+      computePrePulledImageStatus({
+        ppi: withTarball(),
+        pods: [same],
+        nodes: nodeMap(node('n1')),
+        daemonSet: daemonSet(1),
+        imports,
+        now,
+      }).nodes?.[0]?.images?.[0];
+    expect(pass(reported({ state: 'Importing' }))).toMatchObject({ state: 'Pulling', reason: 'Importing' });
+    expect(pass(reported({ state: 'Failed', reason: 'ChecksumMismatch', message: 'differs' }))).toMatchObject(
+      {
+        state: 'Failed',
+        reason: 'ChecksumMismatch',
+      },
+    );
+  });
+
   it('ignores a report about an older spec of the image', () => {
     const stale: ImportsOnNode = () => ({
       agent: true,
@@ -897,6 +919,59 @@ describe('mayHaveBecomeReady', () => {
   it('is false while the DaemonSet wants nothing yet', () => {
     expect(mayHaveBecomeReady(ppi(undefined, notReady), 0, daemonSet(0))).toBe(false);
     expect(mayHaveBecomeReady(ppi(undefined, notReady), 2, undefined)).toBe(false);
+  });
+});
+
+describe('status passes over the same pod objects', () => {
+  it('read a pod again for another image: a spec edit finds the old pod lacking the new image', () => {
+    const same = pod('n1', ['ready', 'ready']);
+    const pass = (images: string[]) =>
+      computePrePulledImageStatus({
+        ppi: ppi(images),
+        pods: [same],
+        nodes: nodeMap(node('n1')),
+        daemonSet: daemonSet(1),
+        now,
+      }).nodes?.[0]?.images?.[0];
+    expect(pass(['nginx:1.27', 'ghcr.io/org/app'])).toMatchObject({ state: 'Ready' });
+    expect(pass(['nginx:1.28', 'ghcr.io/org/app'])).toMatchObject({
+      state: 'Pending',
+      message: 'waiting for the DaemonSet to roll out the new spec',
+    });
+    expect(pass(['nginx:1.27', 'ghcr.io/org/app'])).toMatchObject({ state: 'Ready' });
+  });
+});
+
+describe('onlyCountsMoved', () => {
+  const before = {
+    ...daemonSet(3),
+    metadata: { ...daemonSet(3).metadata, resourceVersion: '10', managedFields: [{ manager: 'a' }] },
+  };
+  it('is true for a status write that moves counts, with a new resourceVersion and managedFields', () => {
+    const after = {
+      ...before,
+      metadata: { ...before.metadata, resourceVersion: '11', managedFields: [{ manager: 'b' }] },
+      status: { ...before.status!, numberReady: 2, currentNumberScheduled: 2, desiredNumberScheduled: 4 },
+    };
+    expect(onlyCountsMoved(before, after)).toBe(true);
+  });
+  it('is false when the DaemonSet controller has seen a new generation', () => {
+    expect(onlyCountsMoved(daemonSet(3, false), daemonSet(3, true))).toBe(false);
+  });
+  it('is false when the spec, the generation or lasting metadata changed', () => {
+    const spec = { ...before, spec: { ...before.spec, revisionHistoryLimit: 1 } };
+    expect(onlyCountsMoved(before, spec)).toBe(false);
+    expect(onlyCountsMoved(before, { ...before, metadata: { ...before.metadata, generation: 3 } })).toBe(
+      false,
+    );
+    const annotated = {
+      ...before,
+      metadata: { ...before.metadata, annotations: { 'prepull.dev/spec-hash': 'x' } },
+    };
+    expect(onlyCountsMoved(before, annotated)).toBe(false);
+    expect(
+      onlyCountsMoved(before, { ...before, metadata: { ...before.metadata, ownerReferences: [] } }),
+    ).toBe(false);
   });
 });
 

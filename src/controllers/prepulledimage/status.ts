@@ -3,6 +3,7 @@
  * node and image a state, counts, digests, and the Ready / Progressing /
  * Degraded conditions. Pure, and bounded in size however large the cluster.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { z } from 'zod';
 import { importFingerprint } from '../../agent/node/imports/report.ts';
 import { ConditionType, Reason } from '../../api/conditions.ts';
@@ -193,6 +194,29 @@ export function mayHaveBecomeReady(
   return desired > 0 && holding >= desired;
 }
 
+/**
+ * Whether a puller DaemonSet's change only moves the counts in its status:
+ * the DaemonSet controller's writes as pods come and go, hundreds in a
+ * rollout over thousands of nodes. Those may wait for the status throttle.
+ * Anything else may need the object's reconcile at once: a change of its
+ * spec or metadata (a hash the apply no longer finds, an owner taken away),
+ * or a new observed generation (the rollout of a new spec has begun, or the
+ * object may now be settled).
+ */
+export function onlyCountsMoved(previous: DaemonSet, daemonSet: DaemonSet): boolean {
+  return (
+    previous.status?.observedGeneration === daemonSet.status?.observedGeneration &&
+    isDeepStrictEqual(previous.spec, daemonSet.spec) &&
+    isDeepStrictEqual(lastingMetadata(previous), lastingMetadata(daemonSet))
+  );
+}
+
+/** Metadata without what every write changes. */
+function lastingMetadata({ metadata }: DaemonSet): DaemonSet['metadata'] {
+  const { resourceVersion, managedFields, ...rest } = metadata;
+  return rest;
+}
+
 const PLATFORM_MISMATCH = /no match for platform|no matching manifest for/i;
 // Word boundaries keep a digest's hex digits from reading as a status code.
 const UNAUTHORIZED =
@@ -317,35 +341,41 @@ export function computePrePulledImageStatus(input: StatusInput): PrePulledImageS
   }
   reports.sort((a, b) => GROUP_ORDER[a.group] - GROUP_ORDER[b.group] || compareStrings(a.name, b.name));
 
-  const count = (group: NodeGroup) => reports.filter((r) => r.group === group).length;
+  const inGroup: Record<NodeGroup, number> = { failed: 0, pulling: 0, pending: 0, ready: 0 };
+  for (const report of reports) inGroup[report.group]++;
   // Nodes the DaemonSet controller wants but has not yet made a pod for. Its
   // count still includes a deleted node while that node's pod exists (until
   // PodGC takes it), so such nodes are taken off: only existing nodes count.
-  const goneNodes = new Set(
-    input.pods.flatMap((pod) => {
-      const node = podNodeName(pod);
-      return node !== undefined && !nodes.has(node) ? [node] : [];
-    }),
-  );
+  const goneNodes = new Set<string>();
+  for (const pod of input.pods) {
+    const node = podNodeName(pod);
+    if (node !== undefined && !nodes.has(node)) goneNodes.add(node);
+  }
   const dsDesired = daemonSet?.status?.desiredNumberScheduled ?? 0;
   const unscheduled = Math.max(0, dsDesired - byNode.size - goneNodes.size);
   const counts: Counts = {
     desired: reports.length + unscheduled,
-    ready: count('ready'),
-    pulling: count('pulling'),
-    failed: count('failed'),
-    pending: count('pending') + unscheduled,
+    ready: inGroup.ready,
+    pulling: inGroup.pulling,
+    failed: inGroup.failed,
+    pending: inGroup.pending + unscheduled,
   };
 
   const images = ppi.spec.images.map((entry, index) => {
-    const ready = reports.map((r) => r.images[index]).filter((s) => s?.state === 'Ready');
-    const digests = [...new Set(ready.flatMap((s) => (s?.digest ? [s.digest] : [])))].sort(compareStrings);
+    let readyNodes = 0;
+    const digests = new Set<string>();
+    for (const report of reports) {
+      const state = report.images[index];
+      if (state?.state !== 'Ready') continue;
+      readyNodes++;
+      if (state.digest) digests.add(state.digest);
+    }
     return withResolution(
       {
         image: refs[index] ?? entry.image,
         ...(entry.name !== undefined && { name: entry.name }),
-        digests: digests.slice(0, MAX_DIGESTS),
-        readyNodes: ready.length,
+        digests: [...digests].sort(compareStrings).slice(0, MAX_DIGESTS),
+        readyNodes,
       },
       input.resolutions?.[index],
     );
@@ -423,9 +453,13 @@ function podsByNode(pods: PullerPod[], nodes: Map<string, Node>): Map<string, Pu
     if (pod.metadata.deletionTimestamp) continue;
     const name = podNodeName(pod);
     if (name === undefined || !nodes.has(name)) continue;
-    byNode.set(name, [...(byNode.get(name) ?? []), pod]);
+    const list = byNode.get(name);
+    if (list) list.push(pod);
+    else byNode.set(name, [pod]);
   }
-  for (const list of byNode.values()) list.sort((a, b) => (isNewer(a, b) ? -1 : isNewer(b, a) ? 1 : 0));
+  for (const list of byNode.values()) {
+    if (list.length > 1) list.sort((a, b) => (isNewer(a, b) ? -1 : isNewer(b, a) ? 1 : 0));
+  }
   return byNode;
 }
 
@@ -442,6 +476,32 @@ interface ImageContext {
   imports?: ImportsOnNode;
 }
 
+/**
+ * Each puller pod's image states, by image, for objects that import nothing:
+ * a state is then a function of the pod object alone, which the informer
+ * replaces on every change. In a rollout over thousands of nodes most pods
+ * do not change between two status passes, so a pass reads them from here.
+ * Weakly held: a pod the informer lets go takes its states with it.
+ */
+const podImageStates = new WeakMap<PullerPod, Map<string, NodeImageState>>();
+
+/** {@link imageStateInPod}, from {@link podImageStates} when no image of the object is imported. */
+function podImageState(context: ImageContext, pod: PullerPod, image: string): NodeImageState {
+  if (context.imports && context.ppi.spec.images.some((entry) => entry.tarball))
+    return imageStateInPod(context, pod, image);
+  let states = podImageStates.get(pod);
+  if (!states) {
+    states = new Map();
+    podImageStates.set(pod, states);
+  }
+  let state = states.get(image);
+  if (!state) {
+    state = imageStateInPod(context, pod, image);
+    states.set(image, state);
+  }
+  return state;
+}
+
 function imageStateOnNode(
   context: ImageContext,
   pods: PullerPod[],
@@ -449,12 +509,12 @@ function imageStateOnNode(
   image: string,
 ): NodeImageState {
   const [newest, ...older] = pods as [PullerPod, ...PullerPod[]];
-  let state = imageStateInPod(context, newest, image);
+  let state = podImageState(context, newest, image);
   // A replacement on its way (a spec edit, a refresh round): the pod it
   // replaces still holds the image, so the node has it. A failure of the
   // replacement is reported, not hidden.
   if (state.state === 'Pulling' || state.state === 'Pending') {
-    const held = older.map((pod) => imageStateInPod(context, pod, image)).find((s) => s.state === 'Ready');
+    const held = older.map((pod) => podImageState(context, pod, image)).find((s) => s.state === 'Ready');
     if (held) state = held;
   }
   if (state.state === 'Ready') return state;
