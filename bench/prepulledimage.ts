@@ -11,7 +11,8 @@
  *      that shows the rollout done (the DaemonSet controller's, the
  *      operator's), so a poll's interval weighs on neither;
  *   3. API requests and status writes during those rollouts, from the API
- *      server's audit log, the operator's RSS, and the CPU seconds of each
+ *      server's audit log, the controller's reconciles (its metric), the
+ *      operator's RSS, and the CPU seconds of each
  *      side's rollouts (the operator's, and the whole machine's busy time:
  *      on a saturated machine the difference is what the ratio pays for);
  * then, at the largest size, requests at steady state and the RSS with 100
@@ -28,6 +29,7 @@ import { writeFileSync } from 'node:fs';
 
 import { buildBundle, imageNodeFlags } from '../scripts/build.ts';
 import type { PrePulledImage } from '../src/api/prepulledimage.ts';
+import { CONTROLLER_NAME } from '../src/controllers/prepulledimage/controller.ts';
 import { renderPullDaemonSet } from '../src/controllers/prepulledimage/render.ts';
 import type { DaemonSet, Node, Pod } from '../src/kube/objects.ts';
 import { Resources } from '../src/kube/resources.ts';
@@ -153,6 +155,8 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
     );
   };
 
+  /** The PrePulledImage controller's reconciles so far, of any result. */
+  const reconciles = () => operatorMetric('prepull_reconcile_total', `controller="${CONTROLLER_NAME}"`);
   const apply = (name: string) => applyPrePulledImage(cluster, NS, name, spec);
   /** One PrePulledImage over the nodes, to Ready, then deleted: seconds, and the operator's requests meanwhile. */
   const ppiRollout = async (nodes: number, round: number, profile: boolean) => {
@@ -160,6 +164,7 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
     const profiler = PROFILE && profile ? await connectProfiler(operatorLog) : undefined;
     await profiler?.start();
     const cpu = cpuNow();
+    const reconciled = await reconciles();
     const start = Date.now();
     // Created as the floor's DaemonSet is, with one request from this process: a kubectl apply
     // would add its own start-up and discovery to this side only.
@@ -167,6 +172,7 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
     await until(ppiReady('one', nodes), 1_800_000, 'the PrePulledImage to be Ready');
     const end = Date.now();
     const used = cpuSince(cpu);
+    const passes = (await reconciles()) - reconciled;
     if (profiler) {
       const cpu = await profiler.stop();
       writeFileSync(`${PROFILE}-${nodes}.cpuprofile`, JSON.stringify(cpu));
@@ -179,7 +185,14 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
     const server = await serverSeconds(path, USER_AGENT, start, end);
     kubectl(cluster, ['delete', 'ppi', 'one', '-n', NS, '--wait=true']);
     await podsGone();
-    return { seconds: (end - start) / 1000, server, requests: requests.length, statusWrites, ...used };
+    return {
+      seconds: (end - start) / 1000,
+      server,
+      requests: requests.length,
+      statusWrites,
+      passes,
+      ...used,
+    };
   };
 
   const operatorLog = `${cluster.dir}/bench-operator.log`;
@@ -246,7 +259,7 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
         `  ${String(size).padStart(5)}  bare ${fmt(bareSeconds, 2).padStart(7)} s (fresh ${fmt(bareFirst)} s)  ` +
           `PrePulledImage ${fmt(ppiSeconds, 2).padStart(7)} s  ratio ${fmt(ppiSeconds / bareSeconds, 2)}x ` +
           `(polled: ${fmt(barePolled ?? 0, 2)} s, ${fmt(ppiPolled ?? 0, 2)} s, ${fmt((ppiPolled ?? 0) / (barePolled ?? 1), 2)}x)  ` +
-          `requests ${median(ppiRuns.map((r) => r.requests))} (${median(ppiRuns.map((r) => r.statusWrites))} status writes)  RSS ${fmt(rss.median)} MiB`,
+          `requests ${median(ppiRuns.map((r) => r.requests))} (${median(ppiRuns.map((r) => r.statusWrites))} status writes, ${median(ppiRuns.map((r) => r.passes))} reconciles)  RSS ${fmt(rss.median)} MiB`,
         `         rounds, API server (polled): bare ${times(bareRuns)} s; PrePulledImage ${times(ppiRuns)} s`,
         `         CPU per rollout (median): bare: ${cpu(bareRuns)}; PrePulledImage: ${cpu(ppiRuns)}`,
       );

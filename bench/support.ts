@@ -177,10 +177,16 @@ export async function untilControllersStarted(logFile: string): Promise<void> {
 }
 
 /** The operator process's /metrics (started by {@link startOperatorProcess}). */
-export async function operatorMetric(name: string): Promise<number> {
+export async function operatorMetric(name: string, labels?: string): Promise<number> {
   const text = await (await fetch('http://127.0.0.1:24999/metrics')).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-  return Number(line?.split(' ').at(-1) ?? Number.NaN);
+  // With `labels` (for instance `controller="prepulledimage"`), the sum of the series that carry them.
+  const lines = text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+    .filter((l) => labels === undefined || l.slice(0, l.lastIndexOf(' ')).includes(labels));
+  // A counter with no series of those labels yet has counted nothing; a name it does not serve is NaN.
+  if (lines.length === 0) return text.includes(`# TYPE ${name} counter`) ? 0 : Number.NaN;
+  return lines.reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
 }
 
 /** Resident memory of a process, in MiB. */
