@@ -4,6 +4,13 @@
  * audit log of the operator's ServiceAccount. Reads only.
  */
 import { readFileSync } from 'node:fs';
+import { pino } from 'pino';
+import { PULLER_NAME } from '../../src/controllers/prepulledimage/labels.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
+import { apiSource, Informer } from '../../src/kube/informer.ts';
+import type { Pod } from '../../src/kube/objects.ts';
+import { Resources } from '../../src/kube/resources.ts';
+import { systemClock } from '../../src/runtime/clock.ts';
 import type { ClusterInfo } from '../harness/types.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { NAMESPACE } from './install.ts';
@@ -145,4 +152,59 @@ export function operatorSourceAddresses(auditLog: string, sinceMs: number): Map<
     counts.set(address, (counts.get(address) ?? 0) + 1);
   }
   return counts;
+}
+
+/** How far a rollout has come: puller pods that are Ready with no gate left, and pods still gated. */
+export interface RolloutMoment {
+  ready: number;
+  gated: number;
+}
+
+/**
+ * A watch of the puller pods whose names start with `prefix` (one DaemonSet's),
+ * for a moment of a rollout too short to catch by polling: `first` resolves at
+ * the first watch event after which the pods show it.
+ */
+export function watchPullerPods(client: KubeClient, namespace: string, prefix: string) {
+  const informer = new Informer<Pod>({
+    name: 'rollout-pods',
+    source: apiSource<Pod>(client, {
+      type: Resources.pods,
+      namespace,
+      labelSelector: `app.kubernetes.io/name=${PULLER_NAME}`,
+    }),
+    clock: systemClock,
+    log: pino({ level: 'silent' }),
+  });
+  const now = (): RolloutMoment => {
+    const mine = informer
+      .list()
+      .filter((p) => p.metadata.name?.startsWith(prefix) && !p.metadata.deletionTimestamp);
+    const gated = (p: Pod) => (p.spec?.schedulingGates ?? []).length > 0;
+    const ready = (p: Pod) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+    return { ready: mine.filter((p) => !gated(p) && ready(p)).length, gated: mine.filter(gated).length };
+  };
+  return {
+    async start(): Promise<void> {
+      informer.start();
+      await informer.waitForSync();
+    },
+    stop: (): Promise<void> => informer.stop(),
+    first(wanted: (moment: RolloutMoment) => boolean, timeoutMs: number): Promise<RolloutMoment> {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`no such moment in ${timeoutMs} ms; the last: ${JSON.stringify(now())}`)),
+          timeoutMs,
+        );
+        const check = () => {
+          const moment = now();
+          if (!wanted(moment)) return;
+          clearTimeout(timer);
+          resolve(moment);
+        };
+        informer.addHandler({ add: check, update: check, delete: check });
+        check();
+      });
+    },
+  };
 }

@@ -16,7 +16,10 @@
  * after, whatever happened.
  */
 import { execFileSync } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
+import { daemonSetName } from '../../src/controllers/prepulledimage/render.ts';
+import { KubeClient } from '../../src/kube/client.ts';
+import { loadKubeConfig } from '../../src/kube/config.ts';
 import { releasedImage } from '../../src/version.ts';
 import { eventually } from '../support/eventually.ts';
 import { kubectl, serverSideApply } from '../support/kubectl.ts';
@@ -29,6 +32,8 @@ import {
   podLog,
   pods,
   ppiStatus,
+  type RolloutMoment,
+  watchPullerPods,
 } from './cluster-reads.ts';
 import {
   helmInstallation,
@@ -49,6 +54,7 @@ const POOL_SIZE = 40;
 /** How long the logs are watched at steady state: longer than a round of kwok's node heartbeats (30 s). */
 const QUIET_WINDOW_MS = 35_000;
 const README_IMAGE = 'registry.example.com/team-a/app:1.0';
+const client = new KubeClient(loadKubeConfig(cluster.kubeconfig));
 const fileStarted = Date.now();
 const figures: string[] = [];
 
@@ -282,42 +288,51 @@ describe.runIf(cluster.node && cluster.registry)('the operator in the cluster, f
         it('goes on when the leader is killed mid-rollout: the other replica finishes it', async () => {
           const { leader, standby } = await expectOperatorRunning();
           const leaderPod = operatorPods(cluster).find((p) => p.name === leader)!;
-          serverSideApply(
-            cluster,
-            ppi(`failover-${method}`, {
-              images: [{ image: registry.images.hold.ref }],
-              nodeSelector: { [POOL_LABEL]: 'true' },
-              tolerations: [KWOK_TOLERATION],
-              maxConcurrentPulls: 1,
-            }),
-          );
           const name = `failover-${method}`;
-          // Mid-rollout: some pods got their pull slot, others still wait for one.
-          await eventually(
-            () => {
-              const now = pullerPods(name);
-              expect(now.some((p) => !p.gated && p.ready)).toBe(true);
-              expect(now.filter((p) => p.gated).length).toBeGreaterThan(POOL_SIZE / 2);
-            },
-            60_000,
-            100,
-          );
           // No third candidate: a replacement of the killed pod stays Pending while the
           // node is cordoned (puller pods tolerate that), so the standby is the only one left.
           must('cordon', kubectl(cluster, ['cordon', node.name]));
-          const killedAt = Date.now();
-          // SIGKILL: no release of the Lease, as when a node or the process dies.
-          execFileSync(node.ctr, [
-            '--address',
-            node.containerdSocket,
-            '--namespace',
-            'k8s.io',
-            'tasks',
-            'kill',
-            '--signal',
-            'SIGKILL',
-            leaderPod.containerId!,
-          ]);
+          // Whatever fails below, the later tests need the node schedulable again.
+          onTestFinished(() => {
+            kubectl(cluster, ['uncordon', node.name]);
+          });
+          // Mid-rollout: some pods got their pull slot and are Ready, more still wait for one.
+          // On kwok nodes the leader admits a pod about every 100 ms, as fast as the DaemonSet
+          // controller makes them, so the moment passes between two kubectl reads: a watch
+          // finds it and the kill follows the event that shows it.
+          const rollout = watchPullerPods(client, NS, `${daemonSetName(name)}-`);
+          await rollout.start();
+          let midRollout: RolloutMoment;
+          let killedAt: number;
+          try {
+            serverSideApply(
+              cluster,
+              ppi(name, {
+                images: [{ image: registry.images.hold.ref }],
+                nodeSelector: { [POOL_LABEL]: 'true' },
+                tolerations: [KWOK_TOLERATION],
+                maxConcurrentPulls: 1,
+              }),
+            );
+            midRollout = await rollout.first(({ ready, gated }) => ready > 0 && gated > ready, 60_000);
+            killedAt = Date.now();
+            // SIGKILL: no release of the Lease, as when a node or the process dies.
+            execFileSync(node.ctr, [
+              '--address',
+              node.containerdSocket,
+              '--namespace',
+              'k8s.io',
+              'tasks',
+              'kill',
+              '--signal',
+              'SIGKILL',
+              leaderPod.containerId!,
+            ]);
+          } finally {
+            await rollout.stop();
+          }
+          // Most of the rollout is left to the standby.
+          expect(midRollout.ready).toBeLessThan(POOL_SIZE / 2);
           must(
             'delete the leader pod',
             kubectl(cluster, ['delete', 'pod', leader, '-n', NAMESPACE, '--grace-period=0', '--force']),
@@ -327,6 +342,8 @@ describe.runIf(cluster.node && cluster.registry)('the operator in the cluster, f
 
           await eventually(() => expect(leaseHolder(cluster)).toBe(standby), 60_000, 100);
           const tookOver = Date.now();
+          // Only pods that got no slot from the leader are gated now; the standby admits them.
+          const gatedAtTakeover = pullerPods(name).filter((p) => p.gated).length;
           await expectPpiReady(NS, name, POOL_SIZE);
           const finished = Date.now();
           expect(pullerPods(name).filter((p) => p.gated)).toEqual([]);
@@ -338,7 +355,8 @@ describe.runIf(cluster.node && cluster.registry)('the operator in the cluster, f
               .map((p) => p.name),
           ).toEqual([standby]);
           record(
-            `${method}: leader ${leader} killed with ${gatedAfterKill}/${POOL_SIZE} pods still gated; ` +
+            `${method}: leader ${leader} killed when ${midRollout.ready}/${POOL_SIZE} pods were ready and ` +
+              `${midRollout.gated} gated (${gatedAfterKill} gated after the kill, ${gatedAtTakeover} at the takeover); ` +
               `${standby} took the Lease ${((tookOver - killedAt) / 1000).toFixed(1)} s later and finished the rollout ` +
               `${((finished - tookOver) / 1000).toFixed(1)} s after that`,
           );
