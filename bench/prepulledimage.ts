@@ -6,7 +6,8 @@
  *      left out);
  *   2. one PrePulledImage over the same nodes: time to Ready, in BENCH_PAIRS
  *      rounds paired with the floor's in ABBA order (the operator runs
- *      throughout), as a ratio of the medians. Both sides are timed by the API
+ *      throughout), as a ratio of the medians, and as each round's ratio to the
+ *      floor's round next to it, with their median. Both sides are timed by the API
  *      server (its audit log): from the create request to the status write
  *      that shows the rollout done (the DaemonSet controller's, the
  *      operator's), so a poll's interval weighs on neither;
@@ -14,7 +15,8 @@
  *      server's audit log, the controller's reconciles (its metric), the
  *      operator's RSS, and the CPU seconds of each
  *      side's rollouts (the operator's, and the whole machine's busy time:
- *      on a saturated machine the difference is what the ratio pays for);
+ *      on a saturated machine the difference is what the ratio pays for), and
+ *      the machine's steal time (CPU the hypervisor gave to other guests);
  * then, at the largest size, requests at steady state and the RSS with 100
  * PrePulledImages.
  * Run: node bench/prepulledimage.ts   (prints figures; asserts nothing)
@@ -45,6 +47,7 @@ import {
   fmt,
   kubectl,
   machineBusySeconds,
+  machineStealSeconds,
   median,
   operatorMetric,
   prePulledImageManifest,
@@ -99,10 +102,15 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
   const cpuNow = () => ({
     operator: operator?.pid ? cpuSeconds(operator.pid) : 0,
     machine: machineBusySeconds(),
+    steal: machineStealSeconds(),
   });
   const cpuSince = (from: ReturnType<typeof cpuNow>) => {
     const now = cpuNow();
-    return { operatorCpu: now.operator - from.operator, machineCpu: now.machine - from.machine };
+    return {
+      operatorCpu: now.operator - from.operator,
+      machineCpu: now.machine - from.machine,
+      stealCpu: now.steal - from.steal,
+    };
   };
   /**
    * A rollout as the API server timed it, from its audit log: from the create
@@ -249,10 +257,16 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
       // The ratio is of the API server's times; the poll's are printed beside them.
       const bareSeconds = median(bareRuns.map((r) => r.server));
       const ppiSeconds = median(ppiRuns.map((r) => r.server));
+      // Each round's ratio to the floor's round next to it (ABBA: the two share the machine's
+      // state of the moment). Their median is the paired estimate, steadier than the ratio of the
+      // medians when whole rounds drift by more than the difference measured.
+      const pairRatios = ppiRuns.map((r, i) => r.server / (bareRuns[i]?.server ?? Number.NaN));
+      const geometricMean = Math.exp(pairRatios.reduce((sum, x) => sum + Math.log(x), 0) / pairRatios.length);
       const [barePolled, ppiPolled] = [bareRuns, ppiRuns].map((runs) => median(runs.map((r) => r.seconds)));
       const rss = await sampleRssMiB(operator.pid ?? 0, 10);
       const cpu = (runs: typeof bareRuns) =>
-        `operator ${fmt(median(runs.map((r) => r.operatorCpu)))} s, machine ${fmt(median(runs.map((r) => r.machineCpu)))} s`;
+        `operator ${fmt(median(runs.map((r) => r.operatorCpu)))} s, machine ${fmt(median(runs.map((r) => r.machineCpu)))} s, ` +
+        `steal ${fmt(median(runs.map((r) => r.stealCpu)))} s`;
       const times = (runs: typeof bareRuns) =>
         runs.map((r) => `${fmt(r.server, 2)} (${fmt(r.seconds, 2)})`).join(', ');
       rows.push(
@@ -261,9 +275,11 @@ await withCluster('bench', 23990, { kwok: true }, async (cluster, client) => {
           `(polled: ${fmt(barePolled ?? 0, 2)} s, ${fmt(ppiPolled ?? 0, 2)} s, ${fmt((ppiPolled ?? 0) / (barePolled ?? 1), 2)}x)  ` +
           `requests ${median(ppiRuns.map((r) => r.requests))} (${median(ppiRuns.map((r) => r.statusWrites))} status writes, ${median(ppiRuns.map((r) => r.passes))} reconciles)  RSS ${fmt(rss.median)} MiB`,
         `         rounds, API server (polled): bare ${times(bareRuns)} s; PrePulledImage ${times(ppiRuns)} s`,
+        `         each round against the floor's next to it: ${pairRatios.map((x) => `${fmt(x, 3)}x`).join(', ')}; ` +
+          `median ${fmt(median(pairRatios), 3)}x, geometric mean ${fmt(geometricMean, 3)}x`,
         `         CPU per rollout (median): bare: ${cpu(bareRuns)}; PrePulledImage: ${cpu(ppiRuns)}`,
       );
-      for (const row of rows.slice(-3)) say(row.trim());
+      for (const row of rows.slice(-4)) say(row.trim());
     }
     // The steady state and the memory figures below are with one PrePulledImage over every node.
     apply('one');

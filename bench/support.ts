@@ -205,9 +205,23 @@ export function cpuSeconds(pid: number): number {
 
 /** CPU time every core of the machine has spent busy so far (not idle or waiting on I/O), in seconds. */
 export function machineBusySeconds(): number {
+  const { user, nice, system, irq, softirq, steal } = machineTicks();
+  return (user + nice + system + irq + softirq + steal) / 100;
+}
+
+/**
+ * CPU seconds the hypervisor gave to others while this machine wanted them
+ * (steal, summed over its CPUs): a round that grew with it was slowed by the
+ * host, not by what ran in it.
+ */
+export function machineStealSeconds(): number {
+  return machineTicks().steal / 100;
+}
+
+function machineTicks() {
   const [, ...ticks] = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/);
   const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = ticks.map(Number);
-  return (user + nice + system + irq + softirq + steal) / 100;
+  return { user, nice, system, irq, softirq, steal };
 }
 
 /**
