@@ -21,17 +21,15 @@
  * Run: node bench/gate.ts   (prints figures; asserts nothing)
  */
 
-import { pino } from 'pino';
 import { buildBundle } from '../scripts/build.ts';
 import type { PrePulledImage } from '../src/api/prepulledimage.ts';
 import type { KubeClient } from '../src/kube/client.ts';
-import { apiSource, Informer } from '../src/kube/informer.ts';
 import type { DaemonSet, Node, Pod } from '../src/kube/objects.ts';
 import { Resources } from '../src/kube/resources.ts';
 import { USER_AGENT } from '../src/operator/manager.ts';
-import { systemClock } from '../src/runtime/clock.ts';
 import { auditedRequests } from '../test/support/audit.ts';
 import { fakeNodeManifest, KWOK_TOLERATION } from '../test/support/nodes.ts';
+import { watchObjects } from '../test/support/watch.ts';
 import {
   applyPrePulledImage,
   fmt,
@@ -134,12 +132,9 @@ await withCluster(
 
     // Per node: when the bench saw it join, turn Ready, lose the taint; and when its pod was Ready.
     const seen = new Map<string, { joined: number; ready?: number; untainted?: number; podReady?: number }>();
-    const log = pino({ level: 'silent' });
-    const nodes = new Informer<Node>({
-      name: 'bench-nodes',
-      source: apiSource<Node>(client, { type: Resources.nodes, labelSelector: 'type=kwok' }),
-      clock: systemClock,
-      log,
+    const nodes = watchObjects<Node>(client, 'bench-nodes', {
+      type: Resources.nodes,
+      labelSelector: 'type=kwok',
     });
     const onNode = (n: Node) => {
       const name = n.metadata.name ?? '';
@@ -149,12 +144,7 @@ await withCluster(
       seen.set(name, entry);
     };
     nodes.addHandler({ add: onNode, update: (_, n) => onNode(n) });
-    const pods = new Informer<Pod>({
-      name: 'bench-pods',
-      source: apiSource<Pod>(client, { type: Resources.pods, namespace: NS }),
-      clock: systemClock,
-      log,
-    });
+    const pods = watchObjects<Pod>(client, 'bench-pods', { type: Resources.pods, namespace: NS });
     const onPod = (p: Pod) => {
       const entry = seen.get(p.spec.nodeName ?? '');
       const ready = p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');

@@ -7,15 +7,13 @@
  *   4. the operator's RSS.
  * Run: node bench/registrycredential.ts   (prints figures; asserts nothing)
  */
-import { pino } from 'pino';
 import { buildBundle } from '../scripts/build.ts';
 import type { RegistryCredential } from '../src/api/registrycredential.ts';
-import { apiSource, Informer } from '../src/kube/informer.ts';
 import type { Namespace, Secret } from '../src/kube/objects.ts';
 import { Resources } from '../src/kube/resources.ts';
 import { USER_AGENT } from '../src/operator/manager.ts';
-import { systemClock } from '../src/runtime/clock.ts';
 import { auditedRequests } from '../test/support/audit.ts';
+import { watchObjects } from '../test/support/watch.ts';
 import {
   fmt,
   kubectl,
@@ -66,14 +64,9 @@ await withCluster('bench-rc', 24290, { kwok: false }, async (cluster, client) =>
   const operatorLog = `${cluster.dir}/bench-operator.log`;
   const operator = startOperatorProcess(await buildBundle(), cluster, operatorLog);
   // Copies as they arrive, timestamped by this process.
-  const copies = new Informer<Secret>({
-    name: 'bench-copies',
-    source: apiSource<Secret>(client, {
-      type: Resources.secrets,
-      labelSelector: 'prepull.dev/registrycredential=bench',
-    }),
-    clock: systemClock,
-    log: pino({ level: 'silent' }),
+  const copies = watchObjects<Secret>(client, 'bench-copies', {
+    type: Resources.secrets,
+    labelSelector: 'prepull.dev/registrycredential=bench',
   });
   const arrived = new Map<string, number>();
   copies.addHandler({ add: (s) => arrived.set(s.metadata.namespace ?? '', Date.now()) });

@@ -4,15 +4,13 @@
  * audit log of the operator's ServiceAccount. Reads only.
  */
 import { readFileSync } from 'node:fs';
-import { pino } from 'pino';
 import { PULLER_NAME } from '../../src/controllers/prepulledimage/labels.ts';
 import type { KubeClient } from '../../src/kube/client.ts';
-import { apiSource, Informer } from '../../src/kube/informer.ts';
 import type { Pod } from '../../src/kube/objects.ts';
 import { Resources } from '../../src/kube/resources.ts';
-import { systemClock } from '../../src/runtime/clock.ts';
 import type { ClusterInfo } from '../harness/types.ts';
 import { kubectl } from '../support/kubectl.ts';
+import { watchObjects } from '../support/watch.ts';
 import { NAMESPACE } from './install.ts';
 
 export const OPERATOR_USER = 'system:serviceaccount:prepull-system:prepull-controller';
@@ -166,15 +164,10 @@ export interface RolloutMoment {
  * the first watch event after which the pods show it.
  */
 export function watchPullerPods(client: KubeClient, namespace: string, prefix: string) {
-  const informer = new Informer<Pod>({
-    name: 'rollout-pods',
-    source: apiSource<Pod>(client, {
-      type: Resources.pods,
-      namespace,
-      labelSelector: `app.kubernetes.io/name=${PULLER_NAME}`,
-    }),
-    clock: systemClock,
-    log: pino({ level: 'silent' }),
+  const informer = watchObjects<Pod>(client, 'rollout-pods', {
+    type: Resources.pods,
+    namespace,
+    labelSelector: `app.kubernetes.io/name=${PULLER_NAME}`,
   });
   const now = (): RolloutMoment => {
     const mine = informer

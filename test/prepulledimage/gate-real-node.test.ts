@@ -1,18 +1,16 @@
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { IMAGES_NOT_READY_TAINT, RELEASED_UNREADY_ANNOTATION } from '../../src/api/prepulledimage.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
-import { apiSource, Informer } from '../../src/kube/informer.ts';
 import type { Node, Pod } from '../../src/kube/objects.ts';
 import { Resources } from '../../src/kube/resources.ts';
-import { systemClock } from '../../src/runtime/clock.ts';
 import { eventually } from '../support/eventually.ts';
 import { pushFreshImage } from '../support/fresh-image.ts';
 import { kubectl, serverSideApply } from '../support/kubectl.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
 import { getPrePulledImage } from '../support/prepulledimage.ts';
 import { createRegistryPullSecret } from '../support/pull-secret.ts';
+import { watchObjects } from '../support/watch.ts';
 
 const cluster = inject('cluster');
 const NS = 'gate-real';
@@ -82,12 +80,7 @@ describe.runIf(cluster.node !== undefined)('the node readiness gate on the real 
         },
       },
     });
-    const pods = new Informer<Pod>({
-      name: 'gate-real-pods',
-      source: apiSource<Pod>(client, { type: Resources.pods, namespace: NS }),
-      clock: systemClock,
-      log: pino({ level: 'silent' }),
-    });
+    const pods = watchObjects<Pod>(client, 'gate-real-pods', { type: Resources.pods, namespace: NS });
     const neverPulled: string[] = [];
     const record = (pod: Pod) => {
       for (const s of pod.status?.containerStatuses ?? []) {

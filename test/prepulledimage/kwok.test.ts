@@ -4,16 +4,13 @@
  * nodes joining and leaving, spec edits, and the maxConcurrentPulls throttle.
  * How it scales to thousands of nodes is bench/prepulledimage.ts's to show.
  */
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { MAX_STATUS_NODES, type PrePulledImage } from '../../src/api/prepulledimage.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
-import { apiSource, Informer } from '../../src/kube/informer.ts';
 import type { DaemonSet, Pod } from '../../src/kube/objects.ts';
 import { Resources } from '../../src/kube/resources.ts';
 import { USER_AGENT } from '../../src/operator/manager.ts';
-import { systemClock } from '../../src/runtime/clock.ts';
 import { auditedRequests, inNamespaceGoing, liveNamespaces } from '../support/audit.ts';
 import { eventually } from '../support/eventually.ts';
 import { kubectl } from '../support/kubectl.ts';
@@ -27,6 +24,7 @@ import {
 } from '../support/nodes.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
 import { requestRefresh } from '../support/prepulledimage.ts';
+import { watchObjects } from '../support/watch.ts';
 
 const cluster = inject('cluster');
 const NS = 'ppi-kwok';
@@ -174,15 +172,10 @@ describe('PrePulledImage on kwok nodes', () => {
 
   it(`honours maxConcurrentPulls: 20% — never more than ${THROTTLE_BOUND} of ${POOL} nodes pulling at once`, async () => {
     // Watch the puller pods as they change and check the bound at every event.
-    const pods = new Informer<Pod>({
-      name: 'throttle-pods',
-      source: apiSource<Pod>(client, {
-        type: Resources.pods,
-        namespace: NS,
-        labelSelector: 'app.kubernetes.io/name=prepull-puller',
-      }),
-      clock: systemClock,
-      log: pino({ level: 'silent' }),
+    const pods = watchObjects<Pod>(client, 'throttle-pods', {
+      type: Resources.pods,
+      namespace: NS,
+      labelSelector: 'app.kubernetes.io/name=prepull-puller',
     });
     let maxInFlight = 0;
     let sawGated = false;

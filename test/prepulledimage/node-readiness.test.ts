@@ -6,26 +6,23 @@
  * come is released by the timeout, keeping a taint someone else added; and a
  * node that ran before the PrePulledImage is never tainted.
  */
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { KubeClient } from '../../src/kube/client.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
-import { apiSource, Informer } from '../../src/kube/informer.ts';
 import type { Node, Pod } from '../../src/kube/objects.ts';
 import { Resources } from '../../src/kube/resources.ts';
-import { systemClock } from '../../src/runtime/clock.ts';
 import { eventually } from '../support/eventually.ts';
 import { kubectl, serverSideApply } from '../support/kubectl.ts';
 import { createFakeNodes, fakeNodeManifest, KWOK_TOLERATION } from '../support/nodes.ts';
 import { startTestOperator, type TestOperator } from '../support/operator.ts';
 import { getPrePulledImage } from '../support/prepulledimage.ts';
 import { applyQuota } from '../support/quota.ts';
+import { watchObjects } from '../support/watch.ts';
 
 const cluster = inject('cluster');
 const NS = 'node-readiness';
 const TAINT = 'prepull.dev/images-not-ready';
 const client = new KubeClient(loadKubeConfig(cluster.kubeconfig));
-const log = pino({ level: 'silent' });
 
 /** Nodes that register with the startup taint; `managed: false` leaves them without kwok (never Ready, no pod runs). */
 function registerTainted(
@@ -96,18 +93,11 @@ describe('node readiness gate on kwok nodes', () => {
     );
 
     // Watch nodes and puller pods; at every node event, a node without the taint must have a Ready pod.
-    const nodes = new Informer<Node>({
-      name: 'gate-nodes',
-      source: apiSource<Node>(client, { type: Resources.nodes, labelSelector: 'prepull-test/pool=gate' }),
-      clock: systemClock,
-      log,
+    const nodes = watchObjects<Node>(client, 'gate-nodes', {
+      type: Resources.nodes,
+      labelSelector: 'prepull-test/pool=gate',
     });
-    const pods = new Informer<Pod>({
-      name: 'gate-pods',
-      source: apiSource<Pod>(client, { type: Resources.pods, namespace: NS }),
-      clock: systemClock,
-      log,
-    });
+    const pods = watchObjects<Pod>(client, 'gate-pods', { type: Resources.pods, namespace: NS });
     const releasedEarly: string[] = [];
     const readyPodOn = (node: string) =>
       pods

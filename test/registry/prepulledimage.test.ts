@@ -17,16 +17,13 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type PrePulledImage, REFRESH_REQUESTED_ANNOTATION } from '../../src/api/prepulledimage.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
-import { apiSource, Informer } from '../../src/kube/informer.ts';
 import type { DaemonSet, Pod } from '../../src/kube/objects.ts';
 import { Resources } from '../../src/kube/resources.ts';
 import { USER_AGENT } from '../../src/operator/manager.ts';
-import { systemClock } from '../../src/runtime/clock.ts';
 import { findCondition } from '../../src/runtime/conditions.ts';
 import { buildOciImage, OCI_MANIFEST } from '../harness/images.ts';
 import { pushBlob, pushManifest } from '../harness/registry.ts';
@@ -45,6 +42,7 @@ import { startTestOperator, type TestOperator } from '../support/operator.ts';
 import { getPrePulledImage, requestRefresh } from '../support/prepulledimage.ts';
 import { createRegistryPullSecret } from '../support/pull-secret.ts';
 import { applyQuota } from '../support/quota.ts';
+import { watchObjects } from '../support/watch.ts';
 
 const cluster = inject('cluster');
 const registry = cluster.registry!;
@@ -334,21 +332,14 @@ describe('PrePulledImage registry checks', () => {
       return pushManifest(registry, repo, tag, OCI_MANIFEST, image.manifest);
     };
     sharedKwokPool(cluster);
-    const pods = new Informer<Pod>({
-      name: 'registry-check-pods',
-      source: apiSource<Pod>(client, {
-        type: Resources.pods,
-        namespace: NS,
-        labelSelector: 'app.kubernetes.io/name=prepull-puller',
-      }),
-      clock: systemClock,
-      log: pino({ level: 'silent' }),
+    const pods = watchObjects<Pod>(client, 'registry-check-pods', {
+      type: Resources.pods,
+      namespace: NS,
+      labelSelector: 'app.kubernetes.io/name=prepull-puller',
     });
-    const objects = new Informer<PrePulledImage>({
-      name: 'registry-check-objects',
-      source: apiSource<PrePulledImage>(client, { type: Resources.prePulledImages, namespace: NS }),
-      clock: systemClock,
-      log: pino({ level: 'silent' }),
+    const objects = watchObjects<PrePulledImage>(client, 'registry-check-objects', {
+      type: Resources.prePulledImages,
+      namespace: NS,
     });
     try {
       const first = await push('1');
