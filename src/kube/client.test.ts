@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import { createServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeClient, RequestTimeoutError } from './client.ts';
 import { loadKubeConfig } from './config.ts';
@@ -63,6 +64,15 @@ describe('KubeClient request deadlines', () => {
             code: 403,
           }),
         );
+        return;
+      }
+      if (req.url?.includes('/namespaces/quiet')) {
+        // A watch the server sends no bookmarks on: one event, a long quiet, one more.
+        const event = (rv: string) =>
+          `${JSON.stringify({ type: 'ADDED', object: { metadata: { name: rv, resourceVersion: rv } } })}\n`;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write(event('1'));
+        setTimeout(() => res.end(event('2')), 1_000);
         return;
       }
       if (req.url?.includes('/namespaces/headers-only')) {
@@ -125,6 +135,24 @@ describe('KubeClient request deadlines', () => {
     expect(isForbidden(err)).toBe(true);
     expect(isNamespaceTerminating(err)).toBe(true);
     expect(isNamespaceTerminating(new ApiError(403, 'Forbidden', 'quota', 'create'))).toBe(false);
+  });
+
+  it('keeps a watch whose stream is quiet for longer than the connection pool allows a body to be', async () => {
+    // The pool client-node builds, with undici's body timeout (5 minutes by default) cut to 250 ms.
+    const kc = loadKubeConfig(kubeconfig);
+    Object.assign(kc, {
+      createDispatcher: () => new Agent({ bodyTimeout: 250, connect: { rejectUnauthorized: false } }),
+    });
+    const pooled = new KubeClient(kc, { requestTimeoutMs: 200 });
+    const names: string[] = [];
+    for await (const event of pooled.watch(
+      Resources.configMaps,
+      { namespace: 'quiet', resourceVersion: '1' },
+      new AbortController().signal,
+    )) {
+      names.push(event.object.metadata.name ?? '');
+    }
+    expect(names).toEqual(['1', '2']);
   });
 
   it('gives up on a watch whose response never starts', async () => {

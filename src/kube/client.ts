@@ -7,7 +7,7 @@
  * the server's timeoutSeconds and the informer's stall timer bound it.
  */
 import { type HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
-import { fetch, type Response } from 'undici';
+import { type Dispatcher, fetch, getGlobalDispatcher, type Response } from 'undici';
 import { ApiError, isNotFound } from './errors.ts';
 import type { KubeObject } from './objects.ts';
 import { apiVersionOf, type ResourceType, resourcePath } from './resources.ts';
@@ -89,6 +89,13 @@ export class KubeClient {
    * connections instead of a new TLS connection per request.
    */
   #dispatcher: ReturnType<RequestContext['getDispatcher']>;
+  /**
+   * The same pool for watches, with no body timeout: undici ends a response
+   * whose body is quiet for 5 minutes by default, and a watch the API server
+   * sends no bookmarks on (Events) is quiet for longer. The informer's stall
+   * timer tells a dead watch from a quiet one instead.
+   */
+  #watchDispatcher: Dispatcher | undefined;
 
   constructor(kc: KubeConfig, options: KubeClientOptions = {}) {
     const cluster = kc.getCurrentCluster();
@@ -150,6 +157,7 @@ export class KubeClient {
       response = await this.#send('watch', type, 'GET', resourcePath(type, options.namespace), query, {
         signal: AbortSignal.any([signal, started.signal]),
         deadline: started.signal,
+        stream: true,
       });
     } finally {
       clearTimeout(timer);
@@ -317,12 +325,21 @@ export class KubeClient {
     method: HttpMethod | keyof typeof HttpMethod,
     path: string,
     query?: URLSearchParams,
-    init: { body?: string; contentType?: string; signal?: AbortSignal; deadline?: AbortSignal } = {},
+    init: {
+      body?: string;
+      contentType?: string;
+      signal?: AbortSignal;
+      deadline?: AbortSignal;
+      /** A watch: its body may be quiet for as long as the server keeps it open. */
+      stream?: boolean;
+    } = {},
   ) {
     const url = `${this.#server}${path}${query?.size ? `?${query}` : ''}`;
     const context = new RequestContext(url, method as HttpMethod);
     await this.#kc.applySecurityAuthentication(context);
     this.#dispatcher ??= context.getDispatcher();
+    if (init.stream) this.#watchDispatcher ??= withoutBodyTimeout(this.#dispatcher ?? getGlobalDispatcher());
+    const dispatcher = init.stream ? this.#watchDispatcher : this.#dispatcher;
     const headers: Record<string, string> = { ...context.getHeaders(), 'user-agent': this.#userAgent };
     headers.accept = 'application/json';
     if (init.contentType) headers['content-type'] = init.contentType;
@@ -332,7 +349,7 @@ export class KubeClient {
       response = await fetch(url, {
         method,
         headers,
-        dispatcher: this.#dispatcher,
+        ...(dispatcher ? { dispatcher } : {}),
         ...(init.body !== undefined ? { body: init.body } : {}),
         ...(init.signal ? { signal: init.signal } : {}),
       });
@@ -364,4 +381,11 @@ export class KubeClient {
     }
     throw new ApiError(response.status, reason, `${verb} ${path}: ${message}`, verb, causes);
   }
+}
+
+/** `dispatcher`, with no limit on how long a response's body may go without data. */
+function withoutBodyTimeout(dispatcher: Dispatcher): Dispatcher {
+  return dispatcher.compose(
+    (dispatch) => (options, handler) => dispatch({ ...options, bodyTimeout: 0 }, handler),
+  );
 }
