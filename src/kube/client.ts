@@ -37,6 +37,12 @@ export interface WatchOptions {
   resourceVersion: string;
   /** The server closes the watch after this long; the informer then re-watches. */
   timeoutSeconds?: number;
+  /**
+   * A watch-list: the server first sends every current object (ADDED), then a
+   * bookmark annotated `k8s.io/initial-events-end`, then changes, as a list and
+   * a watch would (resourceVersionMatch NotOlderThan; the WatchList feature).
+   */
+  sendInitialEvents?: boolean;
 }
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
@@ -149,6 +155,10 @@ export class KubeClient {
     if (options.labelSelector) query.set('labelSelector', options.labelSelector);
     if (options.fieldSelector) query.set('fieldSelector', options.fieldSelector);
     if (options.timeoutSeconds) query.set('timeoutSeconds', String(options.timeoutSeconds));
+    if (options.sendInitialEvents) {
+      query.set('sendInitialEvents', 'true');
+      query.set('resourceVersionMatch', 'NotOlderThan');
+    }
     // The deadline holds until the response starts; then the stream is the caller's to end.
     const started = new AbortController();
     const timer = setTimeout(() => started.abort(), this.#timeoutMs);

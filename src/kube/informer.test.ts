@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../runtime/clock.ts';
 import type { ListResult, WatchEvent } from './client.ts';
 import { ApiError } from './errors.ts';
-import { Informer, type ListWatchSource, type RestartReason } from './informer.ts';
+import { COMPACTED_AFTER_MS, Informer, type ListWatchSource, type RestartReason } from './informer.ts';
 import type { KubeObject } from './objects.ts';
 
 const log = pino({ level: 'silent' });
@@ -12,7 +12,13 @@ function cm(name: string, rv: number, data = ''): KubeObject {
   return { metadata: { name, namespace: 'ns', resourceVersion: String(rv), managedFields: [{}] }, data };
 }
 
-/** A scripted API: a list of current objects, and watches the test feeds event by event. */
+/**
+ * A scripted API: a list of current objects, and watches the test feeds event
+ * by event. A watch-list (sendInitialEvents) replays the current objects, then
+ * the bookmark that ends the replay, as the API server does with the WatchList
+ * feature on; `watchList` makes it a server that refuses them (422) or one from
+ * before them, which ignores the parameter and never ends the replay.
+ */
 class ScriptedSource implements ListWatchSource<KubeObject> {
   objects = new Map<string, KubeObject>();
   rv = 1;
@@ -20,9 +26,13 @@ class ScriptedSource implements ListWatchSource<KubeObject> {
   watches: Array<{
     from: string;
     timeoutSeconds: number;
+    watchList: boolean;
     push: (e: WatchEvent<KubeObject> | Error | 'end') => void;
   }> = [];
   listError: Error | undefined;
+  watchList: 'serve' | 'refuse' | 'ignore' = 'serve';
+  /** Cuts the next watch-list's replay off with this before its end, once. */
+  watchListError: Error | undefined;
 
   set(name: string, data = ''): KubeObject {
     const obj = cm(name, ++this.rv, data);
@@ -42,7 +52,7 @@ class ScriptedSource implements ListWatchSource<KubeObject> {
   }
 
   watch(
-    options: { resourceVersion: string; timeoutSeconds: number },
+    options: { resourceVersion: string; timeoutSeconds: number; sendInitialEvents?: true },
     signal: AbortSignal,
   ): AsyncIterable<WatchEvent<KubeObject>> {
     const queue: Array<WatchEvent<KubeObject> | Error | 'end'> = [];
@@ -51,8 +61,23 @@ class ScriptedSource implements ListWatchSource<KubeObject> {
       queue.push(e);
       wake?.();
     };
-    this.watches.push({ from: options.resourceVersion, timeoutSeconds: options.timeoutSeconds, push });
+    const watchList = options.sendInitialEvents === true;
+    this.watches.push({
+      from: options.resourceVersion,
+      timeoutSeconds: options.timeoutSeconds,
+      watchList,
+      push,
+    });
     signal.addEventListener('abort', () => push(new DOMException('aborted', 'AbortError')));
+    if (watchList && this.watchList === 'refuse') {
+      push(new ApiError(422, 'Invalid', 'sendInitialEvents is forbidden for watch', 'watch'));
+    } else if (watchList) {
+      for (const obj of this.objects.values()) push({ type: 'ADDED', object: obj });
+      const end = { resourceVersion: String(this.rv), annotations: { 'k8s.io/initial-events-end': 'true' } };
+      if (this.watchListError) push(this.watchListError);
+      else if (this.watchList === 'serve') push({ type: 'BOOKMARK', object: { metadata: end } });
+      this.watchListError = undefined;
+    }
     return (async function* () {
       for (;;) {
         while (queue.length === 0) await new Promise<void>((r) => (wake = r));
@@ -67,6 +92,22 @@ class ScriptedSource implements ListWatchSource<KubeObject> {
   get current() {
     return this.watches.at(-1)!;
   }
+}
+
+/** What a 410 Gone looks like on a watch. */
+function gone(): WatchEvent<KubeObject> {
+  return {
+    type: 'ERROR',
+    object: { metadata: {}, code: 410, reason: 'Expired', message: 'too old resource version' } as KubeObject,
+  };
+}
+
+/** While the watch was away: b deleted, c created, a changed; then the watch ends in 410. */
+function awayAndGone(source: ScriptedSource): void {
+  source.objects.delete('b');
+  source.set('c');
+  source.set('a', 'new');
+  source.current.push(gone());
 }
 
 async function settle(): Promise<void> {
@@ -141,32 +182,139 @@ describe('Informer', () => {
     await informer.stop();
   });
 
-  it('lists again on 410 Gone and reports what changed meanwhile, deletions included', async () => {
+  it('lists again on 410 Gone and reports what changed meanwhile, deletions included, where the server refuses watch-lists', async () => {
     const { source, informer, seen, restarts } = setup();
+    source.watchList = 'refuse';
     source.set('a');
     source.set('b');
     informer.start();
     await informer.waitForSync();
     await settle();
     // While the watch was away: b deleted, c created, a changed.
-    source.objects.delete('b');
-    source.set('c');
-    source.set('a', 'new');
-    source.current.push({
-      type: 'ERROR',
-      object: {
-        metadata: {},
-        code: 410,
-        reason: 'Expired',
-        message: 'too old resource version',
-      } as KubeObject,
-    });
+    awayAndGone(source);
     await settle();
     expect(restarts).toEqual(['gone']);
     expect(source.lists).toBe(2);
     expect(informer.list().map((o) => o.metadata.name)).toEqual(['a', 'c']);
     expect(informer.get('ns/a')?.data).toBe('new');
     expect(seen.slice(2)).toEqual(['delete b', 'update a', 'add c']);
+    // Refused once, never asked again: the next 410 lists at once.
+    source.current.push(gone());
+    await settle();
+    expect(source.lists).toBe(3);
+    expect(source.watches.filter((w) => w.watchList)).toHaveLength(1);
+    await informer.stop();
+  });
+
+  it('catches up after 410 Gone by one watch-list, not a list: what changed meanwhile, deletions included', async () => {
+    const { source, informer, seen, restarts } = setup();
+    source.set('a');
+    source.set('b');
+    source.set('d');
+    informer.start();
+    await informer.waitForSync();
+    await settle();
+    awayAndGone(source);
+    await settle();
+    expect(restarts).toEqual(['gone']);
+    expect(source.lists).toBe(1);
+    expect(source.watches.map((w) => w.watchList)).toEqual([false, true]);
+    expect(informer.list().map((o) => o.metadata.name)).toEqual(['a', 'd', 'c']);
+    expect(informer.get('ns/a')?.data).toBe('new');
+    // d came back in the replay unchanged: no handler hears of it.
+    expect(seen.slice(3)).toEqual(['update a', 'add c', 'delete b']);
+    // The same watch goes on with changes, and its successor starts where the replay ended.
+    source.current.push({ type: 'MODIFIED', object: source.set('d', 'later') });
+    source.current.push('end');
+    await settle();
+    expect(informer.get('ns/d')?.data).toBe('later');
+    expect(source.watches.map((w) => w.watchList)).toEqual([false, true, false]);
+    expect(source.current.from).toBe(String(source.rv));
+    expect(source.lists).toBe(1);
+    await informer.stop();
+  });
+
+  it('leaves the cache and resourceVersion alone until a replay ends, and lists after a watch-list that failed', async () => {
+    const { clock, source, informer, seen } = setup();
+    source.set('a');
+    source.set('b');
+    informer.start();
+    await informer.waitForSync();
+    await settle();
+    // A replay cut off before its end: nothing deleted, nothing to watch on from.
+    source.objects.delete('b');
+    source.watchListError = new Error('connection reset');
+    source.current.push(gone());
+    await settle();
+    expect(informer.list().map((o) => o.metadata.name)).toEqual(['a', 'b']);
+    // The next try is a list, so that what failed shows as the list's error (a 403, say).
+    source.listError = new ApiError(403, 'Forbidden', 'secrets is forbidden', 'list');
+    clock.advance(500);
+    await settle();
+    expect(source.lists).toBe(2);
+    source.listError = undefined;
+    clock.advance(1_000);
+    await settle();
+    expect(source.lists).toBe(3);
+    expect(informer.list().map((o) => o.metadata.name)).toEqual(['a']);
+    expect(seen.slice(2)).toEqual(['delete b']);
+    // A later 410 tries a watch-list again.
+    source.current.push(gone());
+    await settle();
+    expect(source.watches.at(-1)?.watchList).toBe(true);
+    expect(source.lists).toBe(3);
+    await informer.stop();
+  });
+
+  it('lists after a watch-list the server took for a plain watch (no end to its replay), and asks no more', async () => {
+    const { source, informer } = setup();
+    source.watchList = 'ignore';
+    source.set('a');
+    source.set('b');
+    informer.start();
+    await informer.waitForSync();
+    await settle();
+    source.objects.delete('b');
+    source.current.push(gone());
+    await settle();
+    source.current.push('end');
+    await settle();
+    expect(source.lists).toBe(2);
+    expect(informer.list().map((o) => o.metadata.name)).toEqual(['a']);
+    source.current.push(gone());
+    await settle();
+    expect(source.lists).toBe(3);
+    expect(source.watches.filter((w) => w.watchList)).toHaveLength(1);
+    await informer.stop();
+  });
+
+  it('catches a quiet watch with no bookmarks up by a watch-list once etcd has likely compacted its resourceVersion', async () => {
+    const { clock, source, informer, restarts } = setup({ stallTimeoutMs: 60_000 });
+    source.set('a');
+    informer.start();
+    await informer.waitForSync();
+    await settle();
+    clock.advance(60_000);
+    await settle();
+    expect(restarts).toEqual(['stall']);
+    expect(source.current.timeoutSeconds).toBe(1200);
+    // Closed by the server within the compaction interval of its last event: on from there.
+    source.current.push({ type: 'MODIFIED', object: source.set('a', 'x') });
+    clock.advance(COMPACTED_AFTER_MS);
+    source.current.push('end');
+    await settle();
+    expect(source.current.watchList).toBe(false);
+    expect(source.current.from).toBe(String(source.rv));
+    // Quiet for longer: no watch from an old resourceVersion, which etcd answers with 410.
+    clock.advance(COMPACTED_AFTER_MS + 1);
+    source.set('b');
+    source.current.push('end');
+    await settle();
+    expect(source.current.watchList).toBe(true);
+    expect(informer.list().map((o) => o.metadata.name)).toEqual(['a', 'b']);
+    expect(source.lists).toBe(1);
+    // The bookmark that ended the replay does not make the server one that sends bookmarks.
+    expect(source.current.timeoutSeconds).toBe(1200);
     await informer.stop();
   });
 

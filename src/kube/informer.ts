@@ -13,19 +13,30 @@
  * ends in 410 and a relist. Once a watch went silent without the informer
  * ever having seen a bookmark, its watches run long (20 to 40 minutes) and
  * count as stalled only a minute after the server should have ended them.
+ *
+ * Once synced, the informer catches up by a watch-list, not a list: one watch
+ * that first replays every object of its selection (`sendInitialEvents`) and
+ * marks the end of the replay with a bookmark; objects the replay left out are
+ * deleted from the cache. So a 410 costs one request instead of a list and a
+ * watch, and a quiet watch with no bookmarks, whose resourceVersion etcd has
+ * compacted (older than {@link COMPACTED_AFTER_MS}), goes straight to one, not
+ * through a watch doomed to 410 first. A server that refuses watch-lists (the
+ * WatchList feature is off: 422) is listed again as before, and so is one whose
+ * watch-list failed otherwise, so that the list's error is seen.
  */
 import type { Logger } from 'pino';
 import { type Clock, Sleeper } from '../runtime/clock.ts';
 import type { KubeClient, ListOptions, ListResult, WatchEvent } from './client.ts';
-import { ApiError, isGone } from './errors.ts';
+import { ApiError, isGone, isInvalid } from './errors.ts';
 import { type KubeObject, keyOf } from './objects.ts';
 import type { ResourceType } from './resources.ts';
 
 /** Where an informer's objects come from: a list and a watch of the same selection. */
 export interface ListWatchSource<T extends KubeObject> {
   list(options: Pick<ListOptions, 'limit' | 'continue'>): Promise<ListResult<T>>;
+  /** With `sendInitialEvents`, a watch-list: the current objects first, then a bookmark annotated {@link INITIAL_EVENTS_END}. */
   watch(
-    options: { resourceVersion: string; timeoutSeconds: number },
+    options: { resourceVersion: string; timeoutSeconds: number; sendInitialEvents?: true },
     signal: AbortSignal,
   ): AsyncIterable<WatchEvent<T>>;
 }
@@ -92,6 +103,13 @@ const WATCH_TIMEOUT_S = { min: 300, spread: 300 };
 const UNBOOKMARKED_WATCH_TIMEOUT_S = { min: 1200, spread: 1200 };
 /** How long after its timeout a watch with no bookmarks counts as stalled. */
 const UNBOOKMARKED_STALL_MARGIN_MS = 60_000;
+/**
+ * How old a resourceVersion may be before etcd has likely compacted it: the
+ * API server compacts every 5 minutes by default (--etcd-compaction-interval).
+ */
+export const COMPACTED_AFTER_MS = 300_000;
+/** The annotation of the bookmark that ends a watch-list's replay. */
+const INITIAL_EVENTS_END = 'k8s.io/initial-events-end';
 
 export class Informer<T extends KubeObject> {
   readonly name: string;
@@ -109,6 +127,8 @@ export class Informer<T extends KubeObject> {
   #bookmarked = false;
   /** A watch went silent before any bookmark came: the server sends none (see the module's comment). */
   #unbookmarked = false;
+  /** The server refused a watch-list (422): re-syncs list, as before the WatchList feature. */
+  #watchListRefused = false;
   #abort: AbortController | undefined;
   readonly #sleeper: Sleeper;
   #running: Promise<void> | undefined;
@@ -187,21 +207,45 @@ export class Informer<T extends KubeObject> {
   }
 
   async #run(): Promise<void> {
-    const { log } = this.#options;
+    const { clock, log } = this.#options;
     let resourceVersion: string | undefined;
+    /** When resourceVersion last moved: a quiet one with no bookmarks grows old enough for etcd to compact. */
+    let progressedAt = clock.now();
     let failures = 0;
+    /** The last watch-list failed: the next re-sync lists, so that its error shows as a list's. */
+    let listNext = false;
     while (!this.#stopped) {
+      const byWatchList =
+        resourceVersion === undefined && this.#synced && !this.#watchListRefused && !listNext;
       try {
-        if (resourceVersion === undefined) resourceVersion = await this.#relist();
+        if (resourceVersion === undefined && !byWatchList) {
+          resourceVersion = await this.#relist();
+          progressedAt = clock.now();
+          listNext = false;
+        }
         // stop() may have come while the list was in flight.
         if (this.#stopped) break;
-        const outcome = await this.#watch(resourceVersion, (rv) => {
+        const outcome = await this.#watch(byWatchList ? undefined : resourceVersion, (rv) => {
           resourceVersion = rv;
+          progressedAt = clock.now();
           failures = 0;
         });
         if (this.#stopped) break;
+        if (byWatchList && resourceVersion === undefined) {
+          // Ended with no end to its replay: a server from before the WatchList feature,
+          // which took it for a plain watch. A list puts right what the gap left out.
+          this.#watchListRefused = true;
+          log.info(
+            { informer: this.name },
+            'the server ended a watch-list before its replay did; listing instead',
+          );
+        }
         // The server ended the watch (its timeout): carry on from where it stopped.
         this.#options.onRestart?.(outcome);
+        if (this.#unbookmarked && !this.#bookmarked && clock.now() - progressedAt > COMPACTED_AFTER_MS) {
+          // Quiet this long with no bookmark to move it, the resourceVersion is likely compacted.
+          resourceVersion = undefined;
+        }
         if (outcome === 'stall' && !this.#bookmarked && !this.#unbookmarked) {
           // Not known to be dead: the server may simply send no bookmarks.
           this.#unbookmarked = true;
@@ -215,10 +259,19 @@ export class Informer<T extends KubeObject> {
         }
       } catch (err) {
         if (this.#stopped) break;
+        if (byWatchList && isInvalid(err)) {
+          this.#watchListRefused = true;
+          log.info(
+            { informer: this.name, err: describe(err) },
+            'the server refuses watch-lists (sendInitialEvents); listing instead',
+          );
+          continue;
+        }
+        if (byWatchList) listNext = true;
         if (isGone(err)) {
           log.info(
             { informer: this.name, resourceVersion },
-            'resourceVersion too old (410 Gone); listing again',
+            'resourceVersion too old (410 Gone); syncing again',
           );
           resourceVersion = undefined;
           this.#options.onRestart?.('gone');
@@ -262,9 +315,19 @@ export class Informer<T extends KubeObject> {
     return resourceVersion;
   }
 
-  /** Runs one watch until it ends; returns why it ended, throws on errors (ApiError 410 for Gone). */
-  async #watch(resourceVersion: string, progressed: (rv: string) => void): Promise<RestartReason> {
+  /**
+   * Runs one watch until it ends; returns why it ended, throws on errors
+   * (ApiError 410 for Gone). With no `resourceVersion`, a watch-list: the
+   * replay of every current object replaces the cache at its end bookmark,
+   * and only then does the resourceVersion move.
+   */
+  async #watch(
+    resourceVersion: string | undefined,
+    progressed: (rv: string) => void,
+  ): Promise<RestartReason> {
     const { clock, source } = this.#options;
+    /** The keys the replay of a watch-list brought so far; undefined once it ended. */
+    let replayed = resourceVersion === undefined ? new Set<string>() : undefined;
     const abort = new AbortController();
     this.#abort = abort;
     let stalled = false;
@@ -282,9 +345,16 @@ export class Informer<T extends KubeObject> {
         abort.abort();
       });
     let stallTimer = arm();
+    const options =
+      resourceVersion === undefined
+        ? { resourceVersion: '', timeoutSeconds, sendInitialEvents: true as const }
+        : { resourceVersion, timeoutSeconds };
     try {
-      for await (const event of source.watch({ resourceVersion, timeoutSeconds }, abort.signal)) {
-        if (event.type === 'BOOKMARK') this.#bookmarked = true;
+      for await (const event of source.watch(options, abort.signal)) {
+        const replayEnd =
+          event.type === 'BOOKMARK' && event.object.metadata?.annotations?.[INITIAL_EVENTS_END] === 'true';
+        // The replay's end comes on servers that send no other bookmark.
+        if (event.type === 'BOOKMARK' && !replayEnd) this.#bookmarked = true;
         stallTimer.cancel();
         stallTimer = arm();
         this.#options.onEvent?.(event.type);
@@ -304,11 +374,21 @@ export class Informer<T extends KubeObject> {
           if (event.type === 'DELETED') {
             const previous = this.#store.get(key);
             if (previous) this.#remove(key, previous);
+            replayed?.delete(key);
           } else {
             this.#put(key, obj);
+            replayed?.add(key);
           }
         }
-        if (rv) progressed(rv);
+        if (replayed && replayEnd) {
+          for (const [key, previous] of this.#store) {
+            if (!replayed.has(key)) this.#remove(key, previous);
+          }
+          replayed = undefined;
+          this.#options.log.debug({ informer: this.name, objects: this.#store.size }, 'informer re-synced');
+        }
+        // Within a replay, objects come in no order of resourceVersion: it moves at the replay's end.
+        if (rv && !replayed) progressed(rv);
       }
       return 'closed';
     } catch (err) {

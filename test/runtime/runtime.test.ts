@@ -1,7 +1,7 @@
 /**
  * The controller runtime against the real API server and etcd: a watch that
- * expires (410 after an etcd compaction) and an API server restart are both
- * survived with no lost update; two operator processes elect one leader, and
+ * expires (410 after an etcd compaction; caught up by a watch-list, with no
+ * list) and an API server restart are both survived with no lost update; two operator processes elect one leader, and
  * after kill -9 of the leader the other takes over and finishes the work.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -32,14 +32,35 @@ function configMap(namespace: string, name: string, value: string): KubeObject {
   return { metadata: { name, namespace, labels: { 'prepull-test': 'runtime' } }, data: { value } };
 }
 
-function informerOn(client: KubeClient, namespace: string, restarts: RestartReason[]): Informer<KubeObject> {
+/** The requests an informer made: lists, and watches that were watch-lists (sendInitialEvents). */
+interface Requests {
+  lists: number;
+  watchLists: number;
+}
+
+function informerOn(
+  client: KubeClient,
+  namespace: string,
+  restarts: RestartReason[],
+  requests: Requests = { lists: 0, watchLists: 0 },
+): Informer<KubeObject> {
+  const api = apiSource<KubeObject>(client, {
+    type: Resources.configMaps,
+    namespace,
+    labelSelector: 'prepull-test=runtime',
+  });
   return new Informer<KubeObject>({
     name: `configmaps-${namespace}`,
-    source: apiSource(client, {
-      type: Resources.configMaps,
-      namespace,
-      labelSelector: 'prepull-test=runtime',
-    }),
+    source: {
+      list: (options) => {
+        requests.lists++;
+        return api.list(options);
+      },
+      watch: (options, signal) => {
+        if (options.sendInitialEvents) requests.watchLists++;
+        return api.watch(options, signal);
+      },
+    },
     clock: systemClock,
     log,
     backoff: { baseMs: 200, maxMs: 2_000 },
@@ -82,7 +103,8 @@ describe('informer against the real API server', () => {
     const kc = loadKubeConfig(cluster.kubeconfig);
     kc.clusters[0] = { ...kc.clusters[0]!, server: `https://127.0.0.1:${proxy.port}` };
     const restarts: RestartReason[] = [];
-    const informer = informerOn(new KubeClient(kc), ns, restarts);
+    const requests = { lists: 0, watchLists: 0 };
+    const informer = informerOn(new KubeClient(kc), ns, restarts, requests);
     informer.start();
     try {
       await informer.waitForSync();
@@ -98,6 +120,9 @@ describe('informer against the real API server', () => {
 
       await eventually(() => expect(values(informer)).toEqual({ a: '2', c: '1' }), 60_000);
       expect(restarts).toContain('gone');
+      // Caught up by the API server's watch-list (WatchList, on from 1.34): b's deletion came from
+      // the end of its replay, and the only list was the first sync's.
+      expect(requests).toEqual({ lists: 1, watchLists: 1 });
       // And it keeps watching afterwards.
       await admin.apply(Resources.configMaps, configMap(ns, 'c', '2'), { fieldManager: 'test', force: true });
       await eventually(() => expect(values(informer)).toEqual({ a: '2', c: '2' }));
