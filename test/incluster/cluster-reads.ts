@@ -10,7 +10,7 @@ import type { Pod } from '../../src/kube/objects.ts';
 import { Resources } from '../../src/kube/resources.ts';
 import type { ClusterInfo } from '../harness/types.ts';
 import { kubectl } from '../support/kubectl.ts';
-import { watchObjects } from '../support/watch.ts';
+import { watchObjects, whenWatched } from '../support/watch.ts';
 import { NAMESPACE } from './install.ts';
 
 export const OPERATOR_USER = 'system:serviceaccount:prepull-system:prepull-controller';
@@ -184,19 +184,12 @@ export function watchPullerPods(client: KubeClient, namespace: string, prefix: s
     },
     stop: (): Promise<void> => informer.stop(),
     first(wanted: (moment: RolloutMoment) => boolean, timeoutMs: number): Promise<RolloutMoment> {
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`no such moment in ${timeoutMs} ms; the last: ${JSON.stringify(now())}`)),
-          timeoutMs,
-        );
-        const check = () => {
-          const moment = now();
-          if (!wanted(moment)) return;
-          clearTimeout(timer);
-          resolve(moment);
-        };
-        informer.addHandler({ add: check, update: check, delete: check });
-        check();
+      const moment = () => {
+        const at = now();
+        return wanted(at) ? at : undefined;
+      };
+      return whenWatched(informer, moment, timeoutMs, 'the moment').catch((err: unknown) => {
+        throw new Error(`${(err as Error).message}; the last: ${JSON.stringify(now())}`);
       });
     },
   };

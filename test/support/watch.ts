@@ -20,3 +20,33 @@ export function watchObjects<T extends KubeObject>(
 ): Informer<T> {
   return new Informer<T>({ name, source: apiSource<T>(client, selection), clock: systemClock, log: silent });
 }
+
+/**
+ * Resolves at the first watch event after which `holds` gives a value (at once
+ * if it does now), for a moment too short to catch by polling or a wait that a
+ * poll's own requests would weigh on. Rejects after `timeoutMs`, naming `what`.
+ */
+export function whenWatched<T extends KubeObject, R>(
+  informer: Informer<T>,
+  holds: () => R | undefined,
+  timeoutMs: number,
+  what: string,
+): Promise<R> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      settled = true;
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+    }, timeoutMs);
+    const check = () => {
+      if (settled) return;
+      const value = holds();
+      if (value === undefined) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(value);
+    };
+    informer.addHandler({ add: check, update: check, delete: check });
+    check();
+  });
+}
